@@ -1,0 +1,171 @@
+"""HTTP front of the simulated array: a Starlette app over ``Array``.
+
+It answers the REST surface of CONTRACT section 1 under ``/api/v1``, with the reference's
+error body, 401/404/405/413/415 handling and the injected faults of ``Settings``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .array import Array, LoginSession, Reply, error
+
+MAX_REQUEST_LINE = 1280
+
+# (method set, compiled path) -> handler name
+_ROUTES = [
+    (re.compile(r"^/api/v1/session$"), {"POST": "login"}),
+    (re.compile(r"^/api/v1/session/(?P<id>[^/]+)$"), {"GET": "session_get", "DELETE": "session_delete"}),
+    (re.compile(r"^/api/v1/copysession$"), {"GET": "copysession_list"}),
+    (re.compile(r"^/api/v1/copysession/(?P<id>[^/]+)$"), {"GET": "copysession_get", "PATCH": "copysession_patch"}),
+    (re.compile(r"^/api/v1/copysession/(?P<id>[^/]+)/suspend$"), {"POST": "suspend"}),
+    (re.compile(r"^/api/v1/copysession/(?P<id>[^/]+)/resume$"), {"POST": "resume"}),
+    (re.compile(r"^/api/v1/job/(?P<id>[^/]+)$"), {"GET": "job_get"}),
+]
+_QUERY = {"session_get": {"fields"}, "copysession_list": {"fields", "copysession_id"},
+          "copysession_get": {"fields"}, "job_get": {"fields"}}
+_JSON_BODY = {"login", "copysession_patch"}
+
+
+def _json_response(reply: Reply) -> Response:
+    content = b"" if reply.body is None else json.dumps(reply.body).encode()
+    headers = dict(reply.headers)
+    media = "application/json" if reply.body is not None else None
+    return Response(content, status_code=reply.status, headers=headers, media_type=media)
+
+
+def _is_json(content_type: str | None) -> bool:
+    return bool(content_type) and content_type.split(";")[0].strip().lower() == "application/json"
+
+
+class SimulatorApp:
+    """ASGI app: faults and the request-line limit first, then the routed handler."""
+
+    def __init__(self, array: Array):
+        self.array = array
+        self.starlette = Starlette(routes=[Route("/{path:path}", self.dispatch,
+                                                 methods=["GET", "POST", "PATCH", "PUT", "DELETE",
+                                                          "HEAD", "OPTIONS", "TRACE"])])
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.starlette(scope, receive, send)
+        fault = self.array.fault_for_request()
+        if self.array.settings.latency:
+            await asyncio.sleep(self.array.settings.latency)
+        if fault == "drop":
+            self.array.log(scope["method"], scope["path"], None, 0)
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            raise ConnectionAbortedError("simulated dropped connection")
+        if fault == "busy":
+            self.array.log(scope["method"], scope["path"], None, 503)
+            return await _json_response(self.array.busy())(scope, receive, send)
+        raw = scope.get("raw_path") or scope["path"].encode()
+        qs = scope.get("query_string") or b""
+        line = len(scope["method"]) + 1 + len(raw) + (1 + len(qs) if qs else 0) + len(" HTTP/") \
+            + len(scope.get("http_version", "1.1"))
+        if line > MAX_REQUEST_LINE:
+            self.array.log(scope["method"], scope["path"], None, 413)
+            return await _json_response(error(413, "request line"))(scope, receive, send)
+        return await self.starlette(scope, receive, send)
+
+    async def dispatch(self, request: Request) -> Response:
+        array = self.array
+        array.tick()
+        path, method = request.url.path, request.method
+        caller: LoginSession | None = None
+        reply: Reply
+        try:
+            reply, caller = await self._route(request, path, method)
+        except Exception:                      # an unhandled "firmware" error: a plain 500
+            array.log(method, path, None, 500)
+            return Response(b"Internal Server Error", status_code=500, media_type="text/plain")
+        array.log(method, path, caller.user.name if caller else None, reply.status)
+        return _json_response(reply)
+
+    async def _route(self, request: Request, path: str, method: str) -> tuple[Reply, LoginSession | None]:
+        array = self.array
+        for pattern, methods in _ROUTES:
+            m = pattern.match(path)
+            if not m:
+                continue
+            name = methods.get(method)
+            if name is None:
+                reply = error(405, method)
+                reply.headers["Allow"] = ", ".join(sorted(methods))
+                return reply, None
+            break
+        else:
+            return error(404, "path"), None
+
+        unknown = set(request.query_params.keys()) - _QUERY.get(name, set())
+        if unknown:
+            return error(400, sorted(unknown)[0]), None
+        fields = None
+        if "fields" in request.query_params:
+            fields = [f for f in request.query_params["fields"].split(",") if f]
+
+        caller = None
+        if name != "login":
+            caller = array.authenticate(request.headers.get("authorization"))
+            if caller is None:
+                return error(401, "token"), None
+
+        ident = None
+        if "id" in m.groupdict():
+            try:
+                ident = int(m.group("id"))
+            except ValueError:
+                return error(400, "path"), caller
+
+        body: Any = None
+        raw = b""
+        if name in _JSON_BODY:
+            raw = await request.body()
+            if not _is_json(request.headers.get("content-type")) and not (
+                    name == "copysession_patch" and array.has("content-type-ignored")):
+                return error(415, "Content-Type"), caller
+            try:
+                body = json.loads(raw.decode("utf-8")) if raw else None
+            except (UnicodeDecodeError, ValueError):
+                return error(400, "body"), caller
+
+        if name == "login":
+            return array.login(body), None
+        assert caller is not None
+        desc = f"{method} {path}" + (f" {raw.decode('utf-8', 'replace')}" if raw else "")
+        if name == "session_get":
+            return array.session_info(caller, ident), caller
+        if name == "session_delete":
+            return array.logout(caller, ident), caller
+        if name == "copysession_list":
+            ids = None
+            if "copysession_id" in request.query_params:
+                try:
+                    ids = {int(x) for x in request.query_params["copysession_id"].split(",") if x}
+                except ValueError:
+                    return error(400, "copysession_id"), caller
+            return array.list_copysessions(caller, ids, fields), caller
+        if name == "copysession_get":
+            return array.get_copysession(caller, ident, fields), caller
+        if name == "copysession_patch":
+            return array.patch(caller, ident, body, desc), caller
+        if name == "suspend":
+            return array.suspend(caller, ident, desc), caller
+        if name == "resume":
+            return array.resume(caller, ident, desc), caller
+        if name == "job_get":
+            return array.get_job(caller, ident), caller
+        raise AssertionError(name)
+
+
+def create_app(array: Array | None = None) -> SimulatorApp:
+    return SimulatorApp(array or Array())

@@ -1,0 +1,87 @@
+"""Defect profiles: named, realistic firmware bugs the simulator can be started with.
+
+Each profile names the requirement IDs (CONTRACT section 2) a correct compliance suite
+must report as failed when the simulator runs with it, and no others. The IDs are plain
+strings here on purpose: the simulator shares no code with the suite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Defect:
+    name: str
+    description: str
+    breaks: frozenset[str]
+
+
+_DEFECTS = [
+    Defect("no-forced-manual",
+           "Synchronous to Stack or Consistency keeps an Automatic split mode instead of forcing Manual.",
+           frozenset({"REC-FORCED-MANUAL"})),
+    Defect("split-accepted-when-async",
+           "split_mode is accepted (and ignored) when the session is already asynchronous and "
+           "transfer_mode is not sent.",
+           frozenset({"REC-SPLIT-SYNC-ONLY"})),
+    Defect("active-patch-accepted",
+           "A PATCH to an active (not suspended) REC session is applied instead of refused.",
+           frozenset({"REC-SUSPEND-FIRST"})),
+    Defect("sticky-auto-restored",
+           "Going back to Synchronous without split_mode restores the split mode the session had "
+           "before it went asynchronous.",
+           frozenset({"REC-STICKY-MANUAL"})),
+    Defect("recovery-ignored-consistency",
+           "recovery_mode is ignored for sessions that end in Consistency mode.",
+           frozenset({"REC-RECOVERY"})),
+    Defect("omitted-recovery-reset",
+           "A PATCH that leaves out recovery_mode resets it to Automatic.",
+           frozenset({"REC-KEEP-OMITTED"})),
+    Defect("job-href-v2",
+           "The 202 body's job_href points at /api/v2/job/<id>.",
+           frozenset({"REC-RESPONSE"})),
+    Defect("tenant-source-only",
+           "The tenant check looks at the source volume only, so a tenant user is refused on a "
+           "session whose local volume is the destination in its own tenant.",
+           frozenset({"REC-TENANT-ALLOW"})),
+    Defect("tenant-unchecked",
+           "Tenant users may change any REC session.",
+           frozenset({"REC-TENANT-DENY"})),
+    Defect("non-rec-accepted",
+           "A PATCH to a copy session of another type (OPC, EC) is accepted and changes nothing.",
+           frozenset({"REC-NON-REC"})),
+    Defect("unknown-id-400",
+           "An unknown copysession_id answers 400 instead of 404.",
+           frozenset({"REC-NOT-FOUND"})),
+    Defect("null-500",
+           "A JSON null for a field crashes the handler with a 500.",
+           frozenset({"REC-BAD-INPUT", "REC-NO-5XX"})),
+    Defect("content-type-ignored",
+           "A body without Content-Type: application/json is parsed anyway.",
+           frozenset({"REC-CONTENT-TYPE"})),
+    Defect("logout-keeps-token",
+           "DELETE /session does not revoke the token.",
+           frozenset({"REC-AUTH"})),
+    Defect("jobs-visible-to-all",
+           "Any user can read any job.",
+           frozenset({"REC-JOB-PRIVACY"})),
+    Defect("neighbour-recovery-leak",
+           "Changing recovery_mode also changes it on the session with the next id.",
+           frozenset({"REC-ISOLATION"})),
+    Defect("stack-to-consistency-keeps-stack",
+           "Stack to Consistency is reported Success but the session stays in Stack mode.",
+           frozenset({"REC-ACCEPT"})),
+]
+
+DEFECTS: dict[str, Defect] = {d.name: d for d in _DEFECTS}
+
+
+def resolve(names) -> frozenset[str]:
+    """Check defect names; raise ValueError naming the unknown ones."""
+    names = frozenset(names or ())
+    unknown = sorted(names - DEFECTS.keys())
+    if unknown:
+        raise ValueError(f"unknown defect profile(s): {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(DEFECTS))}")
+    return names

@@ -1,0 +1,84 @@
+"""Serve the simulator with uvicorn in a background thread (loopback, optional TLS)."""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+
+from .app import create_app
+from .array import Array, Settings
+from .inventory import Inventory
+
+
+class SimulatorServer:
+    """A running simulator. Use as a context manager or call ``start``/``stop``."""
+
+    def __init__(self, array: Array | None = None, host: str = "127.0.0.1", port: int = 0,
+                 tls: bool = False, *, settings: Settings | None = None,
+                 inventory: Inventory | None = None, cert_dir: str | Path | None = None):
+        self.array = array or Array(inventory, settings)
+        self.host, self.port, self.tls = host, port, tls
+        self.ca_path: Path | None = None
+        self._cert_dir = Path(cert_dir) if cert_dir else None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    def _tls_files(self) -> dict:
+        import trustme
+
+        ca = trustme.CA()
+        cert = ca.issue_cert(self.host, "localhost")
+        folder = self._cert_dir or Path(tempfile.mkdtemp(prefix="rec-sim-tls-"))
+        folder.mkdir(parents=True, exist_ok=True)
+        self.ca_path = folder / "ca.pem"
+        ca.cert_pem.write_to_path(str(self.ca_path))
+        key, chain = folder / "server.key", folder / "server.pem"
+        cert.private_key_pem.write_to_path(str(key))
+        cert.cert_chain_pems[0].write_to_path(str(chain))
+        for extra in cert.cert_chain_pems[1:]:
+            extra.write_to_path(str(chain), append=True)
+        return {"ssl_keyfile": str(key), "ssl_certfile": str(chain)}
+
+    def start(self) -> "SimulatorServer":
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((self.host, self.port))
+        self.port = self._sock.getsockname()[1]
+        tls = self._tls_files() if self.tls else {}
+        config = uvicorn.Config(create_app(self.array), log_level="critical", access_log=False,
+                                lifespan="off", timeout_keep_alive=30, **tls)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
+                                        name=f"rec-sim:{self.port}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the simulator did not start")
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._sock is not None:
+            self._sock.close()
+        self._server = self._thread = self._sock = None
+
+    def __enter__(self) -> "SimulatorServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
