@@ -1,0 +1,90 @@
+"""``rec-sim``: start the simulated array and print how to point the suite at it."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from .array import Array, Settings
+from .defects import DEFECTS
+from .inventory import load_inventory, passwords, target_file_text
+from .server import SimulatorServer
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rec-sim", description="Simulated ETERNUS AF/DX REST API for pytest-rec.")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5665)
+    p.add_argument("--tls", action="store_true", help="serve HTTPS with a certificate made at start (trustme)")
+    p.add_argument("--job-latency", type=float, default=0.0, metavar="S")
+    p.add_argument("--token-lifetime", type=int, default=1800, metavar="S")
+    p.add_argument("--inventory", metavar="FILE", help="inventory TOML (default: the built-in one)")
+    p.add_argument("--refusals", choices=["immediate", "job"], default="immediate",
+                   help="state-dependent refusals as an immediate 4xx or as 202 then job Error")
+    p.add_argument("--fault", action="append", default=[], metavar="KIND[=VALUE]",
+                   help="fault injection or any other setting, e.g. busy_every=5, latency=0.1, "
+                        "copy_path_down=all, hung_jobs, drop_every=7, suspend_lag=0.5")
+    p.add_argument("--defect", action="append", default=[], metavar="NAME", help="defect profile (repeatable)")
+    p.add_argument("--list-defects", action="store_true", help="list the defect profiles and exit")
+    p.add_argument("--target-out", metavar="FILE", help="also write the ready target file here")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.list_defects:
+        width = max(len(n) for n in DEFECTS)
+        for d in DEFECTS.values():
+            print(f"{d.name:<{width}}  {', '.join(sorted(d.breaks)):<34}  {d.description}")
+        return 0
+    options = dict(f.split("=", 1) if "=" in f else (f, "true") for f in args.fault)
+    options.update(job_latency=str(args.job_latency), token_lifetime=str(args.token_lifetime),
+                   refusals=args.refusals)
+    try:
+        settings = Settings.from_options(options, defects=args.defect)
+        inventory = load_inventory(args.inventory)
+    except ValueError as exc:
+        print(f"rec-sim: {exc}", file=sys.stderr)
+        return 2
+    cert_dir = Path(args.target_out).parent / "rec-sim-tls" if args.target_out else None
+    server = SimulatorServer(Array(inventory, settings), args.host, args.port, args.tls, cert_dir=cert_dir)
+    try:
+        server.start()
+    except OSError as exc:
+        print(f"rec-sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    verify: bool | str = str(server.ca_path) if server.ca_path else True
+    target = target_file_text(inventory, server.base_url, verify)
+    print(f"rec-sim: serving {server.base_url}/api/v1")
+    if server.ca_path:
+        print(f"rec-sim: CA certificate {server.ca_path}")
+    if settings.defects:
+        print(f"rec-sim: DEFECT PROFILES ON: {', '.join(sorted(settings.defects))}")
+    print("rec-sim: users (name / password / tenant):")
+    for u in inventory.users.values():
+        print(f"  {u.name:<12} {u.password:<18} {'-' if u.tenant is None else u.tenant}")
+    print("rec-sim: export these, then run: rec-compliance --rec-target <target file>")
+    for env, pw in passwords(inventory).items():
+        print(f"  export {env}='{pw}'")
+    if args.target_out:
+        Path(args.target_out).write_text(target, encoding="utf-8")
+        print(f"rec-sim: target file written to {args.target_out}")
+    else:
+        print("rec-sim: target file:\n" + target)
+    sys.stdout.flush()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
