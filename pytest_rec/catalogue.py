@@ -1,0 +1,27 @@
+"""The requirement catalogue (specs/requirements.yaml), shipped as package data."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+SPECS = Path(__file__).resolve().parent / "specs"
+
+
+@lru_cache(maxsize=1)
+def load_catalogue() -> list[dict]:
+    data = yaml.safe_load((SPECS / "requirements.yaml").read_text(encoding="utf-8"))
+    return data["requirements"]
+
+
+def requirement(rid: str) -> dict:
+    for req in load_catalogue():
+        if req["id"] == rid:
+            return req
+    raise KeyError(rid)
+
+
+def openapi_path() -> Path:
+    return SPECS / "openapi.yaml"

@@ -1,0 +1,156 @@
+"""Judging one PATCH against the model: the 202 contract, the job, the GET after, refusals.
+
+Every finding names the requirement it breaks; an answer that stops the check from being
+judged (environment) is a TargetError, never a deviation and never a pass.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from .client import RecClient, TargetError
+from .errors import Violations
+from .model import Expectation, Modes, judge_refusal
+from .sessions import SessionState, job_error_text, names_environment, state_of
+from .target import Target
+
+JOB_HREF = re.compile(r"^/api/v1/job/(\d+)$")
+
+
+@dataclass
+class Outcome:
+    """What the array did with one PATCH (kept for the report)."""
+    status: int
+    job_status: str | None = None
+    job: dict | None = None
+    after: SessionState | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"HTTP {self.status}"]
+        if self.job_status:
+            parts.append(f"job {self.job_status}")
+        if self.after:
+            parts.append(f"after {self.after.modes.label()} ({self.after.phase})")
+        return ", ".join(parts)
+
+
+def check_no_5xx(resp: httpx.Response, v: Violations, what: str) -> None:
+    if resp.status_code >= 500 and resp.status_code != 503:
+        v.add("REC-NO-5XX", f"{what} answered {resp.status_code}: {resp.text[:200]}")
+
+
+def check_job_reference(client: RecClient, resp: httpx.Response, v: Violations) -> int | None:
+    """REC-RESPONSE: JSON body, integer job_id, job_href /api/v1/job/<job_id>, job readable."""
+    try:
+        body: Any = resp.json()
+    except ValueError:
+        v.add("REC-RESPONSE", f"202 body is not JSON: {resp.text[:200]!r}")
+        return None
+    if not isinstance(body, dict):
+        v.add("REC-RESPONSE", f"202 body is not an object: {body!r}")
+        return None
+    job_id = body.get("job_id")
+    if isinstance(job_id, bool) or not isinstance(job_id, int):
+        v.add("REC-RESPONSE", f"job_id is not an integer: {job_id!r}")
+        m = JOB_HREF.match(str(body.get("job_href", "")))
+        return int(m.group(1)) if m else None
+    if body.get("job_href") != f"/api/v1/job/{job_id}":
+        v.add("REC-RESPONSE", f"job_href is {body.get('job_href')!r}, expected '/api/v1/job/{job_id}'")
+    return job_id
+
+
+def wait(client: RecClient, job_id: int, timeout: float, v: Violations) -> dict | None:
+    resp = client.get_job(job_id)
+    if resp.status_code == 404:
+        v.add("REC-RESPONSE", f"job {job_id} from the 202 body reads 404")
+        return None
+    check_no_5xx(resp, v, f"GET /job/{job_id}")
+    return client.wait_job(job_id, timeout).job
+
+
+def patch_and_judge(client: RecClient, reader: RecClient, target: Target, sid: int,
+                    before: SessionState, body: Any, exp: Expectation, *, strict: bool,
+                    job_timeout: float, raw: bytes | None = None) -> Outcome:
+    """Send one PATCH (``body`` as JSON, or ``raw`` bytes as is) and judge it against ``exp``.
+    ``reader`` is the user who reads the session afterwards (the admin)."""
+    v = Violations()
+    if raw is not None:
+        resp = client.request("PATCH", f"/copysession/{sid}", content=raw,
+                              headers={"Content-Type": "application/json"})
+    else:
+        resp = client.patch(sid, body)
+    out = Outcome(resp.status_code)
+    check_no_5xx(resp, v, f"PATCH {body!r}")
+
+    job: dict | None = None
+    if resp.status_code == 202:
+        job_id = check_job_reference(client, resp, v)
+        if job_id is not None:
+            job = wait(client, job_id, job_timeout, v)
+            out.job = job
+            out.job_status = job.get("status") if job else None
+
+    if exp.recorded_only:
+        out.after = state_of(reader.get_copysession(sid), target)
+        out.notes.append("recorded, not judged (the reference is silent)")
+        v.raise_if_any()
+        return out
+
+    if exp.accepted:
+        if resp.status_code != 202:
+            v.add("REC-ACCEPT", f"a valid change was refused with {resp.status_code}: {resp.text[:200]}")
+        elif job is not None and out.job_status != "Success":
+            if names_environment(job, target):
+                raise TargetError(f"the job ended {out.job_status} for a reason of the environment, so the "
+                                  f"change could not be judged: {job_error_text(job)}")
+            v.add("REC-ACCEPT", f"the job of a valid change ended {out.job_status}: {job_error_text(job)}")
+        after = state_of(reader.get_copysession(sid), target)
+        out.after = after
+        if resp.status_code == 202 and (job is None or out.job_status == "Success"):
+            for f, rule in exp.judged_by.items():
+                want, got = getattr(exp.modes, f), getattr(after.modes, f)
+                if want != got:
+                    v.add(rule, f"{f} reads {got!r} after the change, expected {want!r} "
+                                f"(from {before.modes.label()} with {body})")
+            if not after.suspended:
+                v.add("REC-ACCEPT", f"the session reads phase {after.phase!r} after the change; it was suspended")
+        v.raise_if_any()
+        return out
+
+    # a refusal is expected
+    forms = exp.refusal_forms(strict)
+    rule = exp.refusal_rule
+    if not judge_refusal(resp.status_code, out.job_status, forms):
+        if resp.status_code == 202:
+            v.add(rule, f"expected a refusal ({_forms(forms)}), got 202 and job {out.job_status}")
+        elif not (resp.status_code >= 500 and resp.status_code != 503):
+            v.add(rule, f"expected a refusal ({_forms(forms)}), got {resp.status_code}: {resp.text[:200]}")
+    after = state_of(reader.get_copysession(sid), target)
+    out.after = after
+    if after.modes != before.modes or after.suspended != before.suspended:
+        v.add(rule, f"the session changed although the change had to be refused: "
+                    f"{before.modes.label()} -> {after.modes.label()} ({before.phase} -> {after.phase})")
+    v.raise_if_any()
+    return out
+
+
+def _forms(forms: tuple) -> str:
+    return " or ".join(str(f) for f in forms)
+
+
+def unchanged(before: dict[int, Modes | tuple], after: dict[int, Modes | tuple]) -> list[str]:
+    return [f"session {sid}: {before[sid]} -> {after.get(sid)}" for sid in before if after.get(sid) != before[sid]]
+
+
+def fingerprint(session: dict, target: Target) -> tuple:
+    st = state_of(session, target)
+    return (st.modes.label(), st.suspended)
+
+
+__all__ = ["Outcome", "patch_and_judge", "check_no_5xx", "check_job_reference", "fingerprint",
+           "unchanged", "Modes"]

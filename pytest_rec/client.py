@@ -1,0 +1,441 @@
+"""API client for the ETERNUS REST surface the suite uses. No pytest in here.
+
+``RecClient`` is the working client: one ``httpx.Client`` per user (connections reused),
+login with a refresh token, renewal before expiry and once on 401, 503 retried with
+back-off (honouring Retry-After), a job waiter that adapts to observed job durations, and
+every exchange recorded with secrets redacted at the source. ``PlainClient`` sends exactly
+what it is told, for the checks of authentication. Both pass every request through the
+``Guard`` in their transport.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import httpx
+
+API = "/api/v1"
+REDACTED = "***"
+_SECRET_KEYS = {"password", "token", "refresh_token"}
+
+
+class TargetError(Exception):
+    """The target could not be used: down, login refused, timeout, an environment job error.
+    A check that meets one did not run; it is never a deviation of the array."""
+
+
+class RequestBlocked(Exception):
+    """A request outside the contract's allow-list was stopped before it left the process."""
+
+
+# --------------------------------------------------------------------------- secrets
+class Secrets:
+    """Every password and token this process has seen, for redaction."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, value: str | None) -> None:
+        if value and len(value) >= 4:
+            with self._lock:
+                self._values.add(value)
+
+    def redact(self, text: str) -> str:
+        with self._lock:
+            values = sorted(self._values, key=len, reverse=True)
+        for v in values:
+            if v in text:
+                text = text.replace(v, REDACTED)
+        return text
+
+    def __iter__(self):
+        with self._lock:
+            return iter(list(self._values))
+
+
+SECRETS = Secrets()
+
+
+def redact_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: (REDACTED if k in _SECRET_KEYS and v is not None else redact_json(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_json(v) for v in value]
+    if isinstance(value, str):
+        return SECRETS.redact(value)
+    return value
+
+
+def _redact_body(raw: bytes | str | None) -> Any:
+    if raw is None or raw == b"" or raw == "":
+        return None
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    try:
+        return redact_json(json.loads(text))
+    except ValueError:
+        return SECRETS.redact(text)
+
+
+# --------------------------------------------------------------------------- transcript
+@dataclass
+class Exchange:
+    user: str
+    method: str
+    path: str
+    status: int | None
+    request_headers: dict
+    request_body: Any
+    response_body: Any
+    started: float
+    elapsed: float
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"user": self.user, "method": self.method, "path": self.path, "status": self.status,
+                "request_headers": self.request_headers, "request_body": self.request_body,
+                "response_body": self.response_body, "started": self.started,
+                "elapsed_ms": round(self.elapsed * 1000, 2), "error": self.error}
+
+
+class Transcript:
+    """Thread-safe record of exchanges; listeners see each one (for report steps)."""
+
+    def __init__(self) -> None:
+        self.exchanges: list[Exchange] = []
+        self.listeners: list[Callable[[Exchange], None]] = []
+        self._lock = threading.Lock()
+
+    def add(self, ex: Exchange) -> None:
+        with self._lock:
+            self.exchanges.append(ex)
+            listeners = list(self.listeners)
+        for fn in listeners:
+            fn(ex)
+
+
+# --------------------------------------------------------------------------- guard
+class Guard:
+    """Allow-list of (method, path) pairs: CONTRACT section 1 and the target's session ids."""
+
+    def __init__(self, readable: Iterable[int], writable: Iterable[int], suspendable: Iterable[int],
+                 absent: Iterable[int] = ()):
+        self.readable = set(readable) | set(absent)
+        self.patchable = set(writable) | set(absent)
+        self.suspendable = set(suspendable)
+        self.absent = set(absent)
+
+    def allows(self, method: str, path: str) -> bool:
+        path = path.split("?", 1)[0]
+        if not path.startswith(API + "/"):
+            return False
+        parts = path[len(API) + 1:].split("/")
+        def num(s: str) -> int | None:
+            return int(s) if s.isdigit() else None
+        m = method.upper()
+        if parts == ["session"]:
+            return m == "POST"
+        if len(parts) == 2 and parts[0] == "session" and num(parts[1]) is not None:
+            return m in ("GET", "DELETE")
+        if parts == ["copysession"]:
+            return m == "GET"
+        if len(parts) == 2 and parts[0] == "copysession" and num(parts[1]) is not None:
+            sid = num(parts[1])
+            return (m == "GET" and sid in self.readable) or (m == "PATCH" and sid in self.patchable)
+        if len(parts) == 3 and parts[0] == "copysession" and parts[2] in ("suspend", "resume"):
+            return m == "POST" and num(parts[1]) in self.suspendable
+        if len(parts) == 2 and parts[0] == "job" and num(parts[1]) is not None:
+            return m == "GET"
+        return False
+
+
+class GuardedTransport(httpx.BaseTransport):
+    def __init__(self, inner: httpx.BaseTransport, guard: Guard | None):
+        self.inner, self.guard = inner, guard
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.guard is not None and not self.guard.allows(request.method, request.url.raw_path.decode()):
+            raise RequestBlocked(f"{request.method} {request.url.path} is outside the contract's "
+                                 "allow-list for this target; not sent")
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
+    """httpx verify argument: True, False (warned once), or a CA bundle path as an SSLContext."""
+    if verify is False:
+        if not getattr(ssl_context, "_warned", False):
+            warnings.warn("TLS verification is off for this target (verify = false)", stacklevel=2)
+            ssl_context._warned = True  # type: ignore[attr-defined]
+        return False
+    if verify is True:
+        return True
+    return ssl.create_default_context(cafile=str(verify))
+
+
+def make_http(base_url: str, verify: bool | str, guard: Guard | None, timeout: float) -> httpx.Client:
+    ctx = ssl_context(verify)
+    nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]     # no Nagle wait between head and body
+    transport = GuardedTransport(httpx.HTTPTransport(verify=ctx, retries=0, socket_options=nodelay), guard)
+    return httpx.Client(base_url=base_url.rstrip("/"), transport=transport,
+                        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
+
+
+# --------------------------------------------------------------------------- plain client
+class PlainClient:
+    """Sends exactly what it is told: no login, no renewal, no retry. For REC-AUTH and friends."""
+
+    def __init__(self, base_url: str, verify: bool | str = True, guard: Guard | None = None,
+                 transcript: Transcript | None = None, timeout: float = 30.0, label: str = "plain"):
+        self.http = make_http(base_url, verify, guard, timeout)
+        self.transcript = transcript or Transcript()
+        self.label = label
+
+    def request(self, method: str, path: str, *, token: str | None = None, json_body: Any = None,
+                content: bytes | None = None, headers: dict | None = None) -> httpx.Response:
+        hdrs = dict(headers or {})
+        if token is not None:
+            SECRETS.add(token)
+            hdrs["Authorization"] = f"Bearer {token}"
+        if json_body is not None:
+            content = json.dumps(json_body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        url = path if path.startswith(API) else API + path
+        started = time.monotonic()
+        try:
+            resp = self.http.request(method, url, content=content, headers=hdrs)
+        except RequestBlocked:
+            raise
+        except httpx.HTTPError as exc:
+            self._record(method, url, None, hdrs, content, None, started, repr(exc))
+            raise TargetError(f"{method} {url}: {exc!r}") from exc
+        self._record(method, url, resp.status_code, hdrs, content, resp.content, started, None)
+        return resp
+
+    def _record(self, method, url, status, hdrs, content, body, started, err) -> None:
+        safe_headers = {k: (REDACTED if k.lower() == "authorization" else SECRETS.redact(v))
+                        for k, v in hdrs.items()}
+        self.transcript.add(Exchange(self.label, method, SECRETS.redact(url), status, safe_headers,
+                                     _redact_body(content), _redact_body(body), time.time(),
+                                     time.monotonic() - started, err))
+
+    def close(self) -> None:
+        self.http.close()
+
+
+# --------------------------------------------------------------------------- job waiter
+class JobWaiter:
+    """Polls a job with back-off that adapts to the job durations seen so far."""
+
+    def __init__(self) -> None:
+        self.typical = 0.0           # moving estimate of job duration (seconds)
+        self.polls = 0
+        self.jobs = 0
+        self._lock = threading.Lock()
+
+    def first_delay(self) -> float:
+        return 0.0 if self.typical < 0.01 else self.typical * 0.95
+
+    def observe(self, duration: float, polls: int) -> None:
+        with self._lock:
+            self.jobs += 1
+            self.polls += polls
+            self.typical = duration if self.jobs == 1 else 0.7 * self.typical + 0.3 * duration
+
+
+@dataclass
+class JobResult:
+    job: dict
+    polls: int
+    waited: float
+    notice_delay: float | None = None
+
+    @property
+    def status(self) -> str:
+        return self.job.get("status", "")
+
+
+# --------------------------------------------------------------------------- working client
+@dataclass
+class Credentials:
+    key: str            # "admin", "tenant", ...
+    name: str
+    password: str = field(repr=False)
+
+
+class RecClient:
+    """A logged-in user of the target."""
+
+    def __init__(self, base_url: str, creds: Credentials, *, verify: bool | str = True,
+                 guard: Guard | None = None, transcript: Transcript | None = None,
+                 timeout: float = 30.0, busy_retries: int = 6, busy_budget: float = 60.0,
+                 waiter: JobWaiter | None = None):
+        SECRETS.add(creds.password)
+        self.creds = creds
+        self.http = make_http(base_url, verify, guard, timeout)
+        self.transcript = transcript or Transcript()
+        self.busy_retries, self.busy_budget = busy_retries, busy_budget
+        self.waiter = waiter or JobWaiter()
+        self.session_id: int | None = None
+        self.token: str | None = None
+        self.refresh_token: str | None = None
+        self.expires = 0.0
+        self.lifetime = 0
+        self._lock = threading.RLock()
+        self.busy_seen = 0
+
+    # ---- low level
+    def _send(self, method: str, url: str, *, content: bytes | None, headers: dict) -> httpx.Response:
+        delay, deadline = 0.2, time.monotonic() + self.busy_budget
+        for attempt in range(self.busy_retries + 1):
+            started = time.monotonic()
+            try:
+                resp = self.http.request(method, url, content=content, headers=headers)
+            except RequestBlocked:
+                raise
+            except httpx.HTTPError as exc:
+                self._record(method, url, None, headers, content, None, started, repr(exc))
+                raise TargetError(f"{method} {url} as {self.creds.key}: {exc!r}") from exc
+            self._record(method, url, resp.status_code, headers, content, resp.content, started, None)
+            if resp.status_code != 503 or attempt == self.busy_retries:
+                return resp
+            self.busy_seen += 1
+            wait = delay
+            ra = resp.headers.get("Retry-After")
+            if ra and ra.strip().isdigit():
+                wait = float(ra)
+            if time.monotonic() + wait > deadline:
+                return resp
+            time.sleep(wait)
+            delay = min(delay * 2, 5.0)
+        return resp  # pragma: no cover
+
+    def _record(self, method, url, status, hdrs, content, body, started, err) -> None:
+        safe_headers = {k: (REDACTED if k.lower() == "authorization" else v) for k, v in hdrs.items()}
+        self.transcript.add(Exchange(self.creds.key, method, url, status, safe_headers,
+                                     _redact_body(content), _redact_body(body), time.time(),
+                                     time.monotonic() - started, err))
+
+    def _absorb_login(self, resp: httpx.Response, what: str) -> None:
+        if resp.status_code not in (200, 201):
+            raise TargetError(f"{what} for user {self.creds.name!r} answered {resp.status_code}: "
+                              f"{SECRETS.redact(resp.text[:300])}")
+        body = resp.json()
+        SECRETS.add(body.get("token"))
+        SECRETS.add(body.get("refresh_token"))
+        self.token = body["token"]
+        self.session_id = body.get("session_id", self.session_id)
+        self.refresh_token = body.get("refresh_token") or self.refresh_token
+        self.lifetime = int(body.get("lifetime") or 1800)
+        self.expires = time.monotonic() + self.lifetime
+
+    # ---- session
+    def login(self) -> "RecClient":
+        with self._lock:
+            body = json.dumps({"user_name": self.creds.name, "password": self.creds.password,
+                               "is_refresh_token_required": True}).encode()
+            resp = self._send("POST", API + "/session", content=body,
+                              headers={"Content-Type": "application/json"})
+            self._absorb_login(resp, "login")
+        return self
+
+    def renew(self) -> None:
+        with self._lock:
+            if self.refresh_token:
+                body = json.dumps({"grant_type": "refresh_token", "refresh_token": self.refresh_token}).encode()
+                resp = self._send("POST", API + "/session", content=body,
+                                  headers={"Content-Type": "application/json"})
+                if resp.status_code in (200, 201):
+                    self._absorb_login(resp, "token renewal")
+                    return
+            self.login()
+
+    def _auth_headers(self) -> dict:
+        with self._lock:
+            if self.token is None:
+                self.login()
+            margin = min(60.0, self.lifetime * 0.2)
+            if time.monotonic() > self.expires - margin:
+                self.renew()
+            return {"Authorization": f"Bearer {self.token}"}
+
+    def logout(self) -> None:
+        with self._lock:
+            if self.token and self.session_id is not None:
+                try:
+                    self._send("DELETE", f"{API}/session/{self.session_id}", content=None,
+                               headers={"Authorization": f"Bearer {self.token}"})
+                except (TargetError, RequestBlocked):
+                    pass
+            self.token = None
+
+    def close(self) -> None:
+        self.logout()
+        self.http.close()
+
+    # ---- requests
+    def request(self, method: str, path: str, *, json_body: Any = None, content: bytes | None = None,
+                headers: dict | None = None) -> httpx.Response:
+        url = path if path.startswith(API) else API + path
+        hdrs = dict(headers or {})
+        if json_body is not None:
+            content = json.dumps(json_body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        resp = self._send(method, url, content=content, headers={**hdrs, **self._auth_headers()})
+        if resp.status_code == 401:
+            self.renew()
+            resp = self._send(method, url, content=content, headers={**hdrs, **self._auth_headers()})
+        return resp
+
+    def expect_ok(self, resp: httpx.Response, what: str, codes=(200,)) -> dict:
+        if resp.status_code not in codes:
+            raise TargetError(f"{what}: {resp.request.method} {resp.request.url.path} answered "
+                              f"{resp.status_code}: {SECRETS.redact(resp.text[:300])}")
+        return resp.json() if resp.content else {}
+
+    def get_copysession(self, sid: int) -> dict:
+        return self.expect_ok(self.request("GET", f"/copysession/{sid}"), f"read copy session {sid}")
+
+    def list_copysessions(self) -> list[dict]:
+        return self.expect_ok(self.request("GET", "/copysession"), "list copy sessions").get("copysession_list", [])
+
+    def patch(self, sid: int, body: Any) -> httpx.Response:
+        return self.request("PATCH", f"/copysession/{sid}", json_body=body)
+
+    def get_job(self, job_id: int) -> httpx.Response:
+        return self.request("GET", f"/job/{job_id}")
+
+    def wait_job(self, job_id: int, timeout: float) -> JobResult:
+        """Poll until the job ends; raise TargetError at the deadline."""
+        start = time.monotonic()
+        deadline = start + timeout
+        delay = self.waiter.first_delay()
+        polls = 0
+        while True:
+            if delay:
+                time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            resp = self.get_job(job_id)
+            polls += 1
+            body = self.expect_ok(resp, f"read job {job_id}")
+            if body.get("status") in ("Success", "Error", "Partial_Error", "Canceled"):
+                waited = time.monotonic() - start
+                self.waiter.observe(waited, polls)
+                return JobResult(body, polls, waited)
+            if time.monotonic() >= deadline:
+                raise TargetError(f"job {job_id} still {body.get('status')!r} after {timeout:.0f} s "
+                                  "(--rec-job-timeout)")
+            delay = max(0.005, min(max(delay, 0.02) * 1.6, 5.0,
+                                   max(self.waiter.typical * 0.25, 0.02)))
+
+    def run_job(self, resp: httpx.Response, what: str, timeout: float) -> JobResult:
+        body = self.expect_ok(resp, what, codes=(202,))
+        return self.wait_job(int(body["job_id"]), timeout)

@@ -1,0 +1,140 @@
+"""The matrix of PATCH cases (starting state x body) at each depth, and its job-frugal order."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+
+from .model import FIELDS, Expectation, Modes, bodies, body_label, expect, setup_body, starting_states
+
+DEPTHS = ("smoke", "pairwise", "full")
+PAIRWISE_SEED = 20261127
+
+
+@dataclass(frozen=True)
+class Case:
+    start: Modes
+    body: tuple[tuple[str, str], ...]        # sorted (field, value) pairs: hashable
+
+    @property
+    def body_dict(self) -> dict[str, str]:
+        return dict(self.body)
+
+    @property
+    def id(self) -> str:
+        return f"{self.start.label()} + {body_label(self.body_dict)}"
+
+    @property
+    def expectation(self) -> Expectation:
+        return expect(self.start, self.body_dict)
+
+    @property
+    def end(self) -> Modes:
+        e = self.expectation
+        return e.modes if e.accepted and e.modes else self.start
+
+
+def make_case(start: Modes, body: dict) -> Case:
+    return Case(start, tuple((k, body[k]) for k in FIELDS if k in body))
+
+
+def full_cases() -> list[Case]:
+    return [make_case(s, b) for s in starting_states() for b in bodies()]
+
+
+def pairwise_cases(seed: int = PAIRWISE_SEED) -> list[Case]:
+    """Every triple of (starting transfer mode, transfer mode sent, split mode sent) and every
+    pair of the remaining factors, generated with allpairspy over a compound factor."""
+    from allpairspy import AllPairs
+
+    rng = random.Random(seed)
+    triples = [(t, ts, ss) for t in ("Synchronous", "Stack", "Consistency")
+               for ts in (None, "Synchronous", "Stack", "Consistency")
+               for ss in (None, "Automatic", "Manual")]
+    rng.shuffle(triples)
+    start_split = ["Automatic", "Manual"]
+    start_recovery = ["Automatic", "Manual"]
+    sent_recovery = [None, "Automatic", "Manual"]
+    cases: dict[Case, None] = {}
+    for triple, ssplit, srec, rsent in AllPairs([triples, start_split, start_recovery, sent_recovery]):
+        t, ts, ss = triple
+        start = Modes(t, ssplit if t == "Synchronous" else "Manual", srec)
+        body = {k: v for k, v in (("transfer_mode", ts), ("split_mode", ss), ("recovery_mode", rsent))
+                if v is not None}
+        cases[make_case(start, body)] = None
+    return list(cases)
+
+
+def smoke_cases() -> list[Case]:
+    """A handful that still touches every judged rule the matrix carries."""
+    S = Modes
+    picks = [
+        (S("Stack", "Manual", "Automatic"), {"transfer_mode": "Synchronous"}),                 # seed example, sticky
+        (S("Synchronous", "Automatic", "Automatic"), {"transfer_mode": "Stack"}),              # forced manual
+        (S("Synchronous", "Automatic", "Manual"), {"transfer_mode": "Consistency", "recovery_mode": "Automatic"}),
+        (S("Consistency", "Manual", "Automatic"), {"transfer_mode": "Synchronous", "split_mode": "Automatic"}),
+        (S("Stack", "Manual", "Manual"), {"split_mode": "Automatic"}),                         # split refused
+        (S("Synchronous", "Manual", "Automatic"), {"transfer_mode": "Stack", "split_mode": "Manual"}),
+        (S("Synchronous", "Manual", "Manual"), {"recovery_mode": "Automatic"}),                 # keep omitted
+        (S("Stack", "Manual", "Automatic"), {"transfer_mode": "Consistency"}),
+    ]
+    return [make_case(s, b) for s, b in picks]
+
+
+def cases_for(depth: str, seed: int = PAIRWISE_SEED) -> list[Case]:
+    if depth == "full":
+        return full_cases()
+    if depth == "pairwise":
+        return pairwise_cases(seed)
+    if depth == "smoke":
+        return smoke_cases()
+    raise ValueError(f"unknown depth {depth!r}; one of {', '.join(DEPTHS)}")
+
+
+def order(cases: list[Case], start: Modes | None = None) -> list[Case]:
+    """Order cases so each one starts, as often as possible, where the previous one left the
+    session (a walk over the directed multigraph of states; each jump costs a setup job)."""
+    remaining: dict[Modes, list[Case]] = defaultdict(list)
+    for c in sorted(cases, key=lambda c: c.id):
+        remaining[c.start].append(c)
+    out: list[Case] = []
+    here = start
+    while any(remaining.values()):
+        if here is None or not remaining[here]:
+            # jump to the state with the largest surplus of outgoing over incoming cases
+            incoming: dict[Modes, int] = defaultdict(int)
+            for lst in remaining.values():
+                for c in lst:
+                    incoming[c.end] += 1
+            here = max((s for s, lst in remaining.items() if lst),
+                       key=lambda s: (len(remaining[s]) - incoming[s], s.label()))
+        options = remaining[here]
+        # prefer a case whose end state still has cases to run; self-loops first (they keep us here)
+        options.sort(key=lambda c: (c.end != here and not remaining[c.end], -len(remaining[c.end]), c.id))
+        case = options.pop(0)
+        out.append(case)
+        here = case.end
+    return out
+
+
+def chunk(ordered: list[Case], n: int) -> list[list[Case]]:
+    """Cut an ordered list into n contiguous runs of near-equal length."""
+    n = max(1, min(n, len(ordered) or 1))
+    size, extra = divmod(len(ordered), n)
+    out, i = [], 0
+    for k in range(n):
+        j = i + size + (1 if k < extra else 0)
+        out.append(ordered[i:j])
+        i = j
+    return out
+
+
+def setup_jobs(ordered: list[Case], start: Modes | None = None) -> int:
+    """Jobs spent reaching starting states along an order (0 when a case starts where the last ended)."""
+    here, jobs = start, 0
+    for c in ordered:
+        if setup_body(here, c.start) is not None if here else True:
+            jobs += 1
+        here = c.end
+    return jobs

@@ -1,0 +1,157 @@
+"""The expected-behaviour model of PATCH /copysession/{id}: pure functions, no I/O.
+
+Written from the seed page and CONTRACT section 2, not from the simulator. Given a
+session's modes and state before, the body sent and who sends it, ``expect`` says whether
+the array must accept the change (and what a GET must show afterwards, field by field,
+with the rule that judges each field) or refuse it (and in which forms).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TRANSFER_MODES = ("Synchronous", "Stack", "Consistency")
+ASYNC_MODES = frozenset({"Stack", "Consistency"})
+SPLIT_MODES = ("Automatic", "Manual")
+RECOVERY_MODES = ("Automatic", "Manual")
+FIELDS = ("transfer_mode", "split_mode", "recovery_mode")
+VALUES = {"transfer_mode": TRANSFER_MODES, "split_mode": SPLIT_MODES, "recovery_mode": RECOVERY_MODES}
+
+JOB_ERROR = "job-error"
+# rule -> (lenient refusal forms, strict refusal forms); CONTRACT section 2, strict code first.
+REFUSALS: dict[str, tuple[tuple, tuple]] = {
+    "REC-SUSPEND-FIRST": ((409, 400, JOB_ERROR), (409,)),
+    "REC-SPLIT-SYNC-ONLY": ((400, 409, JOB_ERROR), (400,)),
+    "REC-TENANT-DENY": ((403, 404, JOB_ERROR), (403,)),
+    "REC-NON-REC": ((400, 409, JOB_ERROR), (400,)),
+    "REC-NOT-FOUND": ((404,), (404,)),
+    "REC-BAD-INPUT": ((400,), (400,)),
+    "REC-CONTENT-TYPE": ((415,), (415,)),
+    "REC-AUTH": ((401,), (401,)),
+    "REC-JOB-PRIVACY": ((404,), (404,)),
+}
+
+
+@dataclass(frozen=True, order=True)
+class Modes:
+    transfer_mode: str
+    split_mode: str
+    recovery_mode: str
+
+    @property
+    def is_async(self) -> bool:
+        return self.transfer_mode in ASYNC_MODES
+
+    def label(self) -> str:
+        return f"{self.transfer_mode}/{self.split_mode}/{self.recovery_mode}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"transfer_mode": self.transfer_mode, "split_mode": self.split_mode,
+                "recovery_mode": self.recovery_mode}
+
+    @classmethod
+    def of(cls, session: dict) -> "Modes":
+        return cls(session.get("transfer_mode"), session.get("split_mode"), session.get("recovery_mode"))
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the array must do with one PATCH."""
+    accepted: bool
+    requirements: tuple[str, ...]
+    modes: Modes | None = None                        # after, when accepted
+    judged_by: dict[str, str] = field(default_factory=dict)   # field -> rule judging its value
+    refusal_rule: str | None = None                   # the rule a refusal is judged under
+    recorded_only: bool = False                       # REC-UNSPECIFIED: record, never judge
+
+    def refusal_forms(self, strict: bool) -> tuple:
+        lenient, strict_forms = REFUSALS[self.refusal_rule]
+        return strict_forms if strict else lenient
+
+
+def starting_states() -> list[Modes]:
+    """The 8 starting states: Synchronous with each split and recovery mode, Stack and
+    Consistency (split Manual) with each recovery mode."""
+    states = [Modes("Synchronous", s, r) for s in SPLIT_MODES for r in RECOVERY_MODES]
+    states += [Modes(t, "Manual", r) for t in ("Stack", "Consistency") for r in RECOVERY_MODES]
+    return states
+
+
+def bodies() -> list[dict[str, str]]:
+    """The 36 bodies: each field absent or one of its values."""
+    out = []
+    for t in (None,) + TRANSFER_MODES:
+        for s in (None,) + SPLIT_MODES:
+            for r in (None,) + RECOVERY_MODES:
+                body = {k: v for k, v in (("transfer_mode", t), ("split_mode", s), ("recovery_mode", r))
+                        if v is not None}
+                out.append(body)
+    return out
+
+
+def body_label(body: dict) -> str:
+    return "{" + ", ".join(f"{k}: {body[k]}" for k in FIELDS if k in body) + \
+        ", ".join(f"{k}: {v!r}" for k, v in body.items() if k not in FIELDS) + "}"
+
+
+def expect(before: Modes, body: dict, *, suspended: bool = True, is_rec: bool = True,
+           tenant_allowed: bool = True) -> Expectation:
+    """The expected outcome of PATCHing ``body`` onto a session in state ``before``."""
+    if not tenant_allowed:
+        return Expectation(False, ("REC-TENANT-DENY",), refusal_rule="REC-TENANT-DENY")
+    if not is_rec:
+        return Expectation(False, ("REC-NON-REC",), refusal_rule="REC-NON-REC")
+    if not suspended:
+        return Expectation(False, ("REC-SUSPEND-FIRST",), refusal_rule="REC-SUSPEND-FIRST")
+    if not body:
+        return Expectation(True, ("REC-UNSPECIFIED",), recorded_only=True)
+
+    t_sent, s_sent, r_sent = (body.get(f) for f in FIELDS)
+    transfer = t_sent or before.transfer_mode
+    if s_sent is not None and transfer in ASYNC_MODES:
+        return Expectation(False, ("REC-SPLIT-SYNC-ONLY",), refusal_rule="REC-SPLIT-SYNC-ONLY")
+
+    went_async = before.transfer_mode == "Synchronous" and transfer in ASYNC_MODES
+    back_to_sync = before.is_async and transfer == "Synchronous"
+    judged: dict[str, str] = {}
+
+    judged["transfer_mode"] = "REC-ACCEPT" if t_sent else "REC-KEEP-OMITTED"
+
+    if s_sent is not None:
+        split = s_sent
+        judged["split_mode"] = "REC-STICKY-MANUAL" if back_to_sync else "REC-ACCEPT"
+    elif transfer in ASYNC_MODES or before.is_async:
+        split = "Manual"
+        if went_async:
+            judged["split_mode"] = "REC-FORCED-MANUAL"
+        elif back_to_sync:
+            judged["split_mode"] = "REC-STICKY-MANUAL"
+        else:
+            judged["split_mode"] = "REC-KEEP-OMITTED"
+    else:
+        split = before.split_mode
+        judged["split_mode"] = "REC-KEEP-OMITTED"
+
+    recovery = r_sent or before.recovery_mode
+    judged["recovery_mode"] = "REC-RECOVERY" if r_sent else "REC-KEEP-OMITTED"
+
+    reqs = ["REC-ACCEPT", "REC-RESPONSE"] + sorted(set(judged.values()) - {"REC-ACCEPT"})
+    return Expectation(True, tuple(reqs), Modes(transfer, split, recovery), judged)
+
+
+def setup_body(current: Modes, wanted: Modes) -> dict[str, str] | None:
+    """The body that takes a suspended session from ``current`` to ``wanted`` in one job
+    (None when it is there already). split_mode is sent only when the result is synchronous."""
+    if current == wanted:
+        return None
+    body = {"transfer_mode": wanted.transfer_mode, "recovery_mode": wanted.recovery_mode}
+    if wanted.transfer_mode == "Synchronous":
+        body["split_mode"] = wanted.split_mode
+    return body
+
+
+def judge_refusal(status: int, job_status: str | None, forms: tuple) -> bool:
+    """Whether an answer (HTTP status, and the job's end status after a 202) is an accepted refusal."""
+    if status == 202:
+        return JOB_ERROR in forms and job_status == "Error"
+    return status in forms

@@ -1,0 +1,1 @@
+"""The compliance suite shipped with pytest-rec: run it with `rec-compliance`."""

@@ -1,0 +1,183 @@
+"""The target file (CONTRACT section 3) and the target profile: every assumption the suite
+makes where the reference is silent lives here, overridable from the file's [profile] table."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class TargetFileError(ValueError):
+    """The target file is wrong; the message names the file, the key and the problem."""
+
+
+@dataclass
+class Profile:
+    """Assumptions of CONTRACT section 1 where the reference is silent."""
+    suspended_phase: str = "Suspend"
+    active_phases: tuple[str, ...] = ("Copying", "Equivalent")
+    equivalent_phase: str = "Equivalent"
+    async_split_mode: str = "Manual"
+    # words in a job's error that name the environment, not the request
+    environment_words: tuple[str, ...] = ("copy path", "rec path", "remote", "buffer", "line",
+                                          "communication", "path is not available", "busy")
+    suspend_timeout: float = 120.0      # seconds for a suspend or resume to show in GET
+    fuzz_examples: int = 50             # schemathesis examples on a real array
+
+
+@dataclass
+class UserSpec:
+    key: str
+    name: str
+    password_env: str
+
+    def password(self, file: str) -> str:
+        value = os.environ.get(self.password_env)
+        if not value:
+            raise TargetFileError(f"{file}: [users.{self.key}] password_env: the environment variable "
+                                  f"{self.password_env} is not set")
+        return value
+
+
+@dataclass
+class Target:
+    url: str
+    kind: str                              # "sim" or "array"
+    verify: bool | str
+    users: dict[str, UserSpec]
+    writable: list[int]
+    tenant_own: int
+    tenant_foreign: int
+    non_rec: int
+    tenant_own_destination: int | None = None
+    absent: int | None = None
+    identity: dict[int, dict[str, Any]] = field(default_factory=dict)
+    array: dict[str, str] = field(default_factory=dict)
+    capabilities: dict[str, bool] = field(default_factory=dict)
+    profile: Profile = field(default_factory=Profile)
+    source: str = "sim"
+
+    def has(self, capability: str) -> bool:
+        default = {"consistency": True, "expired_token": False}.get(capability, True)
+        return bool(self.capabilities.get(capability, default))
+
+    @property
+    def tenant_sessions(self) -> list[int]:
+        return [s for s in (self.tenant_own, self.tenant_own_destination) if s is not None]
+
+    @property
+    def named(self) -> list[int]:
+        return self.writable + self.tenant_sessions + [self.tenant_foreign, self.non_rec]
+
+    def redacted(self) -> dict:
+        """The target as written in a report: no passwords (only the names of their variables)."""
+        return {"url": self.url, "kind": self.kind, "verify": self.verify,
+                "users": {k: {"name": u.name, "password_env": u.password_env} for k, u in self.users.items()},
+                "sessions": {"writable": self.writable, "tenant_own": self.tenant_own,
+                             "tenant_foreign": self.tenant_foreign, "non_rec": self.non_rec,
+                             "tenant_own_destination": self.tenant_own_destination, "absent": self.absent},
+                "identity": {str(k): v for k, v in self.identity.items()},
+                "array": self.array, "capabilities": self.capabilities}
+
+
+_TOP = {"url", "verify", "users", "sessions", "array", "capabilities", "profile"}
+_SESSION_KEYS = {"writable", "tenant_own", "tenant_foreign", "non_rec", "tenant_own_destination",
+                 "absent", "identity"}
+_IDENTITY_KEYS = {"remote_boxid", "source_volume_name", "destination_volume_name",
+                  "source_volume_number", "destination_volume_number", "is_local_source_volume", "type"}
+
+
+def _int(file: str, key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TargetFileError(f"{file}: {key}: expected a copy session id (a whole number >= 0), got {value!r}")
+    return value
+
+
+def parse_target(data: dict, file: str, kind: str = "array") -> Target:
+    unknown = set(data) - _TOP
+    if unknown:
+        raise TargetFileError(f"{file}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(_TOP))}")
+    url = data.get("url")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise TargetFileError(f"{file}: url: expected the base URL, e.g. \"https://array:5665\", got {url!r}")
+    if url.rstrip("/").endswith("/api/v1"):
+        raise TargetFileError(f"{file}: url: give the base URL without /api/v1")
+    verify = data.get("verify", True)
+    if not isinstance(verify, (bool, str)):
+        raise TargetFileError(f"{file}: verify: expected true, false or a CA bundle path")
+    if isinstance(verify, str) and not Path(verify).is_file():
+        raise TargetFileError(f"{file}: verify: CA bundle {verify!r} does not exist")
+    users = {}
+    raw_users = data.get("users")
+    if not isinstance(raw_users, dict):
+        raise TargetFileError(f"{file}: [users]: missing; [users.admin] and [users.tenant] are required")
+    for key in ("admin", "tenant"):
+        if key not in raw_users:
+            raise TargetFileError(f"{file}: [users.{key}]: missing")
+    for key, u in raw_users.items():
+        if not isinstance(u, dict):
+            raise TargetFileError(f"{file}: [users.{key}]: expected a table")
+        if "password" in u:
+            raise TargetFileError(f"{file}: [users.{key}] password: passwords never go in the target file; "
+                                  "name an environment variable with password_env")
+        for k in ("name", "password_env"):
+            if not isinstance(u.get(k), str) or not u.get(k):
+                raise TargetFileError(f"{file}: [users.{key}] {k}: missing or not a string")
+        users[key] = UserSpec(key, u["name"], u["password_env"])
+    s = data.get("sessions")
+    if not isinstance(s, dict):
+        raise TargetFileError(f"{file}: [sessions]: missing")
+    unknown = set(s) - _SESSION_KEYS
+    if unknown:
+        raise TargetFileError(f"{file}: [sessions]: unknown key(s) {', '.join(sorted(unknown))}")
+    for k in ("writable", "tenant_own", "tenant_foreign", "non_rec"):
+        if k not in s:
+            raise TargetFileError(f"{file}: [sessions] {k}: missing")
+    if not isinstance(s["writable"], list) or not s["writable"]:
+        raise TargetFileError(f"{file}: [sessions] writable: expected a non-empty list of session ids")
+    writable = [_int(file, "[sessions] writable", v) for v in s["writable"]]
+    if len(set(writable)) != len(writable):
+        raise TargetFileError(f"{file}: [sessions] writable: a session is listed twice")
+    singles = {k: _int(file, f"[sessions] {k}", s[k]) for k in
+               ("tenant_own", "tenant_foreign", "non_rec", "tenant_own_destination", "absent") if k in s}
+    named = writable + [v for k, v in singles.items() if k != "absent"]
+    if len(set(named)) != len(named):
+        raise TargetFileError(f"{file}: [sessions]: each session may have one role only; {named} repeats one")
+    if singles.get("absent") in named:
+        raise TargetFileError(f"{file}: [sessions] absent: {singles['absent']} is also named as an existing session")
+    identity = {}
+    for sid, pins in (s.get("identity") or {}).items():
+        if not str(sid).isdigit() or int(sid) not in named:
+            raise TargetFileError(f"{file}: [sessions.identity.{sid}]: not a session this file names")
+        bad = set(pins) - _IDENTITY_KEYS
+        if bad:
+            raise TargetFileError(f"{file}: [sessions.identity.{sid}]: unknown key(s) {', '.join(sorted(bad))}")
+        identity[int(sid)] = dict(pins)
+    caps = data.get("capabilities", {})
+    for k, v in caps.items():
+        if not isinstance(v, bool):
+            raise TargetFileError(f"{file}: [capabilities] {k}: expected true or false")
+    profile = Profile()
+    for k, v in (data.get("profile") or {}).items():
+        if k not in Profile.__dataclass_fields__:
+            raise TargetFileError(f"{file}: [profile] {k}: unknown; known: {', '.join(Profile.__dataclass_fields__)}")
+        setattr(profile, k, tuple(v) if isinstance(v, list) else v)
+    return Target(url=url.rstrip("/"), kind=kind, verify=verify, users=users, writable=writable,
+                  tenant_own=singles["tenant_own"], tenant_foreign=singles["tenant_foreign"],
+                  non_rec=singles["non_rec"], tenant_own_destination=singles.get("tenant_own_destination"),
+                  absent=singles.get("absent"), identity=identity, array=dict(data.get("array", {})),
+                  capabilities=caps, profile=profile, source=file)
+
+
+def load_target(path: str | Path) -> Target:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TargetFileError(f"{path}: no such target file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise TargetFileError(f"{path}: not valid TOML: {exc}") from None
+    return parse_target(data, str(path), kind="array")
