@@ -67,9 +67,16 @@ class SessionPool:
                 return sid
         return self.last if self.last is not None else self.sids[0]
 
-    def acquire(self, start: Modes) -> tuple[int, SessionState]:
-        """A writable session, suspended, in ``start`` (verified by GET)."""
-        sid = self.pick(start)
+    def acquire_any(self) -> tuple[int, SessionState]:
+        """A writable session, suspended, in whatever modes it has now (no setup job)."""
+        sid = self.pick(Modes("", "", ""))
+        st = self.state(sid)
+        return self.acquire(st.modes) if st.modes.transfer_mode else self.acquire(
+            Modes("Synchronous", "Automatic", "Automatic"))
+
+    def acquire(self, start: Modes, sid: int | None = None) -> tuple[int, SessionState]:
+        """A writable session (``sid``, or the best placed one), suspended, in ``start`` (verified by GET)."""
+        sid = self.pick(start) if sid is None else sid
         self.last = sid
         op = self.ctx.operator
         st = self.state(sid)
@@ -112,6 +119,12 @@ class RecContext:
         if sid in self.pool.known:
             self.pool.note(sid, out.after)
         return out
+
+    def ensure_suspended(self, sid: int) -> SessionState:
+        """Suspend a named (tenant) session the normal way if it is active; the journal puts it back."""
+        self.journal.record(sid, self.admin.get_copysession(sid))
+        st = self.operator.read(sid)
+        return st if st.suspended else self.operator.suspend(sid)
 
     def fingerprints(self, exclude: set[int]) -> dict[int, tuple]:
         """(modes, suspended) of every visible REC session not being changed by this process."""

@@ -122,7 +122,8 @@ def expect(before: Modes, body: dict, *, suspended: bool = True, is_rec: bool = 
         judged["split_mode"] = "REC-STICKY-MANUAL" if back_to_sync else "REC-ACCEPT"
     elif transfer in ASYNC_MODES or before.is_async:
         split = "Manual"
-        if went_async:
+        if went_async or (before.is_async and before.split_mode != "Manual"):
+            # an asynchronous session that does not read Manual was left so by a broken forced split
             judged["split_mode"] = "REC-FORCED-MANUAL"
         elif back_to_sync:
             judged["split_mode"] = "REC-STICKY-MANUAL"

@@ -96,7 +96,8 @@ def _options(config: pytest.Config) -> Options:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "rec(*requirement_ids): the requirement IDs of CONTRACT section 2 this test checks")
-    config.addinivalue_line("markers", "rec_unsafe_on_array(reason): never run this check against a real array")
+    config.addinivalue_line("markers", "rec_strict_only: collected only with --rec-strict")
+    config.addinivalue_line("markers", "rec_lenient_only: collected only without --rec-strict")
     config.stash[ACTIVE] = False
     try:
         config.stash[OPTIONS] = _options(config)
@@ -140,10 +141,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    strict = config.stash[OPTIONS].strict
+    drop = [i for i in items if i.get_closest_marker("rec_lenient_only" if strict else "rec_strict_only")]
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = [i for i in items if i not in drop]
     rec_items = [i for i in items if i.get_closest_marker("rec") is not None]
     if not rec_items:
         return
     config.stash[ACTIVE] = True
+    for item in rec_items:    # every check outside the matrix runs on one worker: shared sessions stay in one hand
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group("rec-shared"))
     opts = config.stash[OPTIONS]
     if opts.dry_run:
         for item in rec_items:
@@ -291,7 +300,7 @@ def rec_ctx(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec
     if count > 1:
         journal_path = journal_path.with_name(f"{journal_path.stem}.gw{index}{journal_path.suffix}")
     journal = Journal(journal_path, rec_target)
-    for sid in mine + (rec_target.tenant_sessions + [rec_target.tenant_foreign] if index == 0 else []):
+    for sid in mine:          # tenant sessions are journaled by ensure_suspended, before their first write
         journal.record(sid, rec_admin.get_copysession(sid))
     op = Operator(rec_target, rec_admin, rec_options.job_timeout)
     ctx = RecContext(rec_options, rec_target, rec_admin, rec_tenant, None, rec_plain, rec_transcript,

@@ -64,6 +64,8 @@ class Settings:
     """Everything about the simulator's behaviour that can be set at start."""
     job_latency: float = 0.0          # seconds from job registration to its end
     token_lifetime: int = 1800        # seconds
+    short_token_user: str = "qa_short"  # this user's tokens live short_token_lifetime (expiry checks)
+    short_token_lifetime: int = 1     # seconds
     refresh_lifetime: int = 36000     # seconds (10 hours)
     job_retention: float = 1800.0     # seconds a finished job stays readable
     refusals: str = "immediate"       # "immediate" (4xx) or "job" (202 then job Error)
@@ -246,10 +248,12 @@ class Array:
 
     def _issue(self, ls: LoginSession, with_refresh: bool) -> dict:
         token = secrets.token_urlsafe(24)
-        ls.tokens[token] = time.monotonic() + self.settings.token_lifetime
+        lifetime = self.settings.short_token_lifetime if ls.user.name == self.settings.short_token_user \
+            else self.settings.token_lifetime
+        ls.tokens[token] = time.monotonic() + lifetime
         self.by_token[token] = ls
         self.issued_secrets.append(token)
-        out = {"session_id": ls.session_id, "token": token, "lifetime": self.settings.token_lifetime}
+        out = {"session_id": ls.session_id, "token": token, "lifetime": lifetime}
         if with_refresh and ls.refresh_token:
             out["refresh_token"] = ls.refresh_token
         return out

@@ -1,0 +1,93 @@
+"""Authentication (REC-AUTH) and job privacy (REC-JOB-PRIVACY), through a client that never
+renews or retries, so the array's own answer is what is judged."""
+
+import secrets
+import time
+
+import pytest
+
+from pytest_rec.errors import Deviation, TargetError
+
+
+def _noop_body(state):
+    return {"recovery_mode": state.modes.recovery_mode}      # valid and harmless if wrongly accepted
+
+
+def _expect_401(rec_ctx, token, what):
+    sid, before = rec_ctx.pool.acquire_any()
+    rec_ctx.pool.forget(sid)
+    resp = rec_ctx.plain.request("PATCH", f"/copysession/{sid}", token=token, json_body=_noop_body(before))
+    rec_ctx.pool.note(sid, rec_ctx.operator.read(sid))
+    if resp.status_code != 401:
+        raise Deviation({"REC-AUTH"}, f"PATCH with {what} answered {resp.status_code}, expected 401")
+
+
+@pytest.mark.rec("REC-AUTH")
+def test_no_token(rec_ctx):
+    _expect_401(rec_ctx, None, "no Authorization header")
+
+
+@pytest.mark.rec("REC-AUTH")
+def test_wrong_token(rec_ctx):
+    _expect_401(rec_ctx, "rec-" + secrets.token_urlsafe(24), "a token the array never issued")
+
+
+def _plain_login(rec_ctx, creds):
+    resp = rec_ctx.plain.request("POST", "/session", json_body={"user_name": creds.name, "password": creds.password,
+                                                                "is_refresh_token_required": False})
+    if resp.status_code not in (200, 201):
+        raise TargetError(f"login as {creds.key} answered {resp.status_code}")
+    return resp.json()
+
+
+@pytest.mark.rec("REC-AUTH")
+def test_token_after_logout(rec_ctx, rec_credentials):
+    login = _plain_login(rec_ctx, rec_credentials["admin"])
+    out = rec_ctx.plain.request("DELETE", f"/session/{login['session_id']}", token=login["token"])
+    if out.status_code != 200:
+        raise TargetError(f"logout answered {out.status_code}")
+    _expect_401(rec_ctx, login["token"], "the token of a session that logged out")
+
+
+@pytest.mark.rec("REC-AUTH")
+def test_expired_token(rec_ctx, rec_credentials, rec_simulator):
+    if rec_simulator is not None:
+        short = rec_simulator.array.inventory.users["short"]
+        from pytest_rec.client import SECRETS, Credentials
+
+        SECRETS.add(short.password)
+        creds = Credentials("short", short.name, short.password)
+    elif rec_ctx.target.has("expired_token"):
+        creds = rec_credentials["admin"]
+    else:
+        pytest.skip("waiting out a real token takes 30 minutes; enable it with capabilities.expired_token = true")
+    login = _plain_login(rec_ctx, creds)
+    time.sleep(float(login.get("lifetime", 1800)) + 1.0)
+    _expect_401(rec_ctx, login["token"], f"a token older than its lifetime ({login.get('lifetime')} s)")
+
+
+@pytest.mark.rec("REC-AUTH")
+def test_bad_credentials(rec_ctx):
+    """Only with a user name that does not exist, so no lock-out policy can lock a real account."""
+    name = "rec-no-such-user-" + secrets.token_hex(6)
+    resp = rec_ctx.plain.request("POST", "/session", json_body={"user_name": name, "password": secrets.token_urlsafe(12)})
+    if resp.status_code != 401:
+        raise Deviation({"REC-AUTH"}, f"login as a user that does not exist answered {resp.status_code}, expected 401")
+
+
+@pytest.mark.rec("REC-JOB-PRIVACY")
+def test_other_users_job_is_404(rec_ctx, rec_other):
+    sid, before = rec_ctx.pool.acquire_any()
+    rec_ctx.pool.forget(sid)
+    resp = rec_ctx.admin.patch(sid, _noop_body(before))
+    if resp.status_code != 202:
+        raise Deviation({"REC-ACCEPT"}, f"a valid no-op change answered {resp.status_code}")
+    job_id = resp.json()["job_id"]
+    rec_ctx.admin.wait_job(job_id, rec_ctx.options.job_timeout)
+    rec_ctx.pool.note(sid, rec_ctx.operator.read(sid))
+    theirs = rec_other.get_job(job_id)
+    if theirs.status_code != 404:
+        raise Deviation({"REC-JOB-PRIVACY"}, f"user {rec_other.creds.name!r} read job {job_id} of another user: "
+                                             f"{theirs.status_code}, expected 404")
+    mine = rec_ctx.admin.get_job(job_id)
+    assert mine.status_code == 200, f"the job's own user cannot read job {job_id}: {mine.status_code}"

@@ -1,0 +1,127 @@
+"""Malformed requests (REC-BAD-INPUT, REC-CONTENT-TYPE) and what the reference leaves open
+(REC-UNSPECIFIED: recorded, never judged)."""
+
+import json
+
+import pytest
+
+from pytest_rec.errors import Deviation
+from pytest_rec.model import Expectation
+
+BAD_INPUT = Expectation(False, ("REC-BAD-INPUT",), refusal_rule="REC-BAD-INPUT")
+
+BAD_BODIES = [
+    pytest.param({"transfer_mode": "Asynchronous"}, id="transfer_mode outside the table"),
+    pytest.param({"split_mode": "Auto"}, id="split_mode outside the table"),
+    pytest.param({"recovery_mode": "Semi"}, id="recovery_mode outside the table"),
+    pytest.param({"transfer_mode": 1}, id="transfer_mode a number"),
+    pytest.param({"recovery_mode": True}, id="recovery_mode a boolean"),
+    pytest.param({"transfer_mode": None}, id="transfer_mode null"),
+    pytest.param({"split_mode": None}, id="split_mode null"),
+    pytest.param({"recovery_mode": ["Manual"]}, id="recovery_mode an array"),
+    pytest.param({"transfer_mode": {"value": "Stack"}}, id="transfer_mode an object"),
+    pytest.param({"transfer_mode": ""}, id="transfer_mode empty string"),
+]
+RAW_BODIES = [
+    pytest.param(b'{"transfer_mode": "Synchronous"', id="malformed JSON"),
+    pytest.param(b"[]", id="an array body"),
+    pytest.param(b'"Synchronous"', id="a string body"),
+    pytest.param(b"42", id="a number body"),
+    pytest.param(b"null", id="a null body"),
+    pytest.param(b'{"transfer_mode": "Synchr\xffonous"}', id="invalid UTF-8"),
+]
+CASE_VARIANTS = [
+    {"transfer_mode": "synchronous"}, {"transfer_mode": "STACK"}, {"split_mode": "manual"},
+    {"recovery_mode": "automatic"},
+]
+
+
+@pytest.mark.rec("REC-BAD-INPUT")
+@pytest.mark.parametrize("body", BAD_BODIES)
+def test_bad_value_is_400(rec_ctx, body):
+    sid, before = rec_ctx.pool.acquire_any()
+    rec_ctx.judge(sid, before, body, BAD_INPUT)
+
+
+@pytest.mark.rec("REC-BAD-INPUT")
+@pytest.mark.parametrize("raw", RAW_BODIES)
+def test_bad_body_is_400(rec_ctx, raw):
+    sid, before = rec_ctx.pool.acquire_any()
+    rec_ctx.judge(sid, before, None, BAD_INPUT, raw=raw)
+
+
+@pytest.mark.rec("REC-BAD-INPUT")
+@pytest.mark.rec_strict_only
+@pytest.mark.parametrize("body", CASE_VARIANTS, ids=lambda b: json.dumps(b))
+def test_case_variant_strict(rec_ctx, body):
+    """Enum tokens are spelled as the tables spell them; judged only under --rec-strict."""
+    sid, before = rec_ctx.pool.acquire_any()
+    rec_ctx.judge(sid, before, body, BAD_INPUT)
+
+
+@pytest.mark.rec("REC-CONTENT-TYPE")
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded",
+                                          "application/xml"], ids=lambda c: c or "no Content-Type")
+def test_content_type_is_415(rec_ctx, content_type):
+    sid, before = rec_ctx.pool.acquire_any()
+    flip = "Manual" if before.modes.recovery_mode == "Automatic" else "Automatic"
+    headers = {"Content-Type": content_type} if content_type else {}
+    rec_ctx.pool.forget(sid)
+    resp = rec_ctx.admin.request("PATCH", f"/copysession/{sid}", content=json.dumps({"recovery_mode": flip}).encode(),
+                                 headers=headers)
+    after = rec_ctx.operator.read(sid)
+    rec_ctx.pool.note(sid, after)
+    problems = []
+    if resp.status_code != 415:
+        problems.append(f"answered {resp.status_code}, expected 415")
+    if resp.status_code == 202:
+        rec_ctx.admin.wait_job(resp.json()["job_id"], rec_ctx.options.job_timeout)
+        after = rec_ctx.operator.read(sid)
+        rec_ctx.pool.note(sid, after)
+    if after.modes != before.modes:
+        problems.append(f"the session changed: {before.modes.label()} -> {after.modes.label()}")
+    if problems:
+        raise Deviation({"REC-CONTENT-TYPE"}, f"PATCH with Content-Type {content_type!r}: " + "; ".join(problems))
+
+
+# ---------------------------------------------------------------- recorded only
+def _record(rec_ctx, rec_observe, what, body=None, raw=None):
+    sid, before = rec_ctx.pool.acquire_any()
+    rec_ctx.pool.forget(sid)
+    if raw is not None:
+        resp = rec_ctx.admin.request("PATCH", f"/copysession/{sid}", content=raw,
+                                     headers={"Content-Type": "application/json"})
+    else:
+        resp = rec_ctx.admin.patch(sid, body)
+    job = None
+    if resp.status_code == 202:
+        job = rec_ctx.admin.wait_job(resp.json()["job_id"], rec_ctx.options.job_timeout).status
+    after = rec_ctx.operator.read(sid)
+    rec_ctx.pool.note(sid, after)
+    if resp.status_code >= 500 and resp.status_code != 503:
+        raise Deviation({"REC-NO-5XX"}, f"{what} answered {resp.status_code}")
+    rec_observe(f"{what}: HTTP {resp.status_code}" + (f", job {job}" if job else "")
+                + f"; session {before.modes.label()} -> {after.modes.label()}")
+
+
+@pytest.mark.rec("REC-UNSPECIFIED")
+def test_unknown_field_recorded(rec_ctx, rec_observe):
+    _record(rec_ctx, rec_observe, "unknown field", body={"recovery_mode": "Manual", "copy_speed": "High"})
+
+
+@pytest.mark.rec("REC-UNSPECIFIED")
+@pytest.mark.rec_lenient_only
+@pytest.mark.parametrize("body", CASE_VARIANTS, ids=lambda b: json.dumps(b))
+def test_case_variant_recorded(rec_ctx, rec_observe, body):
+    _record(rec_ctx, rec_observe, f"case variant {body}", body=body)
+
+
+@pytest.mark.rec("REC-UNSPECIFIED")
+def test_long_request_line_recorded(rec_ctx, rec_observe):
+    """The fact sheet says 413 past 1280 bytes; the seed page says nothing, so it is recorded."""
+    sid = rec_ctx.pool.sids[0] if rec_ctx.pool.sids else rec_ctx.target.writable[0]
+    fields = ",".join(["transfer_mode"] * 100)
+    resp = rec_ctx.admin.request("GET", f"/copysession/{sid}?fields={fields}")
+    if resp.status_code >= 500 and resp.status_code != 503:
+        raise Deviation({"REC-NO-5XX"}, f"a request line of {len(fields) + 40} bytes answered {resp.status_code}")
+    rec_observe(f"GET with a request line over 1280 bytes: HTTP {resp.status_code}")

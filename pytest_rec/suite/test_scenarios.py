@@ -1,0 +1,203 @@
+"""Named scenarios: the seed page's cautions as readable examples, plus the refusals around them."""
+
+import pytest
+
+from pytest_rec.errors import Deviation
+from pytest_rec.model import Modes, bodies, expect
+
+SYNC_AUTO = Modes("Synchronous", "Automatic", "Automatic")
+
+
+def _async_modes(rec_ctx):
+    modes = ["Stack"]
+    if rec_ctx.target.has("consistency"):
+        modes.append("Consistency")
+    return modes
+
+
+def _need_consistency(rec_ctx, mode):
+    if mode == "Consistency" and not rec_ctx.target.has("consistency"):
+        pytest.skip("the target file declares no REC buffer (capabilities.consistency = false)")
+
+
+# ---------------------------------------------------------------- seed caution 2
+@pytest.mark.rec("REC-FORCED-MANUAL", "REC-ACCEPT", "REC-RESPONSE")
+@pytest.mark.parametrize("to", ["Stack", "Consistency"])
+def test_forced_manual_split(rec_ctx, to):
+    """Synchronous with Automatic split, changed to an asynchronous mode, reads split Manual."""
+    _need_consistency(rec_ctx, to)
+    sid, before = rec_ctx.pool.acquire(SYNC_AUTO)
+    body = {"transfer_mode": to}
+    out = rec_ctx.judge(sid, before, body, expect(before.modes, body))
+    assert out.after.modes.split_mode == "Manual"
+
+
+@pytest.mark.rec("REC-STICKY-MANUAL", "REC-FORCED-MANUAL", "REC-ACCEPT", "REC-RESPONSE")
+@pytest.mark.parametrize("split", [None, "Automatic", "Manual"], ids=["without split_mode", "split Automatic",
+                                                                        "split Manual"])
+@pytest.mark.parametrize("via", ["Stack", "Consistency"])
+def test_sticky_manual_round_trip(rec_ctx, via, split):
+    """Synchronous/Automatic -> asynchronous -> Synchronous: Manual unless split_mode is given again."""
+    _need_consistency(rec_ctx, via)
+    sid, st = rec_ctx.pool.acquire(SYNC_AUTO)
+    body = {"transfer_mode": via}
+    st = rec_ctx.judge(sid, st, body, expect(st.modes, body)).after
+    back = {"transfer_mode": "Synchronous", **({"split_mode": split} if split else {})}
+    out = rec_ctx.judge(sid, st, back, expect(st.modes, back))
+    assert out.after.modes.split_mode == (split or "Manual")
+
+
+# ---------------------------------------------------------------- seed input criteria
+def _split_cases():
+    for split in ("Automatic", "Manual"):
+        for to in ("Stack", "Consistency"):
+            yield pytest.param(SYNC_AUTO, {"transfer_mode": to, "split_mode": split},
+                               id=f"Synchronous + transfer {to} and split {split}")
+        for start in ("Stack", "Consistency"):
+            yield pytest.param(Modes(start, "Manual", "Automatic"), {"split_mode": split},
+                               id=f"{start} + split {split} alone")
+            yield pytest.param(Modes(start, "Manual", "Automatic"), {"recovery_mode": "Manual", "split_mode": split},
+                               id=f"{start} + recovery and split {split}")
+
+
+@pytest.mark.rec("REC-SPLIT-SYNC-ONLY")
+@pytest.mark.parametrize("start, body", list(_split_cases()))
+def test_split_mode_refused_when_asynchronous(rec_ctx, start, body):
+    """split_mode cannot be given when the session ends up asynchronous; nothing changes."""
+    _need_consistency(rec_ctx, start.transfer_mode)
+    _need_consistency(rec_ctx, body.get("transfer_mode"))
+    sid, before = rec_ctx.pool.acquire(start)
+    rec_ctx.judge(sid, before, body, expect(before.modes, body))
+
+
+# ---------------------------------------------------------------- seed caution 1
+def _active_bodies(depth):
+    all_bodies = [b for b in bodies() if b]
+    if depth == "full":
+        return all_bodies
+    if depth == "pairwise":
+        return all_bodies[::4]
+    return [{"transfer_mode": "Stack"}, {"recovery_mode": "Manual"}, {"transfer_mode": "Synchronous",
+                                                                       "split_mode": "Manual"}]
+
+
+@pytest.mark.rec("REC-SUSPEND-FIRST")
+@pytest.mark.parametrize("start", [Modes("Synchronous", "Automatic", "Automatic"),
+                                   Modes("Consistency", "Manual", "Manual")], ids=lambda m: f"{m.label()} active")
+def test_suspend_first(rec_ctx, start):
+    """Every change to an active (not suspended) session is refused and leaves it unchanged.
+
+    Only Synchronous and Consistency sessions are used: they become equivalent again, so the
+    suite can suspend them afterwards without force. On a real array bodies that would move the
+    session to Stack are left out: if the array wrongly took one, the session could not be
+    suspended again without force."""
+    _need_consistency(rec_ctx, start.transfer_mode)
+    sid, st = rec_ctx.pool.acquire(start)
+    op = rec_ctx.operator
+    rec_ctx.pool.forget(sid)
+    st = op.resume(sid, wait_equivalent=True)
+    sent = 0
+    try:
+        for body in _active_bodies(rec_ctx.options.depth):
+            if rec_ctx.target.kind != "sim" and body.get("transfer_mode") == "Stack":
+                continue
+            exp = expect(st.modes, body, suspended=False)
+            out = rec_ctx.judge(sid, st, body, exp)
+            st = out.after
+            sent += 1
+    finally:
+        rec_ctx.pool.forget(sid)
+        op.suspend(sid)
+    assert sent > 0
+
+
+# ---------------------------------------------------------------- seed caution 3
+def _tenant_body(state):
+    flip = "Manual" if state.modes.recovery_mode == "Automatic" else "Automatic"
+    return {"recovery_mode": flip}
+
+
+@pytest.mark.rec("REC-TENANT-DENY")
+def test_tenant_refused_on_foreign_session(rec_ctx):
+    """A tenant user cannot change a session whose local volume is in another tenant."""
+    sid = rec_ctx.target.tenant_foreign
+    before = rec_ctx.ensure_suspended(sid)
+    body = _tenant_body(before)
+    rec_ctx.judge(sid, before, body, expect(before.modes, body, tenant_allowed=False), client=rec_ctx.tenant)
+
+
+def _tenant_allow(rec_ctx, sid):
+    before = rec_ctx.ensure_suspended(sid)
+    others = rec_ctx.fingerprints(exclude={sid})
+    body = _tenant_body(before)
+    try:
+        rec_ctx.judge(sid, before, body, expect(before.modes, body), client=rec_ctx.tenant)
+    except Deviation as exc:
+        # a refusal of the tenant user (REC-ACCEPT in the generic judgement) breaks the tenant rule
+        rules = {"REC-TENANT-ALLOW" if r == "REC-ACCEPT" else r for r in exc.rules}
+        raise Deviation(rules, f"the tenant user on session {sid} of its own tenant: {exc}") from None
+    finally:
+        after = rec_ctx.operator.read(sid)
+        if after.modes != before.modes:
+            rec_ctx.operator.set_modes(sid, after, before.modes)
+    now = rec_ctx.fingerprints(exclude={sid})
+    changed = [f"session {k}: {v} -> {now.get(k)}" for k, v in others.items() if now.get(k) != v]
+    if changed:
+        raise Deviation({"REC-ISOLATION"}, f"changing session {sid} also changed: {'; '.join(changed)}")
+
+
+@pytest.mark.rec("REC-TENANT-ALLOW", "REC-ISOLATION")
+def test_tenant_allowed_on_own_session(rec_ctx):
+    """Positive control: the same tenant user may change a session whose local (source) volume is in its tenant."""
+    _tenant_allow(rec_ctx, rec_ctx.target.tenant_own)
+
+
+@pytest.mark.rec("REC-TENANT-ALLOW", "REC-ISOLATION")
+def test_tenant_allowed_on_own_destination_session(rec_ctx):
+    """The local volume decides: a session whose local destination volume is in the tenant is the tenant's."""
+    if rec_ctx.target.tenant_own_destination is None:
+        pytest.skip("the target file names no tenant_own_destination session")
+    _tenant_allow(rec_ctx, rec_ctx.target.tenant_own_destination)
+
+
+# ---------------------------------------------------------------- other refusals
+@pytest.mark.rec("REC-NON-REC")
+def test_non_rec_session_refused(rec_ctx):
+    """A copy session of another type (OPC, EC, ...) cannot be given to this call."""
+    sid = rec_ctx.target.non_rec
+    before = rec_ctx.operator.read(sid)
+    body = {"transfer_mode": "Synchronous"}
+    rec_ctx.judge(sid, before, body, expect(before.modes, body, is_rec=False))
+
+
+@pytest.mark.rec("REC-NOT-FOUND")
+def test_unknown_id_is_404(rec_ctx):
+    """A PATCH to an id that a GET has just shown absent answers 404."""
+    sid = rec_ctx.target.absent
+    if sid is None:
+        pytest.skip("the target file names no `absent` session id, and the suite sends nothing to ids it does not name")
+    probe = rec_ctx.admin.request("GET", f"/copysession/{sid}")
+    if probe.status_code != 404:
+        pytest.fail(f"session {sid} is meant to be absent but GET answered {probe.status_code}; nothing sent",
+                    pytrace=False)
+    resp = rec_ctx.admin.patch(sid, {"transfer_mode": "Synchronous"})
+    if resp.status_code != 404:
+        raise Deviation({"REC-NOT-FOUND"}, f"PATCH to absent session {sid} answered {resp.status_code}, expected 404")
+
+
+@pytest.mark.rec("REC-ISOLATION")
+def test_isolation(rec_ctx):
+    """Changes to one session leave every other session (that nothing else is changing) as it was."""
+    checked = 0
+    for sid in list(rec_ctx.pool.sids):
+        sid, before = rec_ctx.pool.acquire(SYNC_AUTO, sid=sid)
+        others = rec_ctx.fingerprints(exclude={sid})
+        for body in ({"recovery_mode": "Manual"}, {"transfer_mode": "Stack"},
+                     {"transfer_mode": "Synchronous", "split_mode": "Automatic"}):
+            before = rec_ctx.judge(sid, before, body, expect(before.modes, body)).after
+            now = rec_ctx.fingerprints(exclude={sid})
+            changed = [f"session {k}: {v} -> {now.get(k)}" for k, v in others.items() if now.get(k) != v]
+            if changed:
+                raise Deviation({"REC-ISOLATION"}, f"{body} on session {sid} also changed: {'; '.join(changed)}")
+            checked += 1
+    assert checked, "no writable session to check isolation on"
