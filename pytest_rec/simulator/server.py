@@ -59,7 +59,7 @@ class SimulatorServer:
         self.port = self._sock.getsockname()[1]
         tls = self._tls_files() if self.tls else {}
         config = uvicorn.Config(create_app(self.array), log_level="critical", access_log=False,
-                                lifespan="off", timeout_keep_alive=30, **tls)
+                                lifespan="off", timeout_keep_alive=30, timeout_graceful_shutdown=1, **tls)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
                                         name=f"rec-sim:{self.port}", daemon=True)
@@ -74,6 +74,7 @@ class SimulatorServer:
     def stop(self) -> None:
         if self._server is not None:
             self._server.should_exit = True
+            self._server.force_exit = True      # do not wait for idle keep-alive connections
         if self._thread is not None:
             self._thread.join(timeout=10)
         if self._sock is not None:

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# pytest-rec entry point for a fresh machine: sets itself up, then runs what you ask.
+#   bash rec.sh compliance [pytest/rec options]   the compliance suite against the built-in simulator -> reports/
+#   bash rec.sh test [pytest options]             the project's own tests
+#   bash rec.sh sim [rec-sim options]             start the simulator by hand
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV="${REC_VENV:-.venv}"
+PY="${PYTHON:-python3}"
+
+setup() {
+  local stamp="$VENV/.rec-installed"
+  if [ ! -x "$VENV/bin/python" ]; then
+    echo "pytest-rec: creating $VENV" >&2
+    "$PY" -m venv "$VENV"
+  fi
+  if [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "pytest-rec: installing pinned dependencies (requirements.lock)" >&2
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements.lock
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e .
+    touch "$stamp"
+  fi
+  if command -v node >/dev/null 2>&1 && [ -f pytest_rec/report-tools/package-lock.json ] \
+      && [ ! -d pytest_rec/report-tools/node_modules ]; then
+    echo "pytest-rec: installing the Allure 3 report generator (npm ci, pinned)" >&2
+    (cd pytest_rec/report-tools && npm ci --no-audit --no-fund --loglevel=error) || \
+      echo "pytest-rec: npm ci failed; the HTML report will be skipped" >&2
+  fi
+}
+
+cmd="${1:-help}"; shift || true
+case "$cmd" in
+  compliance) setup; exec "$VENV/bin/rec-compliance" "$@" ;;
+  test)       setup; exec "$VENV/bin/python" -m pytest tests "$@" ;;
+  sim)        setup; exec "$VENV/bin/rec-sim" "$@" ;;
+  setup)      setup ;;
+  *) sed -n '2,6p' "$0"; exit 2 ;;
+esac

@@ -1,0 +1,77 @@
+"""Fixtures for the project's own tests: a simulator per test module, and a raw client."""
+
+from __future__ import annotations
+
+import ssl
+
+import httpx
+import pytest
+
+from pytest_rec.simulator import Array, Settings, SimulatorServer, load_inventory
+
+ADMIN = ("qa_admin", "sim-admin-Pa55")
+TENANT = ("qa_tenant", "sim-tenant-Pa55")
+OTHER = ("qa_other", "sim-other-Pa55")
+
+
+class Raw:
+    """A bare httpx client against a simulator, with login helpers."""
+
+    def __init__(self, server: SimulatorServer):
+        self.server = server
+        verify = ssl.create_default_context(cafile=str(server.ca_path)) if server.tls else True
+        self.http = httpx.Client(base_url=server.base_url + "/api/v1", verify=verify, timeout=10)
+
+    def login(self, user=ADMIN, refresh=False) -> dict:
+        r = self.http.post("/session", json={"user_name": user[0], "password": user[1],
+                                             "is_refresh_token_required": refresh})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def auth(self, user=ADMIN) -> dict:
+        return {"Authorization": f"Bearer {self.login(user)['token']}"}
+
+    def wait(self, job_id: int, headers: dict, timeout: float = 10.0) -> dict:
+        import time
+
+        end = time.monotonic() + timeout
+        while True:
+            job = self.http.get(f"/job/{job_id}", headers=headers).json()
+            if job["status"] not in ("Queued", "Running") or time.monotonic() > end:
+                return job
+            time.sleep(0.01)
+
+
+def start(**settings) -> SimulatorServer:
+    defects = settings.pop("defects", ())
+    tls = settings.pop("tls", False)
+    return SimulatorServer(Array(load_inventory(), Settings(defects=frozenset(defects), **settings)), tls=tls).start()
+
+
+@pytest.fixture
+def sim():
+    server = start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def raw(sim):
+    client = Raw(sim)
+    yield client
+    client.http.close()
+
+
+@pytest.fixture
+def make_sim():
+    """Start a simulator with given settings; stopped at teardown."""
+    started = []
+
+    def make(**settings):
+        server = start(**settings)
+        started.append(server)
+        return server, Raw(server)
+
+    yield make
+    for s in started:
+        s.stop()

@@ -1,0 +1,46 @@
+"""The OpenAPI document and the requirement catalogue are valid and agree with the contract."""
+
+import yaml
+from openapi_spec_validator import validate
+
+from pytest_rec.catalogue import load_catalogue, openapi_path
+from pytest_rec.model import REFUSALS
+
+CONTRACT_IDS = ["REC-ACCEPT", "REC-RESPONSE", "REC-SUSPEND-FIRST", "REC-FORCED-MANUAL", "REC-STICKY-MANUAL",
+                "REC-SPLIT-SYNC-ONLY", "REC-RECOVERY", "REC-KEEP-OMITTED", "REC-TENANT-DENY", "REC-TENANT-ALLOW",
+                "REC-NON-REC", "REC-NOT-FOUND", "REC-BAD-INPUT", "REC-CONTENT-TYPE", "REC-AUTH", "REC-ISOLATION",
+                "REC-JOB-PRIVACY", "REC-NO-5XX", "REC-UNSPECIFIED"]
+
+
+def test_openapi_document_is_valid():
+    validate(yaml.safe_load(openapi_path().read_text()))
+
+
+def test_openapi_covers_contract_surface():
+    doc = yaml.safe_load(openapi_path().read_text())
+    ops = {(m.upper(), p) for p, item in doc["paths"].items() for m in item if m != "parameters"}
+    assert ops == {("POST", "/session"), ("GET", "/session/{session_id}"), ("DELETE", "/session/{session_id}"),
+                   ("GET", "/copysession"), ("GET", "/copysession/{copysession_id}"),
+                   ("PATCH", "/copysession/{copysession_id}"), ("POST", "/copysession/{copysession_id}/suspend"),
+                   ("POST", "/copysession/{copysession_id}/resume"), ("GET", "/job/{job_id}")}
+
+
+def test_catalogue_has_exactly_the_contract_ids():
+    assert [r["id"] for r in load_catalogue()] == CONTRACT_IDS
+
+
+def test_catalogue_entries_are_complete():
+    for r in load_catalogue():
+        assert r["basis"] in ("seed", "V", "I", "assumption", "silent"), r["id"]
+        assert r["rule"] and r["source"] and isinstance(r["judged"], bool), r["id"]
+
+
+def test_refusal_forms_match_the_model():
+    for r in load_catalogue():
+        if "refusal" not in r:
+            assert r["id"] not in REFUSALS
+            continue
+        lenient, strict = REFUSALS[r["id"]]
+        assert list(lenient) == r["refusal"]["lenient"], r["id"]
+        assert list(strict) == r["refusal"]["strict"], r["id"]
+        assert lenient[0] == strict[0], f"{r['id']}: the strict code must be the first lenient one"
