@@ -1,0 +1,130 @@
+"""The API client: guard, redaction, retries, renewal, job waiting."""
+
+import time
+
+import pytest
+
+from pytest_rec.client import (SECRETS, Credentials, Guard, PlainClient, RecClient, RequestBlocked, TargetError,
+                               Transcript)
+
+ADMIN = Credentials("admin", "qa_admin", "sim-admin-Pa55")
+GUARD = Guard(readable=[1, 2, 5, 6, 7], writable=[1, 2, 6, 7, 5], suspendable=[1, 2, 6], absent=[999999])
+
+
+@pytest.mark.parametrize("method, path, ok", [
+    ("POST", "/api/v1/session", True), ("GET", "/api/v1/session/1000001", True),
+    ("DELETE", "/api/v1/session/7", True), ("GET", "/api/v1/copysession", True),
+    ("GET", "/api/v1/copysession/1", True), ("PATCH", "/api/v1/copysession/2", True),
+    ("PATCH", "/api/v1/copysession/999999", True), ("POST", "/api/v1/copysession/1/suspend", True),
+    ("POST", "/api/v1/copysession/6/resume", True), ("GET", "/api/v1/job/8192001", True),
+    ("GET", "/api/v1/copysession/1?fields=phase", True),
+    ("PATCH", "/api/v1/copysession/3", False),            # not named in the target file
+    ("GET", "/api/v1/copysession/3", False),
+    ("POST", "/api/v1/copysession/7/suspend", False),     # foreign: never suspended by the suite
+    ("DELETE", "/api/v1/copysession/1", False), ("PUT", "/api/v1/copysession/1", False),
+    ("POST", "/api/v1/copysession/rec", False), ("POST", "/api/v1/copysession/1/reverse", False),
+    ("POST", "/api/v1/copysession/suspend", False), ("GET", "/api/v1/volume", False),
+    ("GET", "/api/v1/job", False), ("PATCH", "/api/v1/session", False), ("GET", "/other", False),
+])
+def test_guard_allow_list(method, path, ok):
+    assert GUARD.allows(method, path) is ok
+
+
+def test_blocked_request_never_reaches_the_array(sim):
+    client = RecClient(sim.base_url, ADMIN, guard=GUARD)
+    client.login()
+    before = len(sim.array.request_log)
+    with pytest.raises(RequestBlocked):
+        client.request("DELETE", "/copysession/1")
+    with pytest.raises(RequestBlocked):
+        client.patch(3, {"transfer_mode": "Stack"})
+    assert len(sim.array.request_log) == before
+    client.close()
+
+
+def test_transcript_is_redacted(sim):
+    t = Transcript()
+    client = RecClient(sim.base_url, ADMIN, transcript=t)
+    client.login()
+    client.get_copysession(1)
+    text = repr([e.as_dict() for e in t.exchanges])
+    assert ADMIN.password not in text and client.token not in text and client.refresh_token not in text
+    assert t.exchanges[0].request_body["password"] == "***"
+    assert t.exchanges[0].response_body["token"] == "***"
+    assert t.exchanges[1].request_headers["Authorization"] == "***"
+    client.close()
+
+
+def test_busy_is_retried_with_retry_after(make_sim):
+    sim, _ = make_sim(busy_every=2, busy_retry_after=0)
+    client = RecClient(sim.base_url, ADMIN)
+    client.login()
+    for _ in range(4):
+        assert client.get_copysession(1)["copysession_id"] == 1
+    assert client.busy_seen >= 1
+    client.close()
+
+
+def test_busy_bounded(make_sim):
+    sim, _ = make_sim(busy_rate=1.0, busy_retry_after=0)
+    client = RecClient(sim.base_url, ADMIN, busy_retries=3)
+    with pytest.raises(TargetError):
+        client.login()
+
+
+def test_token_renewed_before_expiry(make_sim):
+    sim, _ = make_sim(token_lifetime=2)
+    client = RecClient(sim.base_url, ADMIN)
+    client.login()
+    first = client.token
+    for _ in range(6):
+        assert client.get_copysession(1)
+        time.sleep(0.4)
+    assert client.token != first                     # renewed from the refresh token
+    logins = [r for r in sim.array.request_log if r["path"] == "/api/v1/session" and r["method"] == "POST"]
+    assert len(logins) >= 2 and all(r["status"] == 200 for r in logins)
+    assert not [r for r in sim.array.request_log if r["status"] == 401]
+    client.close()
+
+
+def test_renewed_once_on_401(sim):
+    client = RecClient(sim.base_url, ADMIN)
+    client.login()
+    sim.array.logins[client.session_id].tokens.clear()      # the array forgets the token early
+    assert client.get_copysession(1)["copysession_id"] == 1
+    client.close()
+
+
+def test_job_waiter_adapts(make_sim):
+    sim, _ = make_sim(job_latency=0.2)
+    client = RecClient(sim.base_url, ADMIN)
+    client.login()
+    results = []
+    for mode in ["Manual", "Automatic"] * 3:
+        resp = client.patch(1, {"recovery_mode": mode})
+        results.append(client.run_job(resp, "patch", 10))
+    assert all(r.status == "Success" for r in results)
+    steady = results[2:]
+    assert max(r.polls for r in steady) <= 3
+    assert max(r.waited for r in steady) < 0.2 * 1.5
+    client.close()
+
+
+def test_job_deadline(make_sim):
+    sim, _ = make_sim(hung_jobs=True)
+    client = RecClient(sim.base_url, ADMIN)
+    client.login()
+    with pytest.raises(TargetError, match="still"):
+        client.run_job(client.patch(1, {"recovery_mode": "Manual"}), "patch", 0.3)
+    client.close()
+
+
+def test_target_down_is_a_target_error():
+    client = PlainClient("http://127.0.0.1:9")
+    with pytest.raises(TargetError):
+        client.request("GET", "/copysession")
+
+
+def test_secrets_registry_redacts():
+    SECRETS.add("s3cr3t-value")
+    assert SECRETS.redact("token=s3cr3t-value;") == "token=***;"
