@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "rec_strict_only: collected only with --rec-strict")
     config.addinivalue_line("markers", "rec_lenient_only: collected only without --rec-strict")
     config.stash[ACTIVE] = False
+    config._rec_started_ts = time.time()  # type: ignore[attr-defined]
     try:
         config.stash[OPTIONS] = _options(config)
     except pytest.UsageError:
@@ -150,6 +152,12 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if not rec_items:
         return
     config.stash[ACTIVE] = True
+    opts = config.stash[OPTIONS]
+    if opts.target != "sim":
+        try:
+            load_target(opts.target)          # fail before anything is sent, naming file and key
+        except TargetFileError as exc:
+            pytest.exit(f"pytest-rec: target file error: {exc}", returncode=2)
     for item in rec_items:    # every check outside the matrix runs on one worker: shared sessions stay in one hand
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group("rec-shared"))
@@ -299,6 +307,14 @@ def rec_ctx(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec
     journal_path = Path(rec_options.journal)
     if count > 1:
         journal_path = journal_path.with_name(f"{journal_path.stem}.gw{index}{journal_path.suffix}")
+    if journal_path.exists() and rec_target.kind != "sim":
+        try:
+            left = [sid for sid, v in Journal.load(journal_path).get("sessions", {}).items() if not v.get("restored")]
+        except (OSError, ValueError):
+            left = []
+        if left:
+            pytest.exit(f"pytest-rec: {journal_path} says sessions {', '.join(left)} were never put back by an earlier "
+                        f"run; run `rec-restore {journal_path}` first (nothing was changed)", returncode=2)
     journal = Journal(journal_path, rec_target)
     for sid in mine:          # tenant sessions are journaled by ensure_suspended, before their first write
         journal.record(sid, rec_admin.get_copysession(sid))

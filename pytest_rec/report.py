@@ -150,6 +150,15 @@ def render_markdown(summary: dict) -> str:
             by_rule.setdefault(rid, []).append(c)
     for rid, cs in sorted(by_rule.items()):
         lines.append(f"- **{rid}**: {len(cs)} case(s), e.g. `{cs[0]['id']}` — {cs[0]['detail'][:400]}")
+    lines += ["", "## Sessions put back", ""]
+    rs = summary.get("restore", {"restored": [], "failed": []})
+    for f in rs["failed"]:
+        lines.append(f"- **RESTORE FAILED** session {f['session']}: {f['note'] or 'not restored (run interrupted?)'}. "
+                     f"Run `rec-restore reports/{f['journal']}`.")
+    for r in rs["restored"]:
+        lines.append(f"- {r['note']}")
+    if not rs["failed"] and not rs["restored"]:
+        lines.append("No session was written.")
     lines += ["", "## Not run or errored", ""]
     other = [c for c in summary["cases"] if c["outcome"] in ("skipped", "error")]
     if not other:
@@ -160,6 +169,22 @@ def render_markdown(summary: dict) -> str:
         lines.append(f"- … and {len(other) - 200} more (see compliance.json)")
     lines.append("")
     return "\n".join(lines)
+
+
+def restore_status(journal: Path, since: float = 0.0) -> dict:
+    """What the restore journal(s) of this run say: sessions put back, and any that were not."""
+    restored, failed = [], []
+    for path in sorted(journal.parent.glob(f"{journal.stem}*{journal.suffix}")):
+        if path.stat().st_mtime < since:
+            continue                      # a journal of an earlier run
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for sid, entry in data.get("sessions", {}).items():
+            (restored if entry.get("restored") else failed).append(
+                {"session": int(sid), "journal": path.name, "note": entry.get("note", "")})
+    return {"restored": restored, "failed": failed}
 
 
 def manifest(report_dir: Path) -> str:
@@ -194,7 +219,7 @@ def write_reports(config, cases: list[dict], pytest_status: int) -> int:
     ctx = config.stash.get(CTX, None)
     report_dir = Path(options.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
-    started = getattr(config, "_rec_started", None) or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(getattr(config, "_rec_started_ts", time.time())))
     meta = {"target": target_meta(options, ctx.target if ctx else None), "depth": options.depth,
             "strict": options.strict, "dry_run": options.dry_run,
             "pairwise_seed": options.pairwise_seed if options.depth == "pairwise" else None,
@@ -204,7 +229,10 @@ def write_reports(config, cases: list[dict], pytest_status: int) -> int:
                     "python": sys.version.split()[0], "sim_defects": list(options.sim_defects),
                     "sim_options": options.sim_options}}
     summary = build_summary(cases, meta)
+    summary["restore"] = restore_status(Path(options.journal), since=getattr(config, "_rec_started_ts", 0.0))
     code = exit_code(summary, pytest_status)
+    if summary["restore"]["failed"] and code == 0:
+        code = 2
     summary["exit_code"] = code
     (report_dir / "compliance.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     (report_dir / "compliance.md").write_text(render_markdown(summary), encoding="utf-8")

@@ -1,0 +1,188 @@
+"""The plugin, run as a user runs it: options, target files, safety, restore, secrets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import start
+from pytest_rec.simulator.inventory import passwords, target_file_text
+
+SUITE = ["--pyargs", "pytest_rec.suite", "-p", "no:cacheprovider", "-q"]
+
+
+def _state(array, sids):
+    snap = array.snapshot()
+    return {sid: (snap[sid].get("transfer_mode"), snap[sid].get("split_mode"), snap[sid].get("recovery_mode"),
+                  snap[sid]["phase"] == "Suspend") for sid in sids}
+
+
+@pytest.fixture
+def external(tmp_path, monkeypatch):
+    """A simulator started separately, a target file for it, and the passwords in the environment."""
+    servers = []
+
+    def make(**settings):
+        server = start(tls=True, **settings)
+        servers.append(server)
+        inv = server.array.inventory
+        target = tmp_path / "target.toml"
+        target.write_text(target_file_text(inv, server.base_url, str(server.ca_path)))
+        for env, pw in passwords(inv).items():
+            monkeypatch.setenv(env, pw)
+        return server, target
+
+    yield make
+    for s in servers:
+        s.stop()
+
+
+WATCHED = [1, 2, 3, 4, 6, 7, 8]
+
+
+def _run(args, cwd, timeout=300):
+    return subprocess.run([sys.executable, "-m", "pytest", *SUITE, *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env=os.environ.copy())
+
+
+def test_help_shows_the_rec_group(pytester):
+    result = pytester.runpytest_subprocess("--help")
+    result.stdout.fnmatch_lines(["*pytest-rec*", "*--rec-target*", "*--rec-depth*", "*--rec-dry-run*",
+                                 "*--rec-sim-defect*", "*--rec-journal*"])
+
+
+def test_fixtures_are_documented(pytester):
+    result = pytester.runpytest_subprocess("--fixtures")
+    for name in ("rec_target", "rec_simulator", "rec_admin", "rec_tenant", "rec_ctx", "rec_case_session"):
+        result.stdout.fnmatch_lines([f"{name}*"])
+
+
+def test_inert_in_an_unrelated_project(pytester):
+    pytester.makepyfile("def test_one():\n    assert 1 + 1 == 2\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--strict-markers")
+    result.assert_outcomes(passed=1)
+    assert not (pytester.path / "reports").exists()
+    assert "pytest-rec" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("text, message", [
+    ('url = "array:5665"\n', "url"),
+    ('url = "https://a:5665"\n[users.admin]\nname = "a"\npassword = "x"\npassword_env = "X"\n'
+     '[users.tenant]\nname = "t"\npassword_env = "T"\n', "password"),
+    ('url = "https://a:5665"\n[users.admin]\nname="a"\npassword_env="A"\n[users.tenant]\nname="t"\n'
+     'password_env="T"\n[sessions]\nwritable = []\ntenant_own = 1\ntenant_foreign = 2\nnon_rec = 3\n', "writable"),
+    ("url = \n", "not valid TOML"),
+])
+def test_target_file_errors_name_file_and_key(pytester, text, message):
+    target = pytester.path / "bad.toml"
+    target.write_text(text)
+    result = pytester.runpytest_subprocess(*SUITE, "--rec-target", str(target), "--rec-depth", "smoke")
+    assert result.ret == 2
+    result.stdout.fnmatch_lines([f"*bad.toml*{message}*"])
+
+
+def test_missing_password_env_is_an_error(external, tmp_path, monkeypatch):
+    server, target = external()
+    monkeypatch.delenv("REC_TENANT_PASSWORD")
+    result = _run(["--rec-target", str(target), "--rec-depth", "smoke"], tmp_path)
+    assert result.returncode == 2 and "REC_TENANT_PASSWORD is not set" in result.stdout + result.stderr
+
+
+def test_preflight_stops_before_any_write(external, tmp_path):
+    server, target = external()
+    text = target.read_text().replace('source_volume_name = "prod_db#1"', 'source_volume_name = "other#9"')
+    target.write_text(text)
+    result = _run(["--rec-target", str(target), "--rec-depth", "smoke"], tmp_path)
+    assert result.returncode == 2 and "identity pin" in result.stdout
+    writes = [r for r in server.array.request_log if r["method"] in ("PATCH", "POST") and "session" != r["path"][-7:]]
+    assert not [r for r in writes if r["path"] != "/api/v1/session"]
+
+
+def test_dry_run_sends_no_write(external, tmp_path):
+    server, target = external()
+    result = _run(["--rec-target", str(target), "--rec-dry-run"], tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert not [r for r in server.array.request_log if r["method"] in ("PATCH",) or r["path"].endswith(("suspend", "resume"))]
+
+
+def test_passing_run_restores_sessions(external, tmp_path):
+    server, target = external()
+    before = _state(server.array, WATCHED)
+    result = _run(["--rec-target", str(target), "--rec-depth", "smoke"], tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert _state(server.array, WATCHED) == before
+    journal = json.loads((tmp_path / "reports" / "restore-journal.json").read_text())
+    assert all(v["restored"] for v in journal["sessions"].values())
+
+
+def test_failing_run_restores_sessions(external, tmp_path):
+    server, target = external(defects={"sticky-auto-restored", "omitted-recovery-reset", "active-patch-accepted"})
+    before = _state(server.array, WATCHED)
+    result = _run(["--rec-target", str(target), "--rec-depth", "smoke"], tmp_path)
+    assert result.returncode == 1
+    assert _state(server.array, WATCHED) == before
+
+
+def test_unrestorable_session_is_a_loud_error(external, tmp_path):
+    """An array that cannot be put back (here: it never forces Manual split) is reported, never hidden."""
+    server, target = external(defects={"no-forced-manual"})
+    result = _run(["--rec-target", str(target), "--rec-depth", "smoke"], tmp_path)
+    assert result.returncode == 1
+    assert "RESTORE FAILED" in result.stderr + result.stdout
+    summary = json.loads((tmp_path / "reports" / "compliance.json").read_text())
+    assert summary["restore"]["failed"] and "RESTORE FAILED" in (tmp_path / "reports" / "compliance.md").read_text()
+
+
+def _start_and_stop(target, tmp_path, sig, after):
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", *SUITE, "--rec-target", str(target)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
+    journal = tmp_path / "reports" / "restore-journal.json"
+    deadline = time.monotonic() + 60
+    while not journal.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(after)
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=120)
+    return proc.returncode, out
+
+
+def test_interrupted_run_restores_sessions(external, tmp_path):
+    server, target = external(job_latency=0.01)
+    before = _state(server.array, WATCHED)
+    code, out = _start_and_stop(target, tmp_path, signal.SIGINT, 1.5)
+    assert code != 0
+    assert _state(server.array, WATCHED) == before, out[-3000:]
+
+
+def test_killed_run_then_rec_restore(external, tmp_path):
+    server, target = external(job_latency=0.01)
+    before = _state(server.array, WATCHED)
+    code, out = _start_and_stop(target, tmp_path, signal.SIGKILL, 1.5)
+    journal = tmp_path / "reports" / "restore-journal.json"
+    assert json.loads(journal.read_text())["sessions"]
+    restore = subprocess.run([sys.executable, "-m", "pytest_rec.cli_restore", str(journal), "--rec-target",
+                              str(target)], capture_output=True, text=True, timeout=120)
+    assert restore.returncode == 0, restore.stdout + restore.stderr
+    assert _state(server.array, WATCHED) == before
+
+
+def test_no_secret_in_any_report_file(external, tmp_path):
+    server, target = external()
+    result = _run(["--rec-target", str(target), "--rec-depth", "smoke", "--junitxml", "reports/junit.xml",
+                   "--alluredir", "reports/allure-results"], tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:]
+    secrets = set(server.array.issued_secrets) | set(passwords(server.array.inventory).values())
+    assert len(server.array.issued_secrets) >= 3
+    files = [p for p in (tmp_path / "reports").rglob("*") if p.is_file()]
+    assert any(p.name == "transcript.jsonl" for p in files)
+    for p in files:
+        text = p.read_bytes().decode("utf-8", "replace")
+        leaked = [s for s in secrets if s in text]
+        assert not leaked, f"{p} holds a secret"
