@@ -420,16 +420,21 @@ class RecClient:
         deadline = start + timeout
         delay = self.waiter.first_delay()
         polls = 0
+        previous = 0.0                       # when the last unfinished poll was sent
         while True:
             if delay:
                 time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            sent = time.monotonic() - start
             resp = self.get_job(job_id)
             polls += 1
             body = self.expect_ok(resp, f"read job {job_id}")
             if body.get("status") in ("Success", "Error", "Partial_Error", "Canceled"):
                 waited = time.monotonic() - start
-                self.waiter.observe(waited, polls)
+                # the job ended between the previous poll and this one; with one poll we may have
+                # waited too long, so aim a little earlier next time
+                self.waiter.observe((previous + sent) / 2 if polls > 1 else sent * 0.9, polls)
                 return JobResult(body, polls, waited)
+            previous = sent
             if time.monotonic() >= deadline:
                 raise TargetError(f"job {job_id} still {body.get('status')!r} after {timeout:.0f} s "
                                   "(--rec-job-timeout)")
