@@ -376,6 +376,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         else:
             kind = type(exc).__name__ if exc else "error"
             info.update(outcome="error", detail=f"{kind}: {str(exc)[:2000]}" if exc else str(rep.longrepr)[:2000])
+            _note_unreachable(item.config, exc)
     elif rep.passed and call.when == "call" and info["outcome"] == "passed":
         obs = item.stash.get(OBSERVED, None)
         if obs:
@@ -386,6 +387,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 
 OBSERVED = pytest.StashKey[str]()
+UNREACHABLE = pytest.StashKey[list]()
+_CONNECTION_WORDS = ("ConnectError", "ConnectTimeout", "ReadTimeout", "RemoteProtocolError", "ReadError")
+
+
+def _note_unreachable(config: pytest.Config, exc: BaseException | None) -> None:
+    """Count consecutive connection failures; after three, the rest of the run is not tried."""
+    seen = config.stash.setdefault(UNREACHABLE, [])
+    if isinstance(exc, TargetError) and any(w in str(exc) for w in _CONNECTION_WORDS):
+        seen.append(str(exc))
+    else:
+        seen.clear()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    seen = item.config.stash.get(UNREACHABLE, [])
+    if item.get_closest_marker("rec") is not None and len(seen) >= 3:
+        raise TargetError(f"not tried: the target stopped answering ({seen[-1][:300]})")
 
 
 def _case_id(item: pytest.Item) -> str:

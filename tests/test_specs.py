@@ -44,3 +44,21 @@ def test_refusal_forms_match_the_model():
         assert list(lenient) == r["refusal"]["lenient"], r["id"]
         assert list(strict) == r["refusal"]["strict"], r["id"]
         assert lenient[0] == strict[0], f"{r['id']}: the strict code must be the first lenient one"
+
+
+def test_compliance_schema_is_a_valid_json_schema():
+    import json
+
+    from jsonschema import Draft202012Validator
+
+    from pytest_rec.catalogue import SPECS
+
+    Draft202012Validator.check_schema(json.loads((SPECS / "compliance.schema.json").read_text()))
+
+
+def test_example_target_file_parses(monkeypatch):
+    from pytest_rec.catalogue import SPECS
+    from pytest_rec.target import load_target
+
+    target = load_target(SPECS / "target-example.toml")
+    assert target.writable and target.kind == "array"
