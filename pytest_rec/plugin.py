@@ -352,6 +352,27 @@ def rec_case_session(rec_ctx, rec_case):
     return sid, before
 
 
+# --------------------------------------------------------------------------- Allure
+@pytest.fixture(autouse=True)
+def _rec_allure(request: pytest.FixtureRequest):
+    """For checks of the suite only: Allure labels from the catalogue, a readable title, the
+    case's parameters, a link to the reference page, and one step per HTTP exchange."""
+    marker = request.node.get_closest_marker("rec")
+    if marker is None or not request.config.pluginmanager.hasplugin("allure_pytest"):
+        yield
+        return
+    from .allure_steps import label_case, step_listener
+
+    transcript = request.getfixturevalue("rec_transcript")
+    label_case(request.node, list(marker.args))
+    listener = step_listener()
+    transcript.listeners.append(listener)
+    try:
+        yield
+    finally:
+        transcript.listeners.remove(listener)
+
+
 # --------------------------------------------------------------------------- outcomes
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):

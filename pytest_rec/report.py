@@ -238,6 +238,17 @@ def write_reports(config, cases: list[dict], pytest_status: int) -> int:
     (report_dir / "compliance.md").write_text(render_markdown(summary), encoding="utf-8")
     if ctx is not None:
         (report_dir / "target.json").write_text(json.dumps(ctx.target.redacted(), indent=2), encoding="utf-8")
+    alluredir = getattr(config.option, "allure_report_dir", None)
+    if alluredir:
+        from .allure_steps import write_environment
+
+        t = summary["target"]
+        write_environment(Path(alluredir), {
+            "target": t.get("url"), "kind": t.get("kind"), "model": t.get("model", "unknown"),
+            "serial": t.get("serial", "unknown"), "firmware": t.get("firmware", "unknown"),
+            "depth": summary["depth"], "strict": summary["strict"], "verdict": summary["verdict"],
+            "seed_verdict": summary["seed_verdict"], "suite": f"pytest-rec {__version__}",
+            "commit": meta["run"]["commit"], "simulator_defects": ",".join(options.sim_defects) or "none"})
     (report_dir / "MANIFEST.sha256").write_text(manifest(report_dir), encoding="utf-8")
     sim = " [SIMULATOR]" if summary["target"].get("kind") == "sim" else ""
     extra = "" if summary["verdict"] != "non-compliant" else \

@@ -1,0 +1,69 @@
+"""Allure decorations of the suite's checks: labels from the requirement catalogue, a title
+per case, parameters, links to the reference, and a step per HTTP exchange (already redacted)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import allure
+
+from .catalogue import load_catalogue
+from .client import SECRETS, Exchange
+
+EPIC = "ETERNUS REST: PATCH /copysession/{copysession_id} (REC session configuration)"
+
+
+def label_case(item, requirement_ids: list[str]) -> None:
+    reqs = {r["id"]: r for r in load_catalogue()}
+    first = reqs.get(requirement_ids[0]) if requirement_ids else None
+    allure.dynamic.epic(EPIC)
+    if first:
+        allure.dynamic.feature(f"{first['id']}: {first['title']}")
+        allure.dynamic.story(f"basis: {first['basis']}")
+    for rid in requirement_ids:
+        allure.dynamic.tag(rid)
+        if rid in reqs and str(reqs[rid].get("source", "")).startswith("http"):
+            allure.dynamic.link(reqs[rid]["source"], name=f"{rid} reference")
+    callspec = getattr(item, "callspec", None)
+    case = callspec.params.get("rec_case") if callspec else None
+    if case is not None:
+        exp = case.expectation
+        allure.dynamic.title(case.id)
+        allure.dynamic.parameter("starting state", case.start.label())
+        allure.dynamic.parameter("body", json.dumps(case.body_dict))
+        allure.dynamic.parameter("expected", exp.modes.label() if exp.accepted and exp.modes else
+                                 ("recorded only" if exp.recorded_only else f"refused ({exp.refusal_rule})"))
+    else:
+        doc = (item.function.__doc__ or "").strip().splitlines()
+        title = item.name.replace("_", " ")
+        allure.dynamic.title(title)
+        if doc:
+            allure.dynamic.description(" ".join(line.strip() for line in doc))
+
+
+def step_listener():
+    def on_exchange(ex: Exchange) -> None:
+        title = f"{ex.method} {ex.path} -> {ex.status if ex.status is not None else ex.error}"
+        with allure.step(SECRETS.redact(title)):
+            allure.attach(SECRETS.redact(json.dumps({"headers": ex.request_headers, "body": ex.request_body},
+                                                    indent=1)),
+                          name="request", attachment_type=allure.attachment_type.JSON)
+            allure.attach(SECRETS.redact(json.dumps(ex.response_body, indent=1)), name="response",
+                          attachment_type=allure.attachment_type.JSON)
+    return on_exchange
+
+
+def write_environment(results_dir: Path, env: dict[str, str]) -> None:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    lines = [f"{k}={SECRETS.redact(str(v)).replace(chr(10), ' ')}" for k, v in env.items()]
+    (results_dir / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    categories = [
+        {"name": "Array deviations (the array broke a rule of the reference)", "matchedStatuses": ["failed"],
+         "messageRegex": r"(?s).*\[REC-[A-Z0-9-]+.*"},
+        {"name": "Environment errors (the check could not run)", "matchedStatuses": ["broken"],
+         "traceRegex": r"(?s).*(TargetError|RequestBlocked).*"},
+        {"name": "Suite errors (a defect of the suite)", "matchedStatuses": ["broken"]},
+        {"name": "Skipped with a reason", "matchedStatuses": ["skipped"]},
+    ]
+    (results_dir / "categories.json").write_text(json.dumps(categories, indent=2), encoding="utf-8")
