@@ -11,10 +11,8 @@ import json
 import re
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from .array import Array, LoginSession, Reply, error
 
@@ -47,17 +45,15 @@ def _is_json(content_type: str | None) -> bool:
 
 
 class SimulatorApp:
-    """ASGI app: faults and the request-line limit first, then the routed handler."""
+    """ASGI app (Starlette requests and responses): faults and the request-line limit first,
+    then one dispatcher, so that every path, matched or not, answers with the error body."""
 
     def __init__(self, array: Array):
         self.array = array
-        self.starlette = Starlette(routes=[Route("/{path:path}", self.dispatch,
-                                                 methods=["GET", "POST", "PATCH", "PUT", "DELETE",
-                                                          "HEAD", "OPTIONS", "TRACE"])])
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
-            return await self.starlette(scope, receive, send)
+            return None
         fault = self.array.fault_for_request()
         if self.array.settings.latency:
             await asyncio.sleep(self.array.settings.latency)
@@ -75,7 +71,8 @@ class SimulatorApp:
         if line > MAX_REQUEST_LINE:
             self.array.log(scope["method"], scope["path"], None, 413)
             return await _json_response(error(413, "request line"))(scope, receive, send)
-        return await self.starlette(scope, receive, send)
+        response = await self.dispatch(Request(scope, receive))
+        return await response(scope, receive, send)
 
     async def dispatch(self, request: Request) -> Response:
         array = self.array
