@@ -26,6 +26,10 @@ def label_case(item, requirement_ids: list[str]) -> None:
         if rid in reqs and str(reqs[rid].get("source", "")).startswith("http"):
             allure.dynamic.link(reqs[rid]["source"], name=f"{rid} reference")
     callspec = getattr(item, "callspec", None)
+    if callspec is not None:
+        # some parameters (bytes) are shown by allure-pytest as their type alone; the case id keeps
+        # every case its own history id, so Allure does not fold distinct cases into "retries"
+        allure.dynamic.parameter("case", callspec.id)
     case = callspec.params.get("rec_case") if callspec else None
     if case is not None:
         exp = case.expectation
