@@ -50,6 +50,10 @@ def compliance_main(argv: list[str] | None = None) -> int:
     sim = " [SIMULATOR]" if summary["target"].get("kind") == "sim" else ""
     failed = [r["id"] for r in summary["requirements"] if r["verdict"] == "fail"]
     extra = f" ({', '.join(failed)})" if failed else ""
+    if failed and not any(c["outcome"] == "failed" for c in summary["cases"]):
+        extra += ", no new deviations"
+    if summary.get("fixed_known_deviations"):
+        extra += f"; fixed: {', '.join(summary['fixed_known_deviations'])}"
     print(f"VERDICT: {summary['verdict']}{extra}{sim}; seed rules: {summary['seed_verdict']}")
     return int(summary.get("exit_code", 2))
 

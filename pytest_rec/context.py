@@ -27,6 +27,7 @@ class Options:
     report_dir: str = "reports"
     pairwise_seed: int = 20261127
     fuzz_examples: int | None = None
+    known_deviations: str | None = None
 
 
 def make_guard(target: Target) -> Guard:

@@ -24,6 +24,7 @@ from .sessions import Journal, Operator
 from .target import Target, TargetFileError, load_target, parse_target
 
 ACTIVE = pytest.StashKey[bool]()
+KNOWN = pytest.StashKey[list]()
 OPTIONS = pytest.StashKey[Options]()
 CTX = pytest.StashKey[RecContext]()
 CASE_INFO = pytest.StashKey[dict]()
@@ -47,6 +48,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--rec-report-dir", default=None, help="where reports go (default reports)")
     g.addoption("--rec-pairwise-seed", type=int, default=None, help="seed of the pairwise generator")
     g.addoption("--rec-fuzz-examples", type=int, default=None, help="schemathesis examples per fuzz test")
+    g.addoption("--rec-known-deviations", default=None, metavar="FILE",
+                help="TOML of ticketed deviations: reported apart, they do not fail the run")
     for name, kind, default, help_ in [
         ("rec_target", "string", "", "default of --rec-target"),
         ("rec_depth", "string", "", "default of --rec-depth"),
@@ -92,6 +95,7 @@ def _options(config: pytest.Config) -> Options:
         report_dir=report_dir,
         pairwise_seed=int(pick("--rec-pairwise-seed", "", default=20261127)),
         fuzz_examples=config.getoption("--rec-fuzz-examples"),
+        known_deviations=config.getoption("--rec-known-deviations"),
     )
 
 
@@ -105,6 +109,13 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[OPTIONS] = _options(config)
     except pytest.UsageError:
         raise
+    if config.stash[OPTIONS].known_deviations:
+        from .known import KnownDeviationsError, load_known
+
+        try:
+            config.stash[KNOWN] = load_known(config.stash[OPTIONS].known_deviations)
+        except KnownDeviationsError as exc:
+            raise pytest.UsageError(f"--rec-known-deviations: {exc}") from None
     if config.stash[OPTIONS].sim_defects:
         from .simulator.defects import resolve
 
@@ -165,6 +176,15 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if opts.dry_run:
         for item in rec_items:
             item.add_marker(pytest.mark.skip(reason="dry run (--rec-dry-run): nothing sent to the target"))
+        from .plan import plan_lines
+
+        if opts.target == "sim":
+            from .simulator.inventory import load_inventory
+
+            writable = list(load_inventory().target["sessions"]["writable"])
+        else:
+            writable = load_target(opts.target).writable
+        config.stash[PLAN] = plan_lines(cases_for(opts.depth, opts.pairwise_seed), writable, _group_count(config))
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -392,6 +412,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         exc = call.excinfo.value if call.excinfo else None
         if isinstance(exc, Deviation):
             info.update(outcome="failed", failed_rules=list(exc.rules), detail=str(exc))
+            hits = _known_hits(item.config, exc.rules, info["id"])
+            if hits:
+                tickets = ", ".join(sorted({h.ticket for h in hits}))
+                info.update(outcome="known-deviation", tickets=sorted({h.ticket for h in hits}),
+                            detail=f"known deviation ({tickets}): {exc}")
+                rep.outcome = "skipped"
+                rep.wasxfail = f"known deviation {tickets}"
         elif isinstance(exc, AssertionError) and call.when == "call":
             info.update(outcome="failed", failed_rules=list(marker.args), detail=str(exc)[:2000])
         else:
@@ -399,12 +426,39 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             info.update(outcome="error", detail=f"{kind}: {str(exc)[:2000]}" if exc else str(rep.longrepr)[:2000])
             _note_unreachable(item.config, exc)
     elif rep.passed and call.when == "call" and info["outcome"] == "passed":
+        fixed = _known_hits(item.config, list(marker.args), info["id"], any_rule=True)
+        if fixed:
+            info["fixed_tickets"] = sorted({h.ticket for h in fixed})
         obs = item.stash.get(OBSERVED, None)
         if obs:
             info["detail"] = obs
     if call.when == "teardown":
         rep.user_properties.append(("rec_case", json.dumps(info)))
     return rep
+
+
+def _known_hits(config: pytest.Config, rules, case_id: str, any_rule: bool = False):
+    known = config.stash.get(KNOWN, [])
+    if not known:
+        return []
+    from .known import match
+
+    firmware = _firmware(config)
+    if any_rule:
+        return [k for k in known for r in rules if k.applies(r, case_id, firmware)]
+    return match(known, rules, case_id, firmware)
+
+
+def _firmware(config: pytest.Config) -> str | None:
+    opts = config.stash[OPTIONS]
+    if opts.target == "sim":
+        from .simulator.inventory import load_inventory
+
+        return load_inventory().target.get("array", {}).get("firmware")
+    try:
+        return load_target(opts.target).array.get("firmware")
+    except TargetFileError:
+        return None
 
 
 OBSERVED = pytest.StashKey[str]()
@@ -479,6 +533,8 @@ EXIT = pytest.StashKey[int]()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    for plan_line in config.stash.get(PLAN, []):
+        terminalreporter.write_line(plan_line)
     line = config.stash.get(VERDICT_LINE, None)
     if line:
         for extra in config.stash.get(SUMMARY_LINES, []):
@@ -487,6 +543,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 
 
 VERDICT_LINE = pytest.StashKey[str]()
+PLAN = pytest.StashKey[list]()
 SUMMARY_LINES = pytest.StashKey[list]()
 
 __all__ = ["RequestBlocked"]

@@ -1,0 +1,67 @@
+"""Known deviations (`--rec-known-deviations FILE`): ticketed deviations that must not block a
+build, while a new deviation, or an old one on another rule or case, still does.
+
+    [[deviation]]
+    requirement = "REC-FORCED-MANUAL"
+    cases = "test_patch[Synchronous/Automatic/*"     # glob over case IDs
+    ticket = "ETERNUS-1234"
+    reason = "split stays Automatic on the way to Stack"
+    firmware = ["V11L40-0000"]                        # optional: only for these firmware versions
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class KnownDeviationsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Known:
+    requirement: str
+    cases: str
+    ticket: str
+    reason: str
+    firmware: tuple[str, ...] = ()
+
+    def applies(self, requirement: str, case_id: str, firmware: str | None) -> bool:
+        if requirement != self.requirement or not fnmatch.fnmatchcase(case_id, self.cases):
+            return False
+        return not self.firmware or (firmware or "") in self.firmware
+
+
+def load_known(path: str | Path) -> list[Known]:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise KnownDeviationsError(f"{path}: {exc}") from None
+    out = []
+    for i, entry in enumerate(data.get("deviation", [])):
+        for key in ("requirement", "cases", "ticket", "reason"):
+            if not isinstance(entry.get(key), str) or not entry[key]:
+                raise KnownDeviationsError(f"{path}: [[deviation]] #{i + 1}: {key} is missing or not a string")
+        unknown = set(entry) - {"requirement", "cases", "ticket", "reason", "firmware"}
+        if unknown:
+            raise KnownDeviationsError(f"{path}: [[deviation]] #{i + 1}: unknown key(s) {', '.join(sorted(unknown))}")
+        fw = entry.get("firmware", [])
+        if isinstance(fw, str):
+            fw = [fw]
+        out.append(Known(entry["requirement"], entry["cases"], entry["ticket"], entry["reason"], tuple(fw)))
+    return out
+
+
+def match(known: list[Known], rules, case_id: str, firmware: str | None) -> list[Known]:
+    """The entries that cover every broken rule of a case; empty unless all are covered."""
+    hits = []
+    for rule in rules:
+        entry = next((k for k in known if k.applies(rule, case_id, firmware)), None)
+        if entry is None:
+            return []
+        hits.append(entry)
+    return hits
