@@ -125,11 +125,15 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--rec-sim-defect: {exc}") from None
 
 
-def _worker() -> tuple[int, int]:
-    wid = os.environ.get("PYTEST_XDIST_WORKER", "")
-    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+def _worker(config: pytest.Config) -> tuple[int, int]:
+    """(index, count) of this xdist worker; (0, 1) in the controller or without xdist. Read from the
+    worker's own config, not the environment, so a run nested inside an xdist worker is not fooled."""
+    info = getattr(config, "workerinput", None)
+    if not info:
+        return 0, 1
+    wid = str(info.get("workerid", "gw0"))
     index = int(wid[2:]) if wid.startswith("gw") and wid[2:].isdigit() else 0
-    return index, count
+    return index, int(info.get("workercount", 1) or 1)
 
 
 def _group_count(config: pytest.Config) -> int:
@@ -322,7 +326,7 @@ def rec_ctx(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec
     if problems:
         pytest.exit("pytest-rec: the target file does not match the array; nothing was changed:\n  - "
                     + "\n  - ".join(problems), returncode=2)
-    index, count = _worker()
+    index, count = _worker(pytestconfig)
     mine = rec_target.writable[index::count] if count > 1 else list(rec_target.writable)
     journal_path = Path(rec_options.journal)
     if count > 1:
@@ -517,11 +521,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _restore(config)            # after Ctrl-C too; a no-op when the context's teardown already ran
     ctx = config.stash.get(CTX, None)
     if ctx is not None:
-        index, count = _worker()
+        index, count = _worker(config)
         name = "transcript.jsonl" if count == 1 else f"transcript.gw{index}.jsonl"
         write_transcript(Path(ctx.options.report_dir) / name, ctx.transcript)
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        return
+    if getattr(config, "workerinput", None):
+        return                      # the controller writes the reports from every worker's results
     if not config.stash.get(ACTIVE, False) and not config.stash.get(CASES, None):
         return
     from .report import write_reports

@@ -1,0 +1,273 @@
+"""Benchmarks of pytest-rec on this machine; prints a table and writes docs/benchmarks.md.
+
+    .venv/bin/python benchmarks/bench.py [--skip-peer]
+
+Every figure in docs/benchmarks.md comes from one run of this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pytest_rec.client import Credentials, RecClient  # noqa: E402
+from pytest_rec.simulator import Array, Settings, SimulatorServer, load_inventory  # noqa: E402
+from pytest_rec.simulator.inventory import passwords, target_file_text  # noqa: E402
+
+PY = sys.executable
+
+
+def suite(tmp: Path, *args: str, env=None) -> tuple[float, dict, str]:
+    out = tmp / "reports"
+    t = time.perf_counter()
+    proc = subprocess.run([PY, "-m", "pytest", "--pyargs", "pytest_rec.suite", "-q", "-p", "no:cacheprovider",
+                           "--rec-report-dir", str(out), f"--alluredir={out / 'allure-results'}", *args],
+                          cwd=tmp, capture_output=True, text=True, timeout=3600, env=env or os.environ.copy())
+    wall = time.perf_counter() - t
+    summary = json.loads((out / "compliance.json").read_text())
+    return wall, summary, proc.stdout
+
+
+def pytest_seconds(stdout: str) -> float:
+    m = re.search(r"in ([0-9.]+)s", stdout.strip().splitlines()[-1])
+    return float(m.group(1)) if m else float("nan")
+
+
+def transcript(out: Path) -> list[dict]:
+    rows = []
+    for f in sorted(out.glob("transcript*.jsonl")):
+        rows += [json.loads(line) for line in f.read_text().splitlines()]
+    return rows
+
+
+# ---------------------------------------------------------------- 1 and 2: full run and replay
+def full_run(tmp: Path) -> dict:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    wall, summary, out = suite(tmp)
+    peak_kib = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    inner = pytest_seconds(out)
+    from pytest_rec.htmlreport import build_html
+
+    t = time.perf_counter()
+    msg = build_html(tmp / "reports")
+    html = time.perf_counter() - t if "HTML report" in msg else float("nan")
+    cases = len(summary["cases"])
+    return {"wall": wall, "inner": inner, "cases": cases, "per_case_ms": inner / cases * 1000,
+            "peak_mib": peak_kib / 1024, "html": html, "verdict": summary["verdict"],
+            "exchanges": transcript(tmp / "reports")}
+
+
+def replay(exchanges: list[dict]) -> float:
+    """The same HTTP requests, in the same order, by a bare httpx loop against a fresh simulator."""
+    inv = load_inventory()
+    server = SimulatorServer(Array(inv, Settings()), tls=True).start()
+    import ssl
+
+    client = httpx.Client(base_url=server.base_url, verify=ssl.create_default_context(cafile=str(server.ca_path)))
+    users = {"admin": inv.users["admin"], "tenant": inv.users["tenant"], "other": inv.users["other"],
+             "plain": inv.users["admin"]}
+    tokens = {k: client.post("/api/v1/session", json={"user_name": u.name, "password": u.password}).json()["token"]
+              for k, u in users.items()}
+    t = time.perf_counter()
+    for ex in exchanges:
+        if ex["path"].endswith("/session") and ex["method"] == "POST":
+            continue
+        body = ex["request_body"]
+        content = json.dumps(body).encode() if body is not None and not isinstance(body, str) else \
+            (body.encode() if isinstance(body, str) else None)
+        headers = {"Authorization": f"Bearer {tokens.get(ex['user'], tokens['admin'])}"}
+        if content is not None:
+            headers["Content-Type"] = "application/json"
+        client.request(ex["method"], ex["path"], content=content, headers=headers)
+    elapsed = time.perf_counter() - t
+    client.close()
+    server.stop()
+    return elapsed
+
+
+# ---------------------------------------------------------------- 3: cost on an array
+def array_cost(exchanges: list[dict], cases: int, matrix_cases: int) -> dict:
+    jobs = sum(1 for e in exchanges if e["status"] == 202)
+    patch_jobs = sum(1 for e in exchanges if e["status"] == 202 and e["method"] == "PATCH")
+    suspends = sum(1 for e in exchanges if e["status"] == 202 and e["path"].endswith("/suspend"))
+    resumes = sum(1 for e in exchanges if e["status"] == 202 and e["path"].endswith("/resume"))
+    from pytest_rec.matrix import full_cases
+
+    accepted = sum(1 for c in full_cases() if c.expectation.accepted)
+    naive = len(full_cases()) + accepted          # one setup job per case, plus the job of each accepted change
+    return {"jobs": jobs, "patch_jobs": patch_jobs, "suspends": suspends, "resumes": resumes,
+            "requests": len(exchanges), "per_case_jobs": jobs / matrix_cases, "naive_jobs": naive,
+            "naive_per_case": naive / matrix_cases, "requests_per_case": len(exchanges) / cases}
+
+
+# ---------------------------------------------------------------- 4: overlap on one shared array
+def overlap(tmp: Path, workers: int, latency: float) -> dict:
+    inv = load_inventory()
+    server = SimulatorServer(Array(inv, Settings(job_latency=latency)), tls=True).start()
+    target = tmp / "target.toml"
+    target.write_text(target_file_text(inv, server.base_url, str(server.ca_path)))
+    env = {**os.environ, **passwords(inv)}
+    try:
+        wall, summary, out = suite(tmp, "--rec-target", str(target), "--rec-depth", "pairwise", "-n", str(workers),
+                                   "-k", "test_patch", env=env)
+    finally:
+        server.stop()
+    exchanges = transcript(tmp / "reports")
+    jobs = sum(1 for e in exchanges if e["status"] == 202)
+    inner = pytest_seconds(out)
+    ideal = jobs * latency / workers
+    return {"workers": workers, "latency": latency, "jobs": jobs, "wall": inner, "ideal": ideal,
+            "efficiency": ideal / inner if inner else float("nan"), "verdict": summary["verdict"]}
+
+
+# ---------------------------------------------------------------- 5: polling
+def polling(latency: float, jobs: int = 12) -> dict:
+    inv = load_inventory()
+    server = SimulatorServer(Array(inv, Settings(job_latency=latency))).start()
+    u = inv.users["admin"]
+    client = RecClient(server.base_url, Credentials("admin", u.name, u.password)).login()
+    results = []
+    for i in range(jobs):
+        resp = client.patch(1, {"recovery_mode": "Manual" if i % 2 else "Automatic"})
+        results.append(client.run_job(resp, "bench", 60))
+    client.close()
+    server.stop()
+    steady = results[3:]
+    return {"latency": latency, "polls": sum(r.polls for r in steady) / len(steady),
+            "notice": sum(max(0.0, r.waited - latency) for r in steady) / len(steady)}
+
+
+# ---------------------------------------------------------------- 6: peer (Prism)
+def rps(base: str, headers: dict, seconds: float = 3.0, path: str = "/api/v1/copysession/1") -> float:
+    client = httpx.Client(base_url=base, headers=headers)
+    n, end = 0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        r = client.patch(path, json={"recovery_mode": "Manual"}, headers={"Content-Type": "application/json"})
+        job = r.json().get("job_id", 8192001)
+        client.get(f"/api/v1/job/{job}")
+        n += 2
+    client.close()
+    return n / seconds
+
+
+def peer(tmp: Path) -> dict:
+    inv = load_inventory()
+    server = SimulatorServer(Array(inv, Settings())).start()
+    u = inv.users["admin"]
+    token = httpx.post(server.base_url + "/api/v1/session", json={"user_name": u.name, "password": u.password}).json()["token"]
+    sim = rps(server.base_url, {"Authorization": f"Bearer {token}"})
+    server.stop()
+    tools = tmp / "prism"
+    tools.mkdir()
+    npm = shutil.which("npm")
+    if npm is None:
+        return {"sim": sim, "prism": None, "note": "npm not installed"}
+    subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error", "@stoplight/prism-cli@5"],
+                   cwd=tools, capture_output=True, text=True, timeout=600)
+    prism = tools / "node_modules" / ".bin" / "prism"
+    if not prism.exists():
+        return {"sim": sim, "prism": None, "note": "prism did not install"}
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    spec = tmp / "openapi.yaml"
+    spec.write_text((ROOT / "specs" / "openapi.yaml").read_text().replace(
+        "url: https://192.168.1.1:5665/api/v1", "url: /api/v1"))
+    proc = subprocess.Popen([str(prism), "mock", "-h", "127.0.0.1", "-p", str(port), str(spec)], cwd=tools,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api/v1/copysession", headers={"Authorization": "Bearer x"})
+                break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        other = rps(f"http://127.0.0.1:{port}", {"Authorization": "Bearer x"})
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    return {"sim": sim, "prism": other, "note": ""}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--skip-peer", action="store_true")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="rec-bench-"))
+    started = time.time()
+    full = full_run(tmp / "full")
+    matrix_cases = 288
+    rep = replay(full["exchanges"])
+    cost = array_cost(full["exchanges"], full["cases"], matrix_cases)
+    ov = overlap(tmp / "overlap", 2, 0.2)
+    p02, p2 = polling(0.2), polling(2.0, jobs=6)
+    pr = {"sim": float("nan"), "prism": None, "note": "skipped"} if args.skip_peer else peer(tmp)
+    W = 4
+    proj = {lat: cost["jobs"] * lat / W / 60 for lat in (2, 10)}
+
+    def row(name, target, value, met, note=""):
+        return f"| {name} | {target} | {value} | {'met' if met else 'MISSED'} | {note} |"
+
+    ratio = full["inner"] / rep if rep else float("nan")
+    table = [
+        "| measure | target | measured | | note |", "|---|---|---|---|---|",
+        row("full run on the simulator (288 matrix + scenarios + fuzz, Allure results)", "< 15 s",
+            f"{full['inner']:.1f} s in pytest ({full['wall']:.1f} s with start-up), {full['cases']} checks, "
+            f"{full['per_case_ms']:.0f} ms per check", full["inner"] < 15,
+            "start-up (imports of schemathesis, hypothesis, allure) is outside pytest's clock"),
+        row("HTML report (Allure 3, both variants)", "timed apart", f"{full['html']:.1f} s", True),
+        row("peak memory of the run", "-", f"{full['peak_mib']:.0f} MiB", True),
+        row("overhead: suite / bare httpx replay of the same requests", "<= 2x",
+            f"{ratio:.2f}x ({full['inner']:.1f} s / {rep:.1f} s, {len(full['exchanges'])} requests)", ratio <= 2,
+            "" if ratio <= 2 else "the suite also runs hypothesis generation, Allure steps and pytest per check"),
+        row("jobs per matrix case", "<= 1.5",
+            f"{cost['per_case_jobs']:.2f} (all {cost['jobs']} jobs of the run / 288; naive order: "
+            f"{cost['naive_per_case']:.2f})", cost["per_case_jobs"] <= 1.5),
+        row("suspends / resumes in a full run", "-", f"{cost['suspends']} / {cost['resumes']}", True),
+        row("requests per check", "-", f"{cost['requests_per_case']:.1f}", True),
+        row(f"projected full run on an array, {W} writable sessions", "-",
+            f"{proj[2]:.1f} min at 2 s/job, {proj[10]:.1f} min at 10 s/job", True),
+        row("scheduling efficiency (-n 2, 0.2 s jobs, one shared array, pairwise matrix)", ">= 80%",
+            f"{ov['efficiency'] * 100:.0f}% ({ov['jobs']} jobs, ideal {ov['ideal']:.1f} s, took {ov['wall']:.1f} s)",
+            ov["efficiency"] >= 0.8,
+            "" if ov["efficiency"] >= 0.8 else "requests between jobs (GET, setup) are not overlapped with a job"),
+        row("polls per job, 0.2 s jobs (steady state)", "<= 3", f"{p02['polls']:.2f}", p02["polls"] <= 3),
+        row("noticing delay, 0.2 s jobs", "< 10% (20 ms)", f"{p02['notice'] * 1000:.0f} ms",
+            p02["notice"] < 0.02),
+        row("polls per job, 2 s jobs (steady state)", "<= 3", f"{p2['polls']:.2f}", p2["polls"] <= 3),
+        row("noticing delay, 2 s jobs", "< 10% (200 ms)", f"{p2['notice'] * 1000:.0f} ms", p2["notice"] < 0.2),
+        row("requests/s, PATCH then GET job: simulator vs Prism mock", "-",
+            f"{pr['sim']:.0f} vs {pr['prism']:.0f}" if pr["prism"] else f"{pr['sim']:.0f} vs n/a ({pr['note']})",
+            True),
+    ]
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    doc = "\n".join([
+        "# Benchmarks", "",
+        f"Produced by `.venv/bin/python benchmarks/bench.py` on {time.strftime('%Y-%m-%d', time.gmtime())} "
+        f"({machine}); the whole script took {time.time() - started:.0f} s.", "", *table, ""])
+    (ROOT / "docs").mkdir(exist_ok=True)
+    (ROOT / "docs" / "benchmarks.md").write_text(doc, encoding="utf-8")
+    print(doc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
