@@ -186,3 +186,19 @@ def test_no_secret_in_any_report_file(external, tmp_path):
         text = p.read_bytes().decode("utf-8", "replace")
         leaked = [s for s in secrets if s in text]
         assert not leaked, f"{p} holds a secret"
+
+
+def test_ini_options_are_read(pytester):
+    """rec_depth and rec_report_dir from an ini file act like the command-line options."""
+    pytester.makeini("[pytest]\nrec_depth = smoke\nrec_report_dir = out\n")
+    result = pytester.runpytest_subprocess(*SUITE, "--rec-dry-run")
+    assert result.ret == 0
+    summary = json.loads((pytester.path / "out" / "compliance.json").read_text())
+    assert summary["depth"] == "smoke" and summary["dry_run"] is True
+    result.stdout.fnmatch_lines(["*dry run: 8 matrix cases*"])
+
+
+def test_unknown_defect_is_a_usage_error(pytester):
+    result = pytester.runpytest_subprocess(*SUITE, "--rec-sim-defect", "no-such-defect")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*unknown defect profile*no-such-defect*"])
