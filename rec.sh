@@ -31,7 +31,7 @@ setup() {
 cmd="${1:-help}"; shift || true
 case "$cmd" in
   compliance) setup; exec "$VENV/bin/rec-compliance" "$@" ;;
-  test)       setup; exec "$VENV/bin/python" -m pytest tests "$@" ;;
+  test)       setup; exec "$VENV/bin/python" -m pytest tests -n 2 "$@" ;;
   sim)        setup; exec "$VENV/bin/rec-sim" "$@" ;;
   setup)      setup ;;
   *) sed -n '2,6p' "$0"; exit 2 ;;

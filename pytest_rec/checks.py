@@ -15,7 +15,7 @@ import httpx
 from .client import RecClient, TargetError
 from .errors import Violations
 from .model import Expectation, Modes, judge_refusal
-from .sessions import SessionState, job_error_text, names_environment, state_of
+from .sessions import SessionState, job_error_text, judge_modes, names_environment, state_of
 from .target import Target
 
 JOB_HREF = re.compile(r"^/api/v1/job/(\d+)$")
@@ -112,13 +112,7 @@ def patch_and_judge(client: RecClient, reader: RecClient, target: Target, sid: i
         after = state_of(reader.get_copysession(sid), target)
         out.after = after
         if resp.status_code == 202 and (job is None or out.job_status == "Success"):
-            for f, rule in exp.judged_by.items():
-                want, got = getattr(exp.modes, f), getattr(after.modes, f)
-                if want != got:
-                    v.add(rule, f"{f} reads {got!r} after the change, expected {want!r} "
-                                f"(from {before.modes.label()} with {body})")
-            if not after.suspended:
-                v.add("REC-ACCEPT", f"the session reads phase {after.phase!r} after the change; it was suspended")
+            judge_modes(exp, before, after, body, v)
         v.raise_if_any()
         return out
 

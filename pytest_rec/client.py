@@ -190,6 +190,26 @@ def make_http(base_url: str, verify: bool | str, guard: Guard | None, timeout: f
                         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
 
 
+def send_recorded(http: httpx.Client, transcript: Transcript, who: str, method: str, url: str,
+                  content: bytes | None, headers: dict) -> httpx.Response:
+    """Send one request and record it, redacted; a transport failure becomes a TargetError."""
+    started = time.monotonic()
+
+    def record(status, body, err) -> None:
+        safe = {k: (REDACTED if k.lower() == "authorization" else SECRETS.redact(v)) for k, v in headers.items()}
+        transcript.add(Exchange(who, method, SECRETS.redact(url), status, safe, _redact_body(content),
+                                _redact_body(body), time.time(), time.monotonic() - started, err))
+    try:
+        resp = http.request(method, url, content=content, headers=headers)
+    except RequestBlocked:
+        raise
+    except httpx.HTTPError as exc:
+        record(None, None, repr(exc))
+        raise TargetError(f"{method} {url} as {who}: {exc!r}") from exc
+    record(resp.status_code, resp.content, None)
+    return resp
+
+
 # --------------------------------------------------------------------------- plain client
 class PlainClient:
     """Sends exactly what it is told: no login, no renewal, no retry. For REC-AUTH and friends."""
@@ -210,23 +230,7 @@ class PlainClient:
             content = json.dumps(json_body).encode()
             hdrs.setdefault("Content-Type", "application/json")
         url = path if path.startswith(API) else API + path
-        started = time.monotonic()
-        try:
-            resp = self.http.request(method, url, content=content, headers=hdrs)
-        except RequestBlocked:
-            raise
-        except httpx.HTTPError as exc:
-            self._record(method, url, None, hdrs, content, None, started, repr(exc))
-            raise TargetError(f"{method} {url}: {exc!r}") from exc
-        self._record(method, url, resp.status_code, hdrs, content, resp.content, started, None)
-        return resp
-
-    def _record(self, method, url, status, hdrs, content, body, started, err) -> None:
-        safe_headers = {k: (REDACTED if k.lower() == "authorization" else SECRETS.redact(v))
-                        for k, v in hdrs.items()}
-        self.transcript.add(Exchange(self.label, method, SECRETS.redact(url), status, safe_headers,
-                                     _redact_body(content), _redact_body(body), time.time(),
-                                     time.monotonic() - started, err))
+        return send_recorded(self.http, self.transcript, self.label, method, url, content, hdrs)
 
     def close(self) -> None:
         self.http.close()
@@ -297,15 +301,7 @@ class RecClient:
     def _send(self, method: str, url: str, *, content: bytes | None, headers: dict) -> httpx.Response:
         delay, deadline = 0.2, time.monotonic() + self.busy_budget
         for attempt in range(self.busy_retries + 1):
-            started = time.monotonic()
-            try:
-                resp = self.http.request(method, url, content=content, headers=headers)
-            except RequestBlocked:
-                raise
-            except httpx.HTTPError as exc:
-                self._record(method, url, None, headers, content, None, started, repr(exc))
-                raise TargetError(f"{method} {url} as {self.creds.key}: {exc!r}") from exc
-            self._record(method, url, resp.status_code, headers, content, resp.content, started, None)
+            resp = send_recorded(self.http, self.transcript, self.creds.key, method, url, content, headers)
             if resp.status_code != 503 or attempt == self.busy_retries:
                 return resp
             self.busy_seen += 1
@@ -318,12 +314,6 @@ class RecClient:
             time.sleep(wait)
             delay = min(delay * 2, 5.0)
         return resp  # pragma: no cover
-
-    def _record(self, method, url, status, hdrs, content, body, started, err) -> None:
-        safe_headers = {k: (REDACTED if k.lower() == "authorization" else v) for k, v in hdrs.items()}
-        self.transcript.add(Exchange(self.creds.key, method, url, status, safe_headers,
-                                     _redact_body(content), _redact_body(body), time.time(),
-                                     time.monotonic() - started, err))
 
     def _absorb_login(self, resp: httpx.Response, what: str) -> None:
         if resp.status_code not in (200, 201):

@@ -121,15 +121,20 @@ class Operator:
                                             f"job ended {result.status}: {job_error_text(result.job)}")
         after = self.read(sid)
         v = Violations()
-        for f, rule in exp.judged_by.items():
-            want, got = getattr(exp.modes, f), getattr(after.modes, f)
-            if want != got:
-                v.add(rule, f"setup PATCH {body} on session {sid} from {current.modes.label()}: "
-                            f"{f} reads {got!r}, expected {want!r}")
-        if not after.suspended:
-            v.add("REC-ACCEPT", f"setup PATCH left session {sid} in phase {after.phase!r}")
+        judge_modes(exp, current, after, body, v, f"setup PATCH on session {sid}: ")
         v.raise_if_any()
         return after
+
+
+def judge_modes(exp, before: SessionState, after: SessionState, body, v: Violations, prefix: str = "") -> None:
+    """Each field a GET shows after an accepted change, judged under the rule that governs it."""
+    for f, rule in exp.judged_by.items():
+        want, got = getattr(exp.modes, f), getattr(after.modes, f)
+        if want != got:
+            v.add(rule, f"{prefix}{f} reads {got!r} after the change, expected {want!r} "
+                        f"(from {before.modes.label()} with {body})")
+    if not after.suspended:
+        v.add("REC-ACCEPT", f"{prefix}the session reads phase {after.phase!r} after the change; it was suspended")
 
 
 # --------------------------------------------------------------------------- journal
