@@ -428,8 +428,9 @@ class RecClient:
             if time.monotonic() >= deadline:
                 raise TargetError(f"job {job_id} still {body.get('status')!r} after {timeout:.0f} s "
                                   "(--rec-job-timeout)")
-            delay = max(0.005, min(max(delay, 0.02) * 1.6, 5.0,
-                                   max(self.waiter.typical * 0.25, 0.02)))
+            # after a miss, short steps that grow: the job is usually about to end
+            step = max(0.005, self.waiter.typical * 0.08)
+            delay = min(5.0, step if polls == 1 else delay * 1.5)
 
     def run_job(self, resp: httpx.Response, what: str, timeout: float) -> JobResult:
         body = self.expect_ok(resp, what, codes=(202,))

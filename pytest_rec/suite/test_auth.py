@@ -62,7 +62,7 @@ def test_expired_token(rec_ctx, rec_credentials, rec_simulator):
     else:
         pytest.skip("waiting out a real token takes 30 minutes; enable it with capabilities.expired_token = true")
     login = _plain_login(rec_ctx, creds)
-    time.sleep(float(login.get("lifetime", 1800)) + 1.0)
+    time.sleep(float(login.get("lifetime", 1800)) + 0.25)
     _expect_401(rec_ctx, login["token"], f"a token older than its lifetime ({login.get('lifetime')} s)")
 
 

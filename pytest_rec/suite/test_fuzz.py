@@ -43,7 +43,7 @@ def _examples(rec_ctx) -> int:
     if rec_ctx.options.fuzz_examples is not None:
         return rec_ctx.options.fuzz_examples
     if rec_ctx.target.kind == "sim":
-        return {"full": 60, "pairwise": 30, "smoke": 10}[rec_ctx.options.depth]
+        return {"full": 40, "pairwise": 25, "smoke": 10}[rec_ctx.options.depth]
     return rec_ctx.target.profile.fuzz_examples
 
 
