@@ -27,7 +27,7 @@ def plan_lines(cases: list[Case], writable: list[int], groups: int, latencies=(2
     scenario_jobs, suspends, resumes = 24, 2, 2   # forced/sticky/isolation/tenant/suspend-first (upper bound)
     lines.append(f"  named scenarios: about {scenario_jobs} jobs, {suspends} suspends, {resumes} resumes "
                  "(suspend-first needs each active state once)")
-    lines.append(f"  restore at the end: at most 1 job and 1 suspend or resume per session written")
+    lines.append("  restore at the end: at most 1 job and 1 suspend or resume per session written")
     per_case = (total_jobs / len(cases)) if cases else 0
     lines.append(f"  total: {total_jobs} matrix jobs ({per_case:.2f} per case); wall time with the sessions in "
                  "parallel (-n): " + ", ".join(f"~{(total_jobs / max(1, len(runs)) + scenario_jobs) * lat / 60:.1f} "

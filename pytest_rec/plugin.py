@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .client import SECRETS, Credentials, JobWaiter, PlainClient, RecClient, RequestBlocked, TargetError, Transcript
+from .client import SECRETS, Credentials, JobWaiter, PlainClient, RecClient, TargetError, Transcript
 from .context import Options, RecContext, SessionPool, make_guard, preflight, write_transcript
 from .errors import Deviation
 from .matrix import DEPTHS, chunk, cases_for, order
@@ -366,7 +366,6 @@ def _restore(config: pytest.Config) -> None:
     except TargetError as exc:
         sys.stderr.write(f"\n*** pytest-rec: {exc}\n")
         ctx.observations.append({"restore_failed": str(exc)})
-        config.stash[CTX] = ctx
 
 
 @pytest.fixture
@@ -530,10 +529,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     from .report import write_reports
 
-    config.stash[EXIT] = write_reports(config, config.stash.get(CASES, []), exitstatus)
-
-
-EXIT = pytest.StashKey[int]()
+    write_reports(config, config.stash.get(CASES, []), exitstatus)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -549,5 +545,3 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 VERDICT_LINE = pytest.StashKey[str]()
 PLAN = pytest.StashKey[list]()
 SUMMARY_LINES = pytest.StashKey[list]()
-
-__all__ = ["RequestBlocked"]

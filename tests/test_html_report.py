@@ -10,7 +10,6 @@ import http.server
 import json
 import re
 import shutil
-import socket
 import socketserver
 import subprocess
 import sys
