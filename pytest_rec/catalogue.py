@@ -16,12 +16,5 @@ def load_catalogue() -> list[dict]:
     return data["requirements"]
 
 
-def requirement(rid: str) -> dict:
-    for req in load_catalogue():
-        if req["id"] == rid:
-            return req
-    raise KeyError(rid)
-
-
 def openapi_path() -> Path:
     return SPECS / "openapi.yaml"

@@ -14,7 +14,7 @@ import httpx
 
 from .client import RecClient, TargetError
 from .errors import Violations
-from .model import Expectation, Modes, judge_refusal
+from .model import Expectation, judge_refusal
 from .sessions import SessionState, job_error_text, judge_modes, names_environment, state_of
 from .target import Target
 
@@ -137,14 +137,9 @@ def _forms(forms: tuple) -> str:
     return " or ".join(str(f) for f in forms)
 
 
-def unchanged(before: dict[int, Modes | tuple], after: dict[int, Modes | tuple]) -> list[str]:
-    return [f"session {sid}: {before[sid]} -> {after.get(sid)}" for sid in before if after.get(sid) != before[sid]]
-
-
 def fingerprint(session: dict, target: Target) -> tuple:
     st = state_of(session, target)
     return (st.modes.label(), st.suspended)
 
 
-__all__ = ["Outcome", "patch_and_judge", "check_no_5xx", "check_job_reference", "fingerprint",
-           "unchanged", "Modes"]
+__all__ = ["Outcome", "patch_and_judge", "check_no_5xx", "check_job_reference", "fingerprint"]

@@ -105,7 +105,6 @@ class RecContext:
     operator: Operator
     pool: SessionPool
     simulator: Any = None              # the SimulatorServer when the target is the built-in one
-    observations: list[dict] = field(default_factory=list)
 
     @property
     def strict(self) -> bool:

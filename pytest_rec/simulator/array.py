@@ -11,7 +11,6 @@ import the compliance suite's expected-behaviour model (nor anything else of the
 from __future__ import annotations
 
 import copy
-import json
 import random
 import secrets
 import threading
@@ -542,6 +541,3 @@ class Array:
     def snapshot(self) -> dict[int, dict]:
         with self.lock:
             return {sid: self.render(cs) for sid, cs in self.sessions.items()}
-
-    def dump_json(self) -> str:
-        return json.dumps(self.snapshot(), indent=2, sort_keys=True)
