@@ -153,7 +153,7 @@ def _start_and_stop(target, tmp_path, sig, after):
 
 
 def test_interrupted_run_restores_sessions(external, tmp_path):
-    server, target = external(job_latency=0.01)
+    server, target = external(job_latency=0.05)   # long enough that the signal lands mid-run
     before = _state(server.array, WATCHED)
     code, out = _start_and_stop(target, tmp_path, signal.SIGINT, 1.5)
     assert code != 0
@@ -161,7 +161,7 @@ def test_interrupted_run_restores_sessions(external, tmp_path):
 
 
 def test_killed_run_then_rec_restore(external, tmp_path):
-    server, target = external(job_latency=0.01)
+    server, target = external(job_latency=0.05)   # long enough that the signal lands mid-run
     before = _state(server.array, WATCHED)
     code, out = _start_and_stop(target, tmp_path, signal.SIGKILL, 1.5)
     journal = tmp_path / "reports" / "restore-journal.json"
