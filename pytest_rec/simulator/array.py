@@ -291,9 +291,11 @@ class Array:
         return self.volumes[cs.source_volume if cs.is_local_source_volume else cs.destination_volume]
 
     def _tenant_may(self, user: User, cs: CopySession) -> bool:
-        if user.tenant is None or self.has("tenant-unchecked"):
+        if user.tenant is None:
             return True
-        if self.has("tenant-source-only"):
+        if self.has("tenant-unchecked"):  # pragma: no mutate block, defect injection
+            return True
+        if self.has("tenant-source-only"):  # pragma: no mutate block, defect injection
             return self.volumes[cs.source_volume].tenant == user.tenant
         return self._local_volume(cs).tenant == user.tenant
 
@@ -398,13 +400,10 @@ class Array:
     def _finish(self, job: Job, now: float) -> None:
         job.ended, job.ended_wall = now, _now_wall()
         cs = self.sessions.get(job.session_id)
-        if job.action == "refuse":
-            self._fail(job, job.payload["factor"], job.payload["message"], job.payload["code"])
-            return
         if cs is None:
             self._fail(job, "copysession_id", "The copy session no longer exists", "0404")
             return
-        if self._path_down(cs.copysession_id) and job.action in ("patch", "suspend", "resume"):
+        if self._path_down(cs.copysession_id):  # pragma: no mutate block, fault injection
             self._fail(job, "copy path", "The REC path to the remote storage system is not available",
                        "0520")
             return
@@ -416,14 +415,14 @@ class Array:
             self._apply_patch(cs, job.payload["body"])
         elif job.action == "suspend":
             lag = self.settings.suspend_lag if cs.transfer_mode in ("Synchronous", "Consistency") else 0
-            if lag:
+            if lag:  # pragma: no mutate block, fault injection
                 self._phase_due[cs.copysession_id] = (now + lag, "Suspend")
             else:
                 cs.phase = "Suspend"
         elif job.action == "resume":
             if cs.transfer_mode == "Stack":
                 cs.phase = "Copying"           # a Stack session never reads Equivalent
-            elif self.settings.copy_time:
+            elif self.settings.copy_time:  # pragma: no mutate block, fault injection
                 cs.phase = "Copying"
                 self._phase_due[cs.copysession_id] = (now + self.settings.copy_time, "Equivalent")
             else:
@@ -437,15 +436,16 @@ class Array:
         if not self._tenant_may(user, cs):
             return 403, "tenant", "The local volume does not belong to the tenant of the user"
         if cs.type != "REC":
-            if self.has("non-rec-accepted"):
+            if self.has("non-rec-accepted"):  # pragma: no mutate block, defect injection
                 return None
             return 400, "copysession_id", "The copy session is not a REC session"
         if cs.status == "Error":
             return 409, "status", "The REC session is in error status"
-        if cs.phase != "Suspend" and not self.has("active-patch-accepted"):
-            return 409, "phase", "The REC session is not suspended"
+        if cs.phase != "Suspend":
+            if not self.has("active-patch-accepted"):  # pragma: no mutate, defect injection
+                return 409, "phase", "The REC session is not suspended"
         if "split_mode" in body and "transfer_mode" not in body and cs.transfer_mode != "Synchronous":
-            if not self.has("split-accepted-when-async"):
+            if not self.has("split-accepted-when-async"):  # pragma: no mutate, defect injection
                 return 400, "split_mode", "split_mode can be given for synchronous transfer mode only"
         return None
 
@@ -454,26 +454,29 @@ class Array:
             return
         before = cs.transfer_mode
         after = body.get("transfer_mode", before)
-        if self.has("stack-to-consistency-keeps-stack") and before == "Stack" and after == "Consistency":
-            after = "Stack"
-        if before == "Synchronous" and after != "Synchronous":
-            self._resume_split[cs.copysession_id] = cs.split_mode
+        if self.has("stack-to-consistency-keeps-stack"):  # pragma: no mutate block, defect injection
+            if before == "Stack" and after == "Consistency":
+                after = "Stack"
+        if self.has("sticky-auto-restored"):  # pragma: no mutate block, defect injection
+            if before == "Synchronous" and after != "Synchronous":
+                self._resume_split[cs.copysession_id] = cs.split_mode
         cs.transfer_mode = after
         if after != "Synchronous":
-            if not self.has("no-forced-manual"):
+            if not self.has("no-forced-manual"):  # pragma: no mutate, defect injection
                 cs.split_mode = "Manual"
         elif "split_mode" in body:
             cs.split_mode = body["split_mode"]
-        elif before != "Synchronous" and self.has("sticky-auto-restored"):
+        elif self.has("sticky-auto-restored") and before != "Synchronous":  # pragma: no mutate block, defect injection
             cs.split_mode = self._resume_split.get(cs.copysession_id, cs.split_mode)
         if "recovery_mode" in body:
-            if not (self.has("recovery-ignored-consistency") and after == "Consistency"):
+            keep = self.has("recovery-ignored-consistency") and after == "Consistency"  # pragma: no mutate, defect injection
+            if not keep:
                 cs.recovery_mode = body["recovery_mode"]
-                if self.has("neighbour-recovery-leak"):
+                if self.has("neighbour-recovery-leak"):  # pragma: no mutate block, defect injection
                     nxt = self.sessions.get(cs.copysession_id + 1)
                     if nxt is not None and nxt.type == "REC":
                         nxt.recovery_mode = body["recovery_mode"]
-        elif self.has("omitted-recovery-reset") and body:
+        elif self.has("omitted-recovery-reset") and body:  # pragma: no mutate block, defect injection
             cs.recovery_mode = "Automatic"
 
     def patch(self, caller: LoginSession, sid: int, body: Any, description: str) -> Reply:
@@ -481,18 +484,20 @@ class Array:
         with self.lock:
             cs = self.sessions.get(sid)
             if cs is None:
-                return error(400 if self.has("unknown-id-400") else 404, "copysession_id")
+                if self.has("unknown-id-400"):  # pragma: no mutate block, defect injection
+                    return error(400, "copysession_id")
+                return error(404, "copysession_id")
             if not isinstance(body, dict):
                 return error(400, "body")
             for key, value in body.items():
                 if key not in PATCH_FIELDS:
                     return error(400, key)
-                if value is None and self.has("null-500"):
+                if value is None and self.has("null-500"):  # pragma: no mutate block, defect injection
                     raise RuntimeError("null value")           # an unhandled firmware exception
                 if not isinstance(value, str) or value not in PATCH_FIELDS[key]:
                     return error(400, key)
             if "split_mode" in body and body.get("transfer_mode") in ("Stack", "Consistency"):
-                if not self.has("split-accepted-when-async"):
+                if not self.has("split-accepted-when-async"):  # pragma: no mutate, defect injection
                     return error(400, "split_mode")
             if self.settings.refusals == "immediate":
                 refusal = self._state_refusal(caller.user, cs, body)

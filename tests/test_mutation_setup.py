@@ -1,0 +1,73 @@
+"""The mutation run (benchmarks/mutation.py) is honest: only defect and fault injection is kept from
+mutmut, every reason for a surviving mutant is one of the allowed kinds, and none is a gap."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+from pytest_rec.simulator.defects import DEFECTS
+
+ROOT = Path(__file__).resolve().parents[1]
+ARRAY = ROOT / "pytest_rec" / "simulator" / "array.py"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import mutation  # noqa: E402
+
+
+def _functions_in_scope() -> dict[str, tuple[int, int]]:
+    tree = ast.parse(ARRAY.read_text(encoding="utf-8"))
+    array = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Array")
+    return {f.name: (f.lineno, f.end_lineno) for f in array.body
+            if isinstance(f, ast.FunctionDef) and f.name in mutation.FUNCTIONS}
+
+
+def test_every_function_named_for_mutation_exists():
+    assert set(_functions_in_scope()) == set(mutation.FUNCTIONS)
+
+
+def test_only_defect_and_fault_injection_is_excluded_from_mutation():
+    lines = ARRAY.read_text(encoding="utf-8").splitlines()
+    excluded = [(i + 1, ln) for i, ln in enumerate(lines) if "pragma: no mutate" in ln]
+    assert excluded, "the rule logic is expected to keep its defect switches out of mutmut's reach"
+    for number, line in excluded:
+        code = line.split("#", 1)[0]
+        if line.rstrip().endswith("defect injection"):
+            names = re.findall(r'self\.has\("([^"]+)"\)', code)
+            assert names and all(n in DEFECTS for n in names), (number, line)
+        else:
+            assert line.rstrip().endswith("fault injection"), (number, line)
+            assert re.search(r"self\.settings\.|_path_down\(|\blag\b", code), (number, line)
+
+
+def test_every_defect_switch_in_the_rule_logic_is_excluded():
+    """A defect switch left open to mutmut gives mutants that cannot change a clean run (equivalent by
+    construction); they would inflate the survivor list without telling anything about the suite."""
+    lines = ARRAY.read_text(encoding="utf-8").splitlines()
+    for name, (start, end) in _functions_in_scope().items():
+        for number in range(start, end + 1):
+            line = lines[number - 1]
+            if "self.has(" in line:
+                assert "pragma: no mutate" in line, f"{name}, line {number}: {line.strip()}"
+
+
+def test_reasons_are_well_formed_and_none_is_a_gap():
+    data = tomllib.loads((ROOT / "benchmarks" / "mutation-reasons.toml").read_text(encoding="utf-8"))
+    for entry in data.get("survivor", []):
+        assert entry["reason"] in ("equivalent", "outside-reference"), entry
+        assert entry["function"] in mutation.FUNCTIONS, entry
+        assert entry["original"].strip() and len(entry["why"]) > 20, entry
+
+
+def test_mutmut_runs_the_whole_suite_at_depth_full():
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mutmut"]
+    assert cfg["only_mutate"] == ["pytest_rec/simulator/array.py"]
+    assert cfg["pytest_add_cli_args_test_selection"] == ["pytest_rec/suite"]
+    args = cfg["pytest_add_cli_args"]
+    assert args[args.index("--rec-depth") + 1] == "full"
+    assert "benchmarks.mutation_isolation" in args
+    iso = (ROOT / "benchmarks" / "mutation_isolation.py").read_text(encoding="utf-8")
+    assert 'SUITE = "pytest_rec/suite"' in iso
