@@ -71,6 +71,9 @@ def prepare(name: str, extra_args: list[str], fresh: bool) -> Path:
                              cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for rel in tracked:
         src, dst = ROOT / rel, where / rel
+        copy = where / "mutants" / rel       # mutmut copies sources once; keep its copy of the suite current
+        if rel != SOURCE and copy.is_file() and not src.is_symlink() and copy.read_bytes() != src.read_bytes():
+            shutil.copy2(src, copy)
         if dst.is_symlink() or dst.exists():
             if not src.is_symlink() and dst.is_file() and dst.read_bytes() == src.read_bytes():
                 continue
@@ -89,6 +92,21 @@ def prepare(name: str, extra_args: list[str], fresh: bool) -> Path:
     text = re.sub(r"^pytest_add_cli_args = .*$", "pytest_add_cli_args = " + json.dumps(args), text, flags=re.M)
     (where / "pyproject.toml").write_text(text, encoding="utf-8")
     return where
+
+
+def forget_survivors(where: Path) -> None:
+    meta = where / "mutants" / (SOURCE + ".meta")
+    if not meta.exists():
+        return
+    data = json.loads(meta.read_text(encoding="utf-8"))
+    codes = data["exit_code_by_key"]
+    n = 0
+    for name, code in codes.items():
+        if code == 0 or code in (5, 33):
+            codes[name] = None
+            n += 1
+    meta.write_text(json.dumps(data), encoding="utf-8")
+    print(f"mutation: {where.name}: {n} surviving mutants will run again", flush=True)
 
 
 def statuses(where: Path) -> dict[str, str]:
@@ -112,7 +130,12 @@ def run_mutmut(where: Path, names: list[str], log: Path) -> None:
     with log.open("a", encoding="utf-8") as fh:
         proc = subprocess.run([mutmut_bin(), "run", *names], cwd=where, stdout=fh, stderr=subprocess.STDOUT,
                               env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
-    print(f"mutation: {where.name}: mutmut exit {proc.returncode} after {time.time() - started:.0f} s", flush=True)
+    took = time.time() - started
+    print(f"mutation: {where.name}: mutmut exit {proc.returncode} after {took:.0f} s", flush=True)
+    run_file = WORK / "run.json"
+    run = json.loads(run_file.read_text()) if run_file.exists() else {}
+    run = {"date": time.strftime("%Y-%m-%d", time.gmtime()), "seconds": run.get("seconds", 0) + took}
+    run_file.write_text(json.dumps(run))
     if proc.returncode != 0:
         sys.exit(f"mutmut failed in {where}; see {log}")
 
@@ -175,19 +198,28 @@ def main() -> int:
     ap.add_argument("--functions", nargs="*", default=list(FUNCTIONS), help="functions of Array to mutate")
     ap.add_argument("--fresh", action="store_true", help="discard cached results and start over")
     ap.add_argument("--no-write", action="store_true", help="print the report, write no file")
+    ap.add_argument("--report-only", action="store_true",
+                    help="run no mutant: write the report from the results cached under .mutation/")
+    ap.add_argument("--rerun-survivors", action="store_true",
+                    help="forget the cached result of every surviving mutant (after the suite changed)")
     opts = ap.parse_args()
     functions = tuple(opts.functions)
     started = time.time()
     WORK.mkdir(exist_ok=True)
+    if opts.fresh:
+        (WORK / "run.json").unlink(missing_ok=True)     # the time of all mutmut runs since the last --fresh
 
     outcomes: dict[str, Outcome] = {}
     pending: list[str] | None = None
     first: Path | None = None
     for config, extra in CONFIGS.items():
         where = prepare(config, extra, opts.fresh)
+        if opts.rerun_survivors:
+            forget_survivors(where)
         if pending is None:
             patterns = [f"{MODULE}.xǁArrayǁ{fn}__mutmut_*" for fn in functions]
-            run_mutmut(where, patterns, WORK / f"{config}.log")
+            if not opts.report_only:
+                run_mutmut(where, patterns, WORK / f"{config}.log")
             for name, status in statuses(where).items():
                 if in_scope(name, functions):
                     fn = re.match(rf"{re.escape(MODULE)}\.xǁArrayǁ(\w+?)__mutmut_\d+$", name).group(1)
@@ -195,7 +227,7 @@ def main() -> int:
         elif pending:
             # the refusal style changes only how PATCH refuses: rerun the PATCH logic's survivors
             rerun = [n for n in pending if outcomes[n].function in CALL_UNDER_TEST]
-            if rerun:
+            if rerun and not opts.report_only:
                 run_mutmut(where, rerun, WORK / f"{config}.log")
             for name, status in statuses(where).items() if rerun else ():
                 if name in rerun:
@@ -264,9 +296,14 @@ def caught_of(c: dict[str, int]) -> int:
 def score(c: dict[str, int]) -> str:
     caught = caught_of(c)
     killable = c["total"] - c["equivalent"]
-    raw = 100 * caught / c["total"] if c["total"] else 0
-    adj = 100 * caught / killable if killable else 0
-    return f"{caught}/{c['total']} caught ({raw:.1f}%); {caught}/{killable} of the non-equivalent ({adj:.1f}%)"
+    judged = caught + c["gap"] + c["unexplained"]      # mutants that change a behaviour the rules define
+
+    def pct(a: int, b: int) -> str:
+        return f"{100 * a / b:.1f}%" if b else "n/a"
+
+    return (f"{caught}/{c['total']} of all ({pct(caught, c['total'])}); {caught}/{killable} of the non-equivalent "
+            f"({pct(caught, killable)}); {caught}/{judged} of those that change a judged behaviour "
+            f"({pct(caught, judged)})")
 
 
 def summary_table(outcomes: dict[str, Outcome]) -> str:
@@ -303,17 +340,20 @@ def render(outcomes: dict[str, Outcome], functions: tuple[str, ...], seconds: fl
             f"{o.reason.kind if o.reason else '**unexplained**'} | {o.reason.why if o.reason else ''} |"
             for o in survivors]
     excl = [f"| {n} | `{text}` |" for n, text in excluded_lines()]
+    run_file = WORK / "run.json"
+    run = json.loads(run_file.read_text()) if run_file.exists() else {"date": "?", "seconds": seconds}
     import importlib.metadata as md
 
     return "\n".join([
         "# Mutation score", "",
-        f"Produced by `.venv/bin/python benchmarks/mutation.py` ({time.strftime('%Y-%m-%d', time.gmtime())}, "
-        f"{seconds / 60:.0f} min, mutmut {md.version('mutmut')}). mutmut mutated the functions below of "
+        f"Produced by `.venv/bin/python benchmarks/mutation.py` ({run['date']}; mutmut ran for "
+        f"{run['seconds'] / 60:.0f} min in all on {os.cpu_count()} cores, mutmut {md.version('mutmut')}). mutmut mutated the functions below of "
         f"`{SOURCE}`; each mutant ran the compliance suite at `--rec-depth full` against the simulator, first "
         "with immediate refusals, then (survivors in the PATCH logic only) with `refusals=job`. Caught: the suite failed (killed) or "
         "ran past mutmut's timeout or crashed it; stopped: the plugin refused to go on (pytest exit 2, an "
-        "inconclusive verdict), which no user would mistake for a pass. Score: caught over all mutants, and over "
-        "the mutants that are not equivalent.", "",
+        "inconclusive verdict), which no user would mistake for a pass. Score: caught over all mutants, over the "
+        "mutants that are not equivalent, and over the mutants that change a behaviour a rule of CONTRACT section 2 "
+        "judges (every mutant but the equivalent and outside-the-reference survivors).", "",
         summary_table(outcomes), "",
         f"Caught in the immediate style: {by_config['immediate']}; caught only in the job style: {by_config['job']}.",
         "", "## Per function", "",

@@ -234,6 +234,11 @@ def rec_target(rec_options: Options, rec_simulator) -> Target:
                 "sessions": dict(inv.target["sessions"]), "array": dict(inv.target.get("array", {})),
                 "capabilities": dict(inv.target.get("capabilities", {}))}
         target = parse_target(data, "built-in simulator", kind="sim")
+        # the simulator shows a suspend or resume within its own configured lag: no need to wait the
+        # two minutes a real array may take before calling it a failure (DECISIONS 16)
+        st = rec_simulator.array.settings
+        target.profile.suspend_timeout = (10.0 + st.suspend_lag + st.copy_time + 4 * st.job_latency + 20 * st.latency
+                                          + (30.0 if st.busy_every or st.busy_rate or st.drop_every else 0.0))
         return target
     try:
         return load_target(rec_options.target)
