@@ -29,13 +29,21 @@ setup() {
   fi
 }
 
+setup_mutation() {   # mutmut, for the mutation run and its end-to-end test
+  local stamp="$VENV/.rec-mutation-installed"
+  if [ ! -f "$stamp" ] || [ requirements-mutation.lock -nt "$stamp" ]; then
+    echo "pytest-rec: installing mutmut (requirements-mutation.lock)" >&2
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements-mutation.lock
+    touch "$stamp"
+  fi
+}
+
 cmd="${1:-help}"; shift || true
 case "$cmd" in
   compliance) setup; exec "$VENV/bin/rec-compliance" "$@" ;;
-  test)       setup; exec "$VENV/bin/python" -m pytest tests -n 2 "$@" ;;
+  test)       setup; setup_mutation; exec "$VENV/bin/python" -m pytest tests -n 2 "$@" ;;
   sim)        setup; exec "$VENV/bin/rec-sim" "$@" ;;
-  mutation)   setup
-              "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements-mutation.lock
+  mutation)   setup; setup_mutation
               exec "$VENV/bin/python" benchmarks/mutation.py "$@" ;;
   setup)      setup ;;
   *) sed -n '2,7p' "$0"; exit 2 ;;

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-WORK = ROOT / ".mutation"
+WORK = Path(os.environ.get("REC_MUTATION_WORK", ROOT / ".mutation"))
 SOURCE = "pytest_rec/simulator/array.py"
 MODULE = "pytest_rec.simulator.array"
 # The rule logic of the call under test (issue 6): validation and state change of PATCH, the tenant
@@ -126,7 +126,7 @@ def in_scope(name: str, functions: tuple[str, ...]) -> bool:
 
 def run_mutmut(where: Path, names: list[str], log: Path) -> None:
     started = time.time()
-    print(f"mutation: {where.name}: {len(names)} name patterns or mutants (log: {log.relative_to(ROOT)})", flush=True)
+    print(f"mutation: {where.name}: {len(names)} name patterns or mutants (log: {log})", flush=True)
     with log.open("a", encoding="utf-8") as fh:
         proc = subprocess.run([mutmut_bin(), "run", *names], cwd=where, stdout=fh, stderr=subprocess.STDOUT,
                               env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
