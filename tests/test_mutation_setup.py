@@ -98,3 +98,15 @@ def test_mutation_run_end_to_end_on_the_tenant_check(tmp_path):
     row = next(line for line in out.splitlines() if line.startswith("| `_local_volume` |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert int(cells[1]) > 0 and int(cells[2]) + int(cells[3]) + int(cells[4]) == int(cells[1]), row
+
+
+def test_rerun_survivors_forgets_only_survivors(tmp_path):
+    import json
+
+    meta = tmp_path / "mutants" / (mutation.SOURCE + ".meta")
+    meta.parent.mkdir(parents=True)
+    codes = {"a__mutmut_1": 0, "a__mutmut_2": 1, "a__mutmut_3": 33, "a__mutmut_4": 2, "a__mutmut_5": None}
+    meta.write_text(json.dumps({"exit_code_by_key": codes, "durations_by_key": {}}))
+    mutation.forget_survivors(tmp_path)
+    after = json.loads(meta.read_text())["exit_code_by_key"]
+    assert after == {"a__mutmut_1": None, "a__mutmut_2": 1, "a__mutmut_3": None, "a__mutmut_4": 2, "a__mutmut_5": None}
