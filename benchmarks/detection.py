@@ -7,7 +7,6 @@ depth; which requirement it breaks and whether the suite caught exactly that.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.publish import publish  # noqa: E402
 from pytest_rec.simulator.defects import DEFECTS  # noqa: E402
 
 DEPTHS = ("full", "pairwise", "smoke")
@@ -75,12 +75,7 @@ def main() -> int:
            f"({time.strftime('%Y-%m-%d', time.gmtime())}, {time.time() - started:.0f} s). \"caught\" means the run was "
            "non-compliant, the failed requirements were exactly the set the profile declares, and no check errored.\n\n"
            + table + "\n")
-    (ROOT / "docs").mkdir(exist_ok=True)
-    (ROOT / "docs" / "detection.md").write_text(doc, encoding="utf-8")
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = f"<!-- detection:start -->\n{table}\n<!-- detection:end -->"
-    readme = re.sub(r"<!-- detection:start -->.*?<!-- detection:end -->", lambda m: block, readme, flags=re.S)
-    (ROOT / "README.md").write_text(readme, encoding="utf-8")
+    publish("detection", doc, table)
     print(doc)
     return 0
 

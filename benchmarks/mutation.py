@@ -119,9 +119,10 @@ def statuses(where: Path) -> dict[str, str]:
     return found
 
 
-def in_scope(name: str, functions: tuple[str, ...]) -> bool:
+def function_of(name: str) -> str | None:
+    """The Array method a mutmut mutant name belongs to (None for anything else)."""
     m = re.match(rf"{re.escape(MODULE)}\.xǁArrayǁ(\w+?)__mutmut_\d+$", name)
-    return bool(m) and m.group(1) in functions
+    return m.group(1) if m else None
 
 
 def run_mutmut(where: Path, names: list[str], log: Path) -> None:
@@ -221,8 +222,8 @@ def main() -> int:
             if not opts.report_only:
                 run_mutmut(where, patterns, WORK / f"{config}.log")
             for name, status in statuses(where).items():
-                if in_scope(name, functions):
-                    fn = re.match(rf"{re.escape(MODULE)}\.xǁArrayǁ(\w+?)__mutmut_\d+$", name).group(1)
+                fn = function_of(name)
+                if fn in functions:
                     outcomes[name] = Outcome(name, fn, status, config if status in CAUGHT else "")
         elif pending:
             # the refusal style changes only how PATCH refuses: rerun the PATCH logic's survivors
@@ -258,12 +259,10 @@ def main() -> int:
     doc = render(outcomes, functions, time.time() - started)
     print(doc)
     if not opts.no_write and set(functions) == set(FUNCTIONS):
-        (ROOT / "docs").mkdir(exist_ok=True)
-        (ROOT / "docs" / "mutation.md").write_text(doc, encoding="utf-8")
-        readme = (ROOT / "README.md").read_text(encoding="utf-8")
-        block = f"<!-- mutation:start -->\n{summary_table(outcomes)}\n<!-- mutation:end -->"
-        readme = re.sub(r"<!-- mutation:start -->.*?<!-- mutation:end -->", lambda m: block, readme, flags=re.S)
-        (ROOT / "README.md").write_text(readme, encoding="utf-8")
+        sys.path.insert(0, str(ROOT))
+        from benchmarks.publish import publish
+
+        publish("mutation", doc, summary_table(outcomes))
     stale = [r for r in reasons if not r.used and r.function in functions]
     for r in stale:
         print(f"mutation: note: reason entry for {r.function}: {r.original!r} matched no survivor", file=sys.stderr)
