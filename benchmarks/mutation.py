@@ -38,13 +38,26 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = Path(os.environ.get("REC_MUTATION_WORK", ROOT / ".mutation"))
-SOURCE = "pytest_rec/simulator/array.py"
-MODULE = "pytest_rec.simulator.array"
 # The rule logic of the call under test (issue 6): validation and state change of PATCH, the tenant
-# and state checks, suspend and resume, and the job that applies a change.
-CALL_UNDER_TEST = ("patch", "_state_refusal", "_apply_patch", "_tenant_may", "_finish")
-SUPPORTING = ("suspend", "resume", "_visible", "_local_volume")   # what the suite uses to reach a state
+# and state checks, suspend and resume, and the job that applies a change. Each function lives in one
+# class of one module of the simulator (issue 12 split the array by concern); mutmut mutates the
+# modules listed in pyproject.toml [tool.mutmut] only_mutate, which must be exactly SOURCES.
+HOMES = {   # module file -> (module, class)
+    "pytest_rec/simulator/rules.py": ("pytest_rec.simulator.rules", "PatchRules"),
+    "pytest_rec/simulator/jobs.py": ("pytest_rec.simulator.jobs", "Jobs"),
+    "pytest_rec/simulator/suspend.py": ("pytest_rec.simulator.suspend", "SuspendResume"),
+}
+SOURCES = tuple(HOMES)
+CALL_UNDER_TEST = ("patch", "_state_refusal", "_apply_patch", "_finish_patch", "_tenant_may", "_finish")
+SUPPORTING = ("suspend", "resume", "_finish_suspend", "_finish_resume", "_visible",
+              "_local_volume")                               # what the suite uses to reach a state
 FUNCTIONS = CALL_UNDER_TEST + SUPPORTING
+HOME_OF = {   # function -> module file
+    **{fn: "pytest_rec/simulator/rules.py" for fn in ("patch", "_state_refusal", "_apply_patch", "_finish_patch",
+                                                      "_tenant_may", "_visible", "_local_volume")},
+    "_finish": "pytest_rec/simulator/jobs.py",
+    **{fn: "pytest_rec/simulator/suspend.py" for fn in ("suspend", "resume", "_finish_suspend", "_finish_resume")},
+}
 CONFIGS = {"immediate": [], "job": ["--rec-sim-option", "refusals=job"]}
 # mutmut's words for a mutant's outcome. "check was interrupted by user" is pytest exit 2: the plugin
 # stopped the run (preflight refused the target), which a user sees as an inconclusive verdict.
@@ -72,7 +85,7 @@ def prepare(name: str, extra_args: list[str], fresh: bool) -> Path:
     for rel in tracked:
         src, dst = ROOT / rel, where / rel
         copy = where / "mutants" / rel       # mutmut copies sources once; keep its copy of the suite current
-        if rel != SOURCE and copy.is_file() and not src.is_symlink() and copy.read_bytes() != src.read_bytes():
+        if rel not in SOURCES and copy.is_file() and not src.is_symlink() and copy.read_bytes() != src.read_bytes():
             shutil.copy2(src, copy)
         if dst.is_symlink() or dst.exists():
             if not src.is_symlink() and dst.is_file() and dst.read_bytes() == src.read_bytes():
@@ -95,17 +108,18 @@ def prepare(name: str, extra_args: list[str], fresh: bool) -> Path:
 
 
 def forget_survivors(where: Path) -> None:
-    meta = where / "mutants" / (SOURCE + ".meta")
-    if not meta.exists():
-        return
-    data = json.loads(meta.read_text(encoding="utf-8"))
-    codes = data["exit_code_by_key"]
     n = 0
-    for name, code in codes.items():
-        if code == 0 or code in (5, 33):
-            codes[name] = None
-            n += 1
-    meta.write_text(json.dumps(data), encoding="utf-8")
+    for source in SOURCES:
+        meta = where / "mutants" / (source + ".meta")
+        if not meta.exists():
+            continue
+        data = json.loads(meta.read_text(encoding="utf-8"))
+        codes = data["exit_code_by_key"]
+        for name, code in codes.items():
+            if code == 0 or code in (5, 33):
+                codes[name] = None
+                n += 1
+        meta.write_text(json.dumps(data), encoding="utf-8")
     print(f"mutation: {where.name}: {n} surviving mutants will run again", flush=True)
 
 
@@ -120,9 +134,18 @@ def statuses(where: Path) -> dict[str, str]:
 
 
 def function_of(name: str) -> str | None:
-    """The Array method a mutmut mutant name belongs to (None for anything else)."""
-    m = re.match(rf"{re.escape(MODULE)}\.xǁArrayǁ(\w+?)__mutmut_\d+$", name)
-    return m.group(1) if m else None
+    """The rule-logic function a mutmut mutant name belongs to (None for anything else)."""
+    for module, cls in HOMES.values():
+        m = re.match(rf"{re.escape(module)}\.xǁ{cls}ǁ(\w+?)__mutmut_\d+$", name)
+        if m:
+            return m.group(1)
+    return None
+
+
+def pattern_of(function: str) -> str:
+    """mutmut's name pattern for every mutant of one rule-logic function."""
+    module, cls = HOMES[HOME_OF[function]]
+    return f"{module}.xǁ{cls}ǁ{function}__mutmut_*"
 
 
 def run_mutmut(where: Path, names: list[str], log: Path) -> None:
@@ -178,9 +201,12 @@ def reason_for(reasons: list[Reason], function: str, original: str, mutated: str
     return None
 
 
-def excluded_lines() -> list[tuple[int, str]]:
-    lines = (ROOT / SOURCE).read_text(encoding="utf-8").splitlines()
-    return [(i + 1, ln.strip()) for i, ln in enumerate(lines) if "# pragma: no mutate" in ln]
+def excluded_lines() -> list[tuple[str, int, str]]:
+    out = []
+    for source in SOURCES:
+        lines = (ROOT / source).read_text(encoding="utf-8").splitlines()
+        out += [(source, i + 1, ln.strip()) for i, ln in enumerate(lines) if "# pragma: no mutate" in ln]
+    return out
 
 
 @dataclass
@@ -196,7 +222,7 @@ class Outcome:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--functions", nargs="*", default=list(FUNCTIONS), help="functions of Array to mutate")
+    ap.add_argument("--functions", nargs="*", default=list(FUNCTIONS), help="rule-logic functions to mutate")
     ap.add_argument("--fresh", action="store_true", help="discard cached results and start over")
     ap.add_argument("--no-write", action="store_true", help="print the report, write no file")
     ap.add_argument("--report-only", action="store_true",
@@ -218,7 +244,7 @@ def main() -> int:
         if opts.rerun_survivors:
             forget_survivors(where)
         if pending is None:
-            patterns = [f"{MODULE}.xǁArrayǁ{fn}__mutmut_*" for fn in functions]
+            patterns = [pattern_of(fn) for fn in functions]
             if not opts.report_only:
                 run_mutmut(where, patterns, WORK / f"{config}.log")
             for name, status in statuses(where).items():
@@ -338,7 +364,7 @@ def render(outcomes: dict[str, Outcome], functions: tuple[str, ...], seconds: fl
     surv = [f"| `{o.name.split('ǁ')[-1]}` | {o.status} | `{o.original}` | `{o.mutated}` | "
             f"{o.reason.kind if o.reason else '**unexplained**'} | {o.reason.why if o.reason else ''} |"
             for o in survivors]
-    excl = [f"| {n} | `{text}` |" for n, text in excluded_lines()]
+    excl = [f"| `{source.rsplit('/', 1)[-1]}`:{n} | `{text}` |" for source, n, text in excluded_lines()]
     run_file = WORK / "run.json"
     run = json.loads(run_file.read_text()) if run_file.exists() else {"date": "?", "seconds": seconds}
     import importlib.metadata as md
@@ -347,7 +373,7 @@ def render(outcomes: dict[str, Outcome], functions: tuple[str, ...], seconds: fl
         "# Mutation score", "",
         f"Produced by `.venv/bin/python benchmarks/mutation.py` ({run['date']}; mutmut ran for "
         f"{run['seconds'] / 60:.0f} min in all on {os.cpu_count()} cores, mutmut {md.version('mutmut')}). mutmut mutated the functions below of "
-        f"`{SOURCE}`; each mutant ran the compliance suite at `--rec-depth full` against the simulator, first "
+        f"{', '.join(f'`{s}`' for s in SOURCES)}; each mutant ran the compliance suite at `--rec-depth full` against the simulator, first "
         "with immediate refusals, then (survivors in the PATCH logic only) with `refusals=job`. Caught: the suite failed (killed) or "
         "ran past mutmut's timeout or crashed it; stopped: the plugin refused to go on (pytest exit 2, an "
         "inconclusive verdict), which no user would mistake for a pass. Score: caught over all mutants, over the "

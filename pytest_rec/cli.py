@@ -42,27 +42,22 @@ def compliance_main(argv: list[str] | None = None) -> int:
         print(build_html(report_dir))
     except Exception as exc:  # noqa: BLE001 - the other reports stand without the HTML one
         print(f"pytest-rec: HTML report not built: {exc}")
-    from .report import manifest
+    from .report import manifest, verdict_line
 
     (report_dir / "MANIFEST.sha256").write_text(manifest(report_dir), encoding="utf-8")
     print(f"pytest-rec: reports in {report_dir}/: compliance.md, compliance.json, junit.xml, allure-results/, "
           f"allure-report/ (if built), transcript*.jsonl, MANIFEST.sha256")
-    sim = " [SIMULATOR]" if summary["target"].get("kind") == "sim" else ""
-    failed = [r["id"] for r in summary["requirements"] if r["verdict"] == "fail"]
-    extra = f" ({', '.join(failed)})" if failed else ""
-    if failed and not any(c["outcome"] == "failed" for c in summary["cases"]):
-        extra += ", no new deviations"
-    if summary.get("fixed_known_deviations"):
-        extra += f"; fixed: {', '.join(summary['fixed_known_deviations'])}"
-    print(f"VERDICT: {summary['verdict']}{extra}{sim}; seed rules: {summary['seed_verdict']}")
+    print(verdict_line(summary))
     return int(summary.get("exit_code", 2))
 
 
 def restore_main(argv: list[str] | None = None) -> int:
     """Replay a restore journal left by an interrupted or killed run."""
-    from .client import Credentials, RecClient, TargetError, Transcript
+    from .client import Credentials, RecClient, Transcript
     from .context import make_guard
-    from .sessions import Journal, Operator, restore_session
+    from .errors import TargetError
+    from .restore import Journal, restore_pending
+    from .sessions import Operator
     from .target import TargetFileError, load_target
 
     p = argparse.ArgumentParser(prog="rec-restore", description=restore_main.__doc__)
@@ -97,21 +92,14 @@ def restore_main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     client = RecClient(target.url, creds, verify=target.verify, guard=make_guard(target), transcript=Transcript())
-    journal = Journal(Path(args.journal), target)
-    journal.data = data
+    journal = Journal.reopen(Path(args.journal), target)
     code = 0
     try:
         client.login()
         op = Operator(target, client, args.job_timeout)
-        for sid, entry in pending.items():
-            try:
-                note = restore_session(op, int(sid), entry["original"])
-                journal.mark(int(sid), True, note)
-                print(f"rec-restore: {note}")
-            except (TargetError, AssertionError) as exc:
-                journal.mark(int(sid), False, str(exc))
-                print(f"rec-restore: session {sid}: {exc}", file=sys.stderr)
-                code = 1
+        _, failures = restore_pending(op, journal, say=lambda line: print(f"rec-restore: {line}"))
+        if failures:
+            code = 1
     except TargetError as exc:
         print(f"rec-restore: {exc}", file=sys.stderr)
         code = 2

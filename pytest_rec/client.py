@@ -21,23 +21,16 @@ from typing import Any, Callable, Iterable
 
 import httpx
 
+from .errors import RequestBlocked, TargetError
+
 API = "/api/v1"
 REDACTED = "***"
 _SECRET_KEYS = {"password", "token", "refresh_token"}
 
 
-class TargetError(Exception):
-    """The target could not be used: down, login refused, timeout, an environment job error.
-    A check that meets one did not run; it is never a deviation of the array."""
-
-
-class RequestBlocked(Exception):
-    """A request outside the contract's allow-list was stopped before it left the process."""
-
-
 # --------------------------------------------------------------------------- secrets
 class Secrets:
-    """Every password and token this process has seen, for redaction."""
+    """Every password and token one run has seen, for redaction (one per ``Transcript``)."""
 
     def __init__(self) -> None:
         self._values: set[str] = set()
@@ -61,27 +54,25 @@ class Secrets:
             return iter(list(self._values))
 
 
-SECRETS = Secrets()
-
-
-def redact_json(value: Any) -> Any:
+def redact_json(value: Any, secrets: Secrets) -> Any:
     if isinstance(value, dict):
-        return {k: (REDACTED if k in _SECRET_KEYS and v is not None else redact_json(v)) for k, v in value.items()}
+        return {k: (REDACTED if k in _SECRET_KEYS and v is not None else redact_json(v, secrets))
+                for k, v in value.items()}
     if isinstance(value, list):
-        return [redact_json(v) for v in value]
+        return [redact_json(v, secrets) for v in value]
     if isinstance(value, str):
-        return SECRETS.redact(value)
+        return secrets.redact(value)
     return value
 
 
-def _redact_body(raw: bytes | str | None) -> Any:
+def _redact_body(raw: bytes | str | None, secrets: Secrets) -> Any:
     if raw is None or raw == b"" or raw == "":
         return None
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     try:
-        return redact_json(json.loads(text))
+        return redact_json(json.loads(text), secrets)
     except ValueError:
-        return SECRETS.redact(text)
+        return secrets.redact(text)
 
 
 # --------------------------------------------------------------------------- transcript
@@ -106,9 +97,11 @@ class Exchange:
 
 
 class Transcript:
-    """Thread-safe record of exchanges; listeners see each one (for report steps)."""
+    """Thread-safe record of one run's exchanges; listeners see each one (for report steps).
+    It owns the run's ``Secrets``: everything recorded is redacted with them at the source."""
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: Secrets | None = None) -> None:
+        self.secrets = secrets or Secrets()
         self.exchanges: list[Exchange] = []
         self.listeners: list[Callable[[Exchange], None]] = []
         self._lock = threading.Lock()
@@ -196,9 +189,10 @@ def send_recorded(http: httpx.Client, transcript: Transcript, who: str, method: 
     started = time.monotonic()
 
     def record(status, body, err) -> None:
-        safe = {k: (REDACTED if k.lower() == "authorization" else SECRETS.redact(v)) for k, v in headers.items()}
-        transcript.add(Exchange(who, method, SECRETS.redact(url), status, safe, _redact_body(content),
-                                _redact_body(body), time.time(), time.monotonic() - started, err))
+        sec = transcript.secrets
+        safe = {k: (REDACTED if k.lower() == "authorization" else sec.redact(v)) for k, v in headers.items()}
+        transcript.add(Exchange(who, method, sec.redact(url), status, safe, _redact_body(content, sec),
+                                _redact_body(body, sec), time.time(), time.monotonic() - started, err))
     try:
         resp = http.request(method, url, content=content, headers=headers)
     except RequestBlocked:
@@ -224,7 +218,7 @@ class PlainClient:
                 content: bytes | None = None, headers: dict | None = None) -> httpx.Response:
         hdrs = dict(headers or {})
         if token is not None:
-            SECRETS.add(token)
+            self.transcript.secrets.add(token)
             hdrs["Authorization"] = f"Bearer {token}"
         if json_body is not None:
             content = json.dumps(json_body).encode()
@@ -283,10 +277,11 @@ class RecClient:
                  guard: Guard | None = None, transcript: Transcript | None = None,
                  timeout: float = 30.0, busy_retries: int = 6, busy_budget: float = 60.0,
                  waiter: JobWaiter | None = None):
-        SECRETS.add(creds.password)
         self.creds = creds
         self.http = make_http(base_url, verify, guard, timeout)
         self.transcript = transcript or Transcript()
+        self.secrets = self.transcript.secrets
+        self.secrets.add(creds.password)
         self.busy_retries, self.busy_budget = busy_retries, busy_budget
         self.waiter = waiter or JobWaiter()
         self.session_id: int | None = None
@@ -318,10 +313,10 @@ class RecClient:
     def _absorb_login(self, resp: httpx.Response, what: str) -> None:
         if resp.status_code not in (200, 201):
             raise TargetError(f"{what} for user {self.creds.name!r} answered {resp.status_code}: "
-                              f"{SECRETS.redact(resp.text[:300])}")
+                              f"{self.secrets.redact(resp.text[:300])}")
         body = resp.json()
-        SECRETS.add(body.get("token"))
-        SECRETS.add(body.get("refresh_token"))
+        self.secrets.add(body.get("token"))
+        self.secrets.add(body.get("refresh_token"))
         self.token = body["token"]
         self.session_id = body.get("session_id", self.session_id)
         self.refresh_token = body.get("refresh_token") or self.refresh_token
@@ -389,7 +384,7 @@ class RecClient:
     def expect_ok(self, resp: httpx.Response, what: str, codes=(200,)) -> dict:
         if resp.status_code not in codes:
             raise TargetError(f"{what}: {resp.request.method} {resp.request.url.path} answered "
-                              f"{resp.status_code}: {SECRETS.redact(resp.text[:300])}")
+                              f"{resp.status_code}: {self.secrets.redact(resp.text[:300])}")
         return resp.json() if resp.content else {}
 
     def get_copysession(self, sid: int) -> dict:

@@ -1,18 +1,36 @@
-"""The two ways a check can end badly, kept apart everywhere in the suite."""
+"""The ways a check can end badly, kept apart everywhere in the suite (no imports of the suite).
+
+- ``Deviation``: the array did not do what the reference says; names the requirement IDs broken.
+- ``TargetError``: the target could not be used (down, login refused, timeout, an environment
+  job error): the check did not run; never a deviation and never a pass.
+- ``RequestBlocked``: a request outside the contract's allow-list was stopped before it left.
+"""
 
 from __future__ import annotations
 
-from .client import RequestBlocked, TargetError
+__all__ = ["Deviation", "TargetError", "RequestBlocked", "Violations"]
 
-__all__ = ["Deviation", "TargetError", "RequestBlocked"]
+
+class TargetError(Exception):
+    """The target could not be used: down, login refused, timeout, an environment job error.
+    A check that meets one did not run; it is never a deviation of the array."""
+
+
+class RequestBlocked(Exception):
+    """A request outside the contract's allow-list was stopped before it left the process."""
 
 
 class Deviation(AssertionError):
-    """The array did not do what the reference says. ``rules`` names the requirement IDs broken."""
+    """The array did not do what the reference says. ``requirements`` names the IDs broken.
 
-    def __init__(self, rules, message: str):
-        self.rules = tuple(sorted(set(rules)))
-        super().__init__(f"[{', '.join(self.rules)}] {message}")
+    The message carries each requirement ID once: ``[REC-A] what happened`` for one finding,
+    ``[REC-A] first; [REC-B] second`` for several."""
+
+    def __init__(self, requirements, message: str):
+        self.requirements = tuple(sorted(set(requirements)))
+        if not message.startswith("["):
+            message = f"[{', '.join(self.requirements)}] {message}"
+        super().__init__(message)
 
 
 class Violations:
@@ -21,13 +39,13 @@ class Violations:
     def __init__(self) -> None:
         self.items: list[tuple[str, str]] = []
 
-    def add(self, rule: str, message: str) -> None:
-        self.items.append((rule, message))
+    def add(self, requirement: str, message: str) -> None:
+        self.items.append((requirement, message))
 
     def __bool__(self) -> bool:
         return bool(self.items)
 
     def raise_if_any(self) -> None:
+        __tracebackhide__ = True
         if self.items:
-            raise Deviation({r for r, _ in self.items},
-                            "; ".join(f"{r}: {m}" for r, m in self.items))
+            raise Deviation({r for r, _ in self.items}, "; ".join(f"[{r}] {m}" for r, m in self.items))

@@ -3,7 +3,7 @@
 Written from the seed page and CONTRACT section 2, not from the simulator. Given a
 session's modes and state before, the body sent and who sends it, ``expect`` says whether
 the array must accept the change (and what a GET must show afterwards, field by field,
-with the rule that judges each field) or refuse it (and in which forms).
+with the requirement that judges each field) or refuse it (and in which forms).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ FIELDS = ("transfer_mode", "split_mode", "recovery_mode")
 VALUES = {"transfer_mode": TRANSFER_MODES, "split_mode": SPLIT_MODES, "recovery_mode": RECOVERY_MODES}
 
 JOB_ERROR = "job-error"
-# rule -> (lenient refusal forms, strict refusal forms); CONTRACT section 2, strict code first.
+# requirement -> (lenient refusal forms, strict refusal forms); CONTRACT section 2, strict code first.
 REFUSALS: dict[str, tuple[tuple, tuple]] = {
     "REC-SUSPEND-FIRST": ((409, 400, JOB_ERROR), (409,)),
     "REC-SPLIT-SYNC-ONLY": ((400, 409, JOB_ERROR), (400,)),
@@ -60,12 +60,12 @@ class Expectation:
     accepted: bool
     requirements: tuple[str, ...]
     modes: Modes | None = None                        # after, when accepted
-    judged_by: dict[str, str] = field(default_factory=dict)   # field -> rule judging its value
-    refusal_rule: str | None = None                   # the rule a refusal is judged under
-    recorded_only: bool = False                       # REC-UNSPECIFIED: record, never judge
+    judged_by: dict[str, str] = field(default_factory=dict)   # field -> requirement judging its value
+    refusal_requirement: str | None = None                   # the requirement a refusal is judged under
+    recorded: bool = False                       # REC-UNSPECIFIED: record, never judge
 
     def refusal_forms(self, strict: bool) -> tuple:
-        lenient, strict_forms = REFUSALS[self.refusal_rule]
+        lenient, strict_forms = REFUSALS[self.refusal_requirement]
         return strict_forms if strict else lenient
 
 
@@ -98,18 +98,18 @@ def expect(before: Modes, body: dict, *, suspended: bool = True, is_rec: bool = 
            tenant_allowed: bool = True) -> Expectation:
     """The expected outcome of PATCHing ``body`` onto a session in state ``before``."""
     if not tenant_allowed:
-        return Expectation(False, ("REC-TENANT-DENY",), refusal_rule="REC-TENANT-DENY")
+        return Expectation(False, ("REC-TENANT-DENY",), refusal_requirement="REC-TENANT-DENY")
     if not is_rec:
-        return Expectation(False, ("REC-NON-REC",), refusal_rule="REC-NON-REC")
+        return Expectation(False, ("REC-NON-REC",), refusal_requirement="REC-NON-REC")
     if not suspended:
-        return Expectation(False, ("REC-SUSPEND-FIRST",), refusal_rule="REC-SUSPEND-FIRST")
+        return Expectation(False, ("REC-SUSPEND-FIRST",), refusal_requirement="REC-SUSPEND-FIRST")
     if not body:
-        return Expectation(True, ("REC-UNSPECIFIED",), recorded_only=True)
+        return Expectation(True, ("REC-UNSPECIFIED",), recorded=True)
 
     t_sent, s_sent, r_sent = (body.get(f) for f in FIELDS)
     transfer = t_sent or before.transfer_mode
     if s_sent is not None and transfer in ASYNC_MODES:
-        return Expectation(False, ("REC-SPLIT-SYNC-ONLY",), refusal_rule="REC-SPLIT-SYNC-ONLY")
+        return Expectation(False, ("REC-SPLIT-SYNC-ONLY",), refusal_requirement="REC-SPLIT-SYNC-ONLY")
 
     went_async = before.transfer_mode == "Synchronous" and transfer in ASYNC_MODES
     back_to_sync = before.is_async and transfer == "Synchronous"

@@ -1,40 +1,30 @@
-"""The compliance summary (CONTRACT section 4): reports/compliance.json and compliance.md,
-plus the evidence around them (run metadata and a SHA-256 manifest)."""
+"""The compliance summary (CONTRACT section 4), written from data: case records and run
+metadata in, ``compliance.json`` / ``compliance.md`` / the manifest and the verdict line out.
+Nothing of the pytest wiring is imported here."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
-from . import __version__
 from .catalogue import load_catalogue
+
+__all__ = ["build_summary", "requirement_verdicts", "overall", "exit_code", "verdict_line", "render_markdown",
+           "write_summary", "manifest"]
 
 SCHEMA_VERSION = 1
 ALWAYS_CHECKED = "REC-NO-5XX"
-
-
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def requirement_verdicts(cases: list[dict], catalogue: list[dict]) -> list[dict]:
     rows = []
     for req in catalogue:
         rid = req["id"]
-        listed = [c for c in cases if rid in c["requirements"] or rid in c.get("failed_rules", [])
+        listed = [c for c in cases if rid in c["requirements"] or rid in c.get("failed_requirements", [])
                   or (rid == ALWAYS_CHECKED and c["outcome"] in ("passed", "failed", "known-deviation"))]
-        failed = [c for c in listed if rid in c.get("failed_rules", [])]
+        failed = [c for c in listed if rid in c.get("failed_requirements", [])]
         passed = [c for c in listed if c["outcome"] == "passed"]
         # a known deviation is still a failure of its requirement: a buyer must see it
         errors = [c for c in listed if c["outcome"] == "error"]
@@ -99,7 +89,7 @@ def build_summary(cases: list[dict], meta: dict) -> dict:
         "seed_verdict": seed_verdict, "seed_verdict_reason": seed_why,
         "requirements": rows,
         "cases": [{"id": c["id"], "requirements": c["requirements"], "outcome": c["outcome"],
-                   "failed_requirements": c.get("failed_rules", []), "detail": c.get("detail", ""),
+                   "failed_requirements": c.get("failed_requirements", []), "detail": c.get("detail", ""),
                    **({"tickets": c["tickets"]} if c.get("tickets") else {}),
                    **({"fixed_tickets": c["fixed_tickets"]} if c.get("fixed_tickets") else {})}
                   for c in cases],
@@ -184,22 +174,6 @@ def render_markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def restore_status(journal: Path, since: float = 0.0) -> dict:
-    """What the restore journal(s) of this run say: sessions put back, and any that were not."""
-    restored, failed = [], []
-    for path in sorted(journal.parent.glob(f"{journal.stem}*{journal.suffix}")):
-        if path.stat().st_mtime < since:
-            continue                      # a journal of an earlier run
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        for sid, entry in data.get("sessions", {}).items():
-            (restored if entry.get("restored") else failed).append(
-                {"session": int(sid), "journal": path.name, "note": entry.get("note", "")})
-    return {"restored": restored, "failed": failed}
-
-
 def manifest(report_dir: Path) -> str:
     rows = []
     for p in sorted(report_dir.rglob("*")):
@@ -208,67 +182,24 @@ def manifest(report_dir: Path) -> str:
     return "\n".join(rows) + "\n"
 
 
-def target_meta(options, target=None) -> dict[str, Any]:
-    if target is None:
-        if options.target == "sim":
-            from .simulator.inventory import load_inventory
-
-            arr = load_inventory().target.get("array", {})
-            return {"url": "built-in simulator (loopback, per worker)", "kind": "sim", **arr}
-        try:
-            from .target import load_target
-
-            target = load_target(options.target)
-        except Exception:  # noqa: BLE001 - the summary must still be written
-            return {"url": str(options.target), "kind": "array", "model": "unknown", "firmware": "unknown"}
-    return {"url": target.url, "kind": target.kind, "model": target.array.get("model", "unknown"),
-            "serial": target.array.get("serial", "unknown"), "firmware": target.array.get("firmware", "unknown")}
+def verdict_line(summary: dict) -> str:
+    """The run's last line, the same from the plugin and from ``rec-compliance``."""
+    sim = " [SIMULATOR]" if summary["target"].get("kind") == "sim" else ""
+    failed = [r["id"] for r in summary["requirements"] if r["verdict"] == "fail"]
+    extra = f" ({', '.join(failed)})" if failed else ""
+    if failed and not any(c["outcome"] == "failed" for c in summary["cases"]):
+        extra += ", no new deviations"
+    if summary.get("fixed_known_deviations"):
+        extra += f"; fixed: {', '.join(summary['fixed_known_deviations'])}"
+    return f"VERDICT: {summary['verdict']}{extra}{sim}; seed rules: {summary['seed_verdict']}"
 
 
-def write_reports(config, cases: list[dict], pytest_status: int) -> int:
-    from .plugin import CTX, OPTIONS, SUMMARY_LINES, VERDICT_LINE
-
-    options = config.stash[OPTIONS]
-    ctx = config.stash.get(CTX, None)
-    report_dir = Path(options.report_dir)
+def write_summary(report_dir: Path, summary: dict, extra_files: dict | None = None) -> None:
+    """compliance.json, compliance.md, any extra JSON files (the target as used), and the manifest."""
+    report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
-    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(getattr(config, "_rec_started_ts", time.time())))
-    meta = {"target": target_meta(options, ctx.target if ctx else None), "depth": options.depth,
-            "strict": options.strict, "dry_run": options.dry_run,
-            "pairwise_seed": options.pairwise_seed if options.depth == "pairwise" else None,
-            "run": {"suite_version": __version__, "commit": _git_commit(),
-                    "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
-                    "started": started, "ended": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "python": sys.version.split()[0], "sim_defects": list(options.sim_defects),
-                    "sim_options": options.sim_options}}
-    summary = build_summary(cases, meta)
-    summary["restore"] = restore_status(Path(options.journal), since=getattr(config, "_rec_started_ts", 0.0))
-    code = exit_code(summary, pytest_status)
-    if summary["restore"]["failed"] and code == 0 and summary["target"].get("kind") != "sim":
-        code = 2          # on the built-in simulator nothing outlives the run; it is still reported
-    summary["exit_code"] = code
     (report_dir / "compliance.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     (report_dir / "compliance.md").write_text(render_markdown(summary), encoding="utf-8")
-    if ctx is not None:
-        (report_dir / "target.json").write_text(json.dumps(ctx.target.redacted(), indent=2), encoding="utf-8")
-    alluredir = getattr(config.option, "allure_report_dir", None)
-    if alluredir:
-        from .allure_steps import write_environment
-
-        t = summary["target"]
-        write_environment(Path(alluredir), {
-            "target": t.get("url"), "kind": t.get("kind"), "model": t.get("model", "unknown"),
-            "serial": t.get("serial", "unknown"), "firmware": t.get("firmware", "unknown"),
-            "depth": summary["depth"], "strict": summary["strict"], "verdict": summary["verdict"],
-            "seed_verdict": summary["seed_verdict"], "suite": f"pytest-rec {__version__}",
-            "commit": meta["run"]["commit"], "simulator_defects": ",".join(options.sim_defects) or "none"})
+    for name, data in (extra_files or {}).items():
+        (report_dir / name).write_text(json.dumps(data, indent=2), encoding="utf-8")
     (report_dir / "MANIFEST.sha256").write_text(manifest(report_dir), encoding="utf-8")
-    sim = " [SIMULATOR]" if summary["target"].get("kind") == "sim" else ""
-    extra = "" if summary["verdict"] != "non-compliant" else \
-        " (" + ", ".join(r["id"] for r in summary["requirements"] if r["verdict"] == "fail") + ")"
-    if summary["verdict"] == "non-compliant" and not any(c["outcome"] == "failed" for c in summary["cases"]):
-        extra += ", no new deviations"
-    config.stash[VERDICT_LINE] = (f"pytest-rec verdict: {summary['verdict']}{extra}{sim}; seed rules: "
-                                  f"{summary['seed_verdict']}; reports in {report_dir}/")
-    config.stash[SUMMARY_LINES] = [f"pytest-rec: {summary['verdict_reason']}"]
-    return code

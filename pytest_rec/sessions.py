@@ -1,46 +1,18 @@
-"""Writable sessions on the target: preflight, reaching a starting state, suspend and
-resume (never forced), the restore journal and the restore itself."""
+"""Writable copy sessions on the target: reaching a starting state with the call under test,
+suspend and resume (never forced), and the pool of sessions one process of a run owns."""
 
 from __future__ import annotations
 
-import json
-import os
-import threading
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
-from .client import RecClient, TargetError
-from .errors import Deviation, Violations
+from .client import RecClient
+from .errors import Deviation, TargetError, Violations
+from .judge import job_error_text, judge_modes, names_environment
 from .model import Modes, expect, setup_body
+from .state import SessionState, state_of
 from .target import Target
 
-
-@dataclass
-class SessionState:
-    modes: Modes
-    phase: str
-    suspended: bool
-
-
-def state_of(body: dict, target: Target) -> SessionState:
-    phase = body.get("phase", "")
-    return SessionState(Modes.of(body), phase, phase == target.profile.suspended_phase)
-
-
-def job_error_text(job: dict) -> str:
-    parts = []
-    for item in job.get("failed_resource_info_list") or []:
-        parts.append(json.dumps(item) if not isinstance(item, str) else item)
-    for op in job.get("operation_list") or []:
-        if isinstance(op, dict) and op.get("result") not in ("Succeeded", None):
-            parts.append(f"{op.get('result')}: {op.get('operation')}")
-    return "; ".join(parts) or f"job status {job.get('status')}"
-
-
-def names_environment(job: dict, target: Target) -> bool:
-    text = job_error_text(job).lower()
-    return any(word in text for word in target.profile.environment_words)
+__all__ = ["Operator", "SessionPool"]
 
 
 class Operator:
@@ -99,6 +71,7 @@ class Operator:
     def set_modes(self, sid: int, current: SessionState, wanted: Modes) -> SessionState:
         """Reach ``wanted`` on a suspended session with the call under test (one job at most).
         A wrong answer from the array here is a deviation, judged field by field."""
+        __tracebackhide__ = True
         body = setup_body(current.modes, wanted)
         if body is None:
             return current
@@ -126,78 +99,55 @@ class Operator:
         return after
 
 
-def judge_modes(exp, before: SessionState, after: SessionState, body, v: Violations, prefix: str = "") -> None:
-    """Each field a GET shows after an accepted change, judged under the rule that governs it."""
-    for f, rule in exp.judged_by.items():
-        want, got = getattr(exp.modes, f), getattr(after.modes, f)
-        if want != got:
-            v.add(rule, f"{prefix}{f} reads {got!r} after the change, expected {want!r} "
-                        f"(from {before.modes.label()} with {body})")
-    if not after.suspended:
-        v.add("REC-ACCEPT", f"{prefix}the session reads phase {after.phase!r} after the change; it was suspended")
+class SessionPool:
+    """The writable sessions this process may use, with their last verified state."""
 
+    def __init__(self, operator: Operator, sids: list[int]):
+        self.operator, self.sids = operator, list(sids)
+        self.known: dict[int, SessionState | None] = {sid: None for sid in sids}
+        self.last: int | None = None
 
-# --------------------------------------------------------------------------- journal
-class Journal:
-    """The restore journal: original state of every writable session, written before the
-    first write and kept until each session is verified restored."""
+    def state(self, sid: int) -> SessionState:
+        st = self.known.get(sid)
+        if st is None:
+            st = self.operator.read(sid)
+            self.known[sid] = st
+        return st
 
-    def __init__(self, path: Path, target: Target):
-        self.path, self.target = Path(path), target
-        self._lock = threading.Lock()
-        self.data: dict = {"schema_version": 1, "target_url": target.url, "target_file": target.source,
-                           "kind": target.kind, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                           "pid": os.getpid(), "sessions": {}}
+    def forget(self, sid: int) -> None:
+        self.known[sid] = None
 
-    @classmethod
-    def load(cls, path: Path) -> dict:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+    def note(self, sid: int, st: SessionState | None) -> None:
+        self.known[sid] = st
 
-    def record(self, sid: int, original: dict) -> None:
-        with self._lock:
-            if str(sid) in self.data["sessions"]:
-                return
-            self.data["sessions"][str(sid)] = {
-                "original": {k: original.get(k) for k in ("transfer_mode", "split_mode", "recovery_mode", "phase")},
-                "identity": {k: original.get(k) for k in ("type", "remote_boxid", "source_volume_name",
-                                                           "destination_volume_name", "is_local_source_volume")},
-                "restored": False}
-            self._write()
+    def pick(self, start: Modes) -> int:
+        if not self.sids:
+            raise TargetError("this process has no writable session (more workers than writable sessions)")
+        for sid in self.sids:
+            st = self.known.get(sid)
+            if st is not None and st.suspended and st.modes == start:
+                return sid
+        return self.last if self.last is not None else self.sids[0]
 
-    def mark(self, sid: int, restored: bool, note: str = "") -> None:
-        with self._lock:
-            entry = self.data["sessions"].get(str(sid))
-            if entry is not None:
-                entry["restored"] = restored
-                entry["note"] = note
-                self._write()
+    def acquire_any(self) -> tuple[int, SessionState]:
+        """A writable session, suspended, in whatever modes it has now (no setup job)."""
+        sid = self.pick(Modes("", "", ""))
+        st = self.state(sid)
+        return self.acquire(st.modes) if st.modes.transfer_mode else self.acquire(
+            Modes("Synchronous", "Automatic", "Automatic"))
 
-    def pending(self) -> list[int]:
-        return [int(k) for k, v in self.data["sessions"].items() if not v["restored"]]
-
-    def _write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.data, indent=2), encoding="utf-8")
-        os.replace(tmp, self.path)
-
-
-def restore_session(op: Operator, sid: int, original: dict) -> str:
-    """Put one session back as the journal says it was; verified by GET. Returns a note."""
-    want = Modes(original["transfer_mode"], original["split_mode"], original["recovery_mode"])
-    was_suspended = original["phase"] == op.target.profile.suspended_phase
-    st = op.read(sid)
-    if st.modes != want:
-        if not st.suspended:
-            st = op.suspend(sid)
-        st = op.set_modes(sid, st, want)
-    if was_suspended and not st.suspended:
-        st = op.suspend(sid)
-    elif not was_suspended and st.suspended:
-        st = op.resume(sid)
-    st = op.read(sid)
-    if st.modes != want or st.suspended != was_suspended:
-        raise TargetError(f"RESTORE FAILED for session {sid}: reads {st.modes.label()} "
-                          f"{'suspended' if st.suspended else st.phase}, should be {want.label()} "
-                          f"{'suspended' if was_suspended else 'active'}")
-    return f"session {sid} restored to {want.label()} {'suspended' if was_suspended else 'active'}"
+    def acquire(self, start: Modes, sid: int | None = None) -> tuple[int, SessionState]:
+        """A writable session (``sid``, or the best placed one), suspended, in ``start`` (verified by GET)."""
+        sid = self.pick(start) if sid is None else sid
+        self.last = sid
+        op = self.operator
+        st = self.state(sid)
+        try:
+            if not st.suspended:
+                st = op.suspend(sid)
+            st = op.set_modes(sid, st, start)
+        except BaseException:
+            self.forget(sid)
+            raise
+        self.note(sid, st)
+        return sid, st

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from pytest_rec.client import (SECRETS, Credentials, Guard, PlainClient, RecClient, RequestBlocked, TargetError,
-                               Transcript)
+from pytest_rec.client import Credentials, Guard, PlainClient, RecClient, Secrets, Transcript
+from pytest_rec.errors import RequestBlocked, TargetError
 
 ADMIN = Credentials("admin", "qa_admin", "sim-admin-Pa55")
 GUARD = Guard(readable=[1, 2, 5, 6, 7], writable=[1, 2, 6, 7, 5], suspendable=[1, 2, 6], absent=[999999])
@@ -126,5 +126,13 @@ def test_target_down_is_a_target_error():
 
 
 def test_secrets_registry_redacts():
-    SECRETS.add("s3cr3t-value")
-    assert SECRETS.redact("token=s3cr3t-value;") == "token=***;"
+    secrets = Secrets()
+    secrets.add("s3cr3t-value")
+    assert secrets.redact("token=s3cr3t-value;") == "token=***;"
+
+
+def test_secrets_belong_to_one_run():
+    """No module-level registry: each transcript (one run) has its own secrets."""
+    a, b = Transcript(), Transcript()
+    a.secrets.add("only-in-run-a")
+    assert b.secrets.redact("only-in-run-a") == "only-in-run-a"

@@ -35,13 +35,13 @@ def test_caution_2_split_given_again_on_return():
 ])
 def test_input_criteria_split_only_for_synchronous(start, body):
     e = expect(start, body)
-    assert not e.accepted and e.refusal_rule == "REC-SPLIT-SYNC-ONLY"
+    assert not e.accepted and e.refusal_requirement == "REC-SPLIT-SYNC-ONLY"
     assert e.refusal_forms(strict=True) == (400,)
 
 
 def test_caution_1_suspend_first():
     e = expect(SYNC_AUTO, {"recovery_mode": "Manual"}, suspended=False)
-    assert not e.accepted and e.refusal_rule == "REC-SUSPEND-FIRST"
+    assert not e.accepted and e.refusal_requirement == "REC-SUSPEND-FIRST"
     assert judge_refusal(202, "Error", e.refusal_forms(strict=False))
     assert not judge_refusal(202, "Error", e.refusal_forms(strict=True))
     assert judge_refusal(409, None, e.refusal_forms(strict=True))
@@ -50,7 +50,7 @@ def test_caution_1_suspend_first():
 
 def test_caution_3_tenant_outside_refused():
     e = expect(SYNC_AUTO, {"recovery_mode": "Manual"}, tenant_allowed=False)
-    assert e.refusal_rule == "REC-TENANT-DENY" and e.refusal_forms(strict=False) == (403, 404, "job-error")
+    assert e.refusal_requirement == "REC-TENANT-DENY" and e.refusal_forms(strict=False) == (403, 404, "job-error")
 
 
 def test_recovery_applies_in_every_mode():
@@ -65,12 +65,12 @@ def test_omitted_fields_keep_their_values():
     assert e.judged_by["recovery_mode"] == e.judged_by["split_mode"] == "REC-KEEP-OMITTED"
 
 
-def test_empty_body_is_recorded_only():
-    assert expect(SYNC_AUTO, {}).recorded_only
+def test_empty_body_is_recorded():
+    assert expect(SYNC_AUTO, {}).recorded
 
 
 def test_non_rec_refused():
-    assert expect(SYNC_AUTO, {"transfer_mode": "Stack"}, is_rec=False).refusal_rule == "REC-NON-REC"
+    assert expect(SYNC_AUTO, {"transfer_mode": "Stack"}, is_rec=False).refusal_requirement == "REC-NON-REC"
 
 
 def test_setup_body_reaches_every_state_in_one_job():
@@ -86,7 +86,7 @@ def test_setup_body_reaches_every_state_in_one_job():
 
 def test_depths():
     full = cases_for("full")
-    assert len(full) == 288 and sum(not c.expectation.recorded_only for c in full) == 280
+    assert len(full) == 288 and sum(not c.expectation.recorded for c in full) == 280
     pair = pairwise_cases()
     triples = {(c.start.transfer_mode, c.body_dict.get("transfer_mode"), c.body_dict.get("split_mode")) for c in pair}
     assert len(triples) == 3 * 4 * 3 and len(pair) < len(full)

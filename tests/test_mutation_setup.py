@@ -12,46 +12,65 @@ from pathlib import Path
 from pytest_rec.simulator.defects import DEFECTS
 
 ROOT = Path(__file__).resolve().parents[1]
-ARRAY = ROOT / "pytest_rec" / "simulator" / "array.py"
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import mutation  # noqa: E402
 
 
-def _functions_in_scope() -> dict[str, tuple[int, int]]:
-    tree = ast.parse(ARRAY.read_text(encoding="utf-8"))
-    array = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Array")
-    return {f.name: (f.lineno, f.end_lineno) for f in array.body
-            if isinstance(f, ast.FunctionDef) and f.name in mutation.FUNCTIONS}
+def _functions_in_scope() -> dict[str, tuple[str, int, int]]:
+    """Rule-logic function -> (module file, first line, last line), from the classes mutation.py names."""
+    found = {}
+    for source, (_module, cls) in mutation.HOMES.items():
+        tree = ast.parse((ROOT / source).read_text(encoding="utf-8"))
+        klass = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls)
+        for f in klass.body:
+            if isinstance(f, ast.FunctionDef) and f.name in mutation.FUNCTIONS:
+                assert f.name not in found, f"{f.name} is defined twice"
+                found[f.name] = (source, f.lineno, f.end_lineno)
+    return found
 
 
 def test_every_function_named_for_mutation_exists():
-    assert set(_functions_in_scope()) == set(mutation.FUNCTIONS)
+    scope = _functions_in_scope()
+    assert set(scope) == set(mutation.FUNCTIONS)
+    assert {fn: src for fn, (src, _, _) in scope.items()} == mutation.HOME_OF
+
+
+def test_mutmut_mutates_exactly_the_rule_logic_modules():
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mutmut"]
+    assert sorted(cfg["only_mutate"]) == sorted(mutation.SOURCES)
+    name = f"{mutation.HOMES[mutation.HOME_OF['patch']][0]}.xǁPatchRulesǁpatch__mutmut_3"
+    assert mutation.function_of(name) == "patch"
+    assert mutation.function_of("pytest_rec.simulator.array.xǁArrayǁpatch__mutmut_3") is None
+    assert mutation.pattern_of("_finish") == "pytest_rec.simulator.jobs.xǁJobsǁ_finish__mutmut_*"
 
 
 def test_only_defect_and_fault_injection_is_excluded_from_mutation():
-    lines = ARRAY.read_text(encoding="utf-8").splitlines()
-    excluded = [(i + 1, ln) for i, ln in enumerate(lines) if "pragma: no mutate" in ln]
-    assert excluded, "the rule logic is expected to keep its defect switches out of mutmut's reach"
-    for number, line in excluded:
-        code = line.split("#", 1)[0]
-        if line.rstrip().endswith("defect injection"):
-            names = re.findall(r'self\.has\("([^"]+)"\)', code)
-            assert names and all(n in DEFECTS for n in names), (number, line)
-        else:
-            assert line.rstrip().endswith("fault injection"), (number, line)
-            assert re.search(r"self\.settings\.|_path_down\(|\blag\b", code), (number, line)
+    for source in mutation.SOURCES:
+        lines = (ROOT / source).read_text(encoding="utf-8").splitlines()
+        for number, line in [(i + 1, ln) for i, ln in enumerate(lines) if "pragma: no mutate" in ln]:
+            code = line.split("#", 1)[0]
+            if line.rstrip().endswith("defect injection"):
+                names = re.findall(r'self\.defect\("([^"]+)"\)', code)
+                assert names and all(n in DEFECTS for n in names), (source, number, line)
+            else:
+                assert line.rstrip().endswith("fault injection"), (source, number, line)
+                assert re.search(r"self\.settings\.|_path_down\(|_job_hangs\(|\blag\b", code), \
+                    (source, number, line)
+    assert any("defect injection" in ln for source in mutation.SOURCES
+               for ln in (ROOT / source).read_text(encoding="utf-8").splitlines()), \
+        "the rule logic is expected to keep its defect switches out of mutmut's reach"
 
 
 def test_every_defect_switch_in_the_rule_logic_is_excluded():
     """A defect switch left open to mutmut gives mutants that cannot change a clean run (equivalent by
     construction); they would inflate the survivor list without telling anything about the suite."""
-    lines = ARRAY.read_text(encoding="utf-8").splitlines()
-    for name, (start, end) in _functions_in_scope().items():
+    for name, (source, start, end) in _functions_in_scope().items():
+        lines = (ROOT / source).read_text(encoding="utf-8").splitlines()
         for number in range(start, end + 1):
             line = lines[number - 1]
-            if "self.has(" in line:
-                assert "pragma: no mutate" in line, f"{name}, line {number}: {line.strip()}"
+            if "self.defect(" in line or "self.has(" in line:
+                assert "pragma: no mutate" in line, f"{name}, {source}:{number}: {line.strip()}"
 
 
 def test_reasons_are_well_formed_and_none_is_a_gap():
@@ -64,7 +83,6 @@ def test_reasons_are_well_formed_and_none_is_a_gap():
 
 def test_mutmut_runs_the_whole_suite_at_depth_full():
     cfg = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mutmut"]
-    assert cfg["only_mutate"] == ["pytest_rec/simulator/array.py"]
     assert cfg["pytest_add_cli_args_test_selection"] == ["pytest_rec/suite"]
     args = cfg["pytest_add_cli_args"]
     assert args[args.index("--rec-depth") + 1] == "full"
@@ -103,7 +121,7 @@ def test_mutation_run_end_to_end_on_the_tenant_check(tmp_path):
 def test_rerun_survivors_forgets_only_survivors(tmp_path):
     import json
 
-    meta = tmp_path / "mutants" / (mutation.SOURCE + ".meta")
+    meta = tmp_path / "mutants" / (mutation.SOURCES[0] + ".meta")
     meta.parent.mkdir(parents=True)
     codes = {"a__mutmut_1": 0, "a__mutmut_2": 1, "a__mutmut_3": 33, "a__mutmut_4": 2, "a__mutmut_5": None}
     meta.write_text(json.dumps({"exit_code_by_key": codes, "durations_by_key": {}}))

@@ -2,35 +2,43 @@
 
 It answers the REST surface of CONTRACT section 1 under ``/api/v1``, with the reference's
 error body, 401/404/405/413/415 handling and the injected faults of ``Settings``.
+
+Routing is Starlette's ``Router`` (``Route`` with path parameters, no slash redirects); an
+unknown path is 404 and a known path with another method 405 (with ``Allow``), both with the
+JSON error body. Faults, the clock (``Array.tick``) and the 1,280-byte request-line limit (413,
+fact sheet 1.1) come first, in ``SimulatorApp.__call__``, so they apply to every request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
 from typing import Any
 
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from .array import Array, LoginSession, Reply, error
 
 MAX_REQUEST_LINE = 1280
 
-# (method set, compiled path) -> handler name
-_ROUTES = [
-    (re.compile(r"^/api/v1/session$"), {"POST": "login"}),
-    (re.compile(r"^/api/v1/session/(?P<id>[^/]+)$"), {"GET": "session_get", "DELETE": "session_delete"}),
-    (re.compile(r"^/api/v1/copysession$"), {"GET": "copysession_list"}),
-    (re.compile(r"^/api/v1/copysession/(?P<id>[^/]+)$"), {"GET": "copysession_get", "PATCH": "copysession_patch"}),
-    (re.compile(r"^/api/v1/copysession/(?P<id>[^/]+)/suspend$"), {"POST": "suspend"}),
-    (re.compile(r"^/api/v1/copysession/(?P<id>[^/]+)/resume$"), {"POST": "resume"}),
-    (re.compile(r"^/api/v1/job/(?P<id>[^/]+)$"), {"GET": "job_get"}),
-]
+# handler name -> the query parameters it takes
 _QUERY = {"session_get": {"fields"}, "copysession_list": {"fields", "copysession_id"},
           "copysession_get": {"fields"}, "job_get": {"fields"}}
 _JSON_BODY = {"login", "copysession_patch"}
+# path -> {method: handler name}
+_PATHS = {
+    "/api/v1/session": {"POST": "login"},
+    "/api/v1/session/{id}": {"GET": "session_get", "DELETE": "session_delete"},
+    "/api/v1/copysession": {"GET": "copysession_list"},
+    "/api/v1/copysession/{id}": {"GET": "copysession_get", "PATCH": "copysession_patch"},
+    "/api/v1/copysession/{id}/suspend": {"POST": "suspend"},
+    "/api/v1/copysession/{id}/resume": {"POST": "resume"},
+    "/api/v1/job/{id}": {"GET": "job_get"},
+}
 
 
 def _json_response(reply: Reply) -> Response:
@@ -45,11 +53,18 @@ def _is_json(content_type: str | None) -> bool:
 
 
 class SimulatorApp:
-    """ASGI app (Starlette requests and responses): faults and the request-line limit first,
-    then one dispatcher, so that every path, matched or not, answers with the error body."""
+    """ASGI app: faults and the request-line limit first, then Starlette's router."""
 
     def __init__(self, array: Array):
         self.array = array
+        routes = []
+        for path, methods in _PATHS.items():
+            route = Route(path, self._endpoint(methods), methods=list(methods))
+            route.methods.discard("HEAD")           # only the methods of CONTRACT section 1
+            routes.append(route)
+        self.router = Starlette(routes=routes, exception_handlers={HTTPException: self._http_error,
+                                                                    Exception: self._crash})
+        self.router.router.redirect_slashes = False
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -71,38 +86,42 @@ class SimulatorApp:
         if line > MAX_REQUEST_LINE:
             self.array.log(scope["method"], scope["path"], None, 413)
             return await _json_response(error(413, "request line"))(scope, receive, send)
-        response = await self.dispatch(Request(scope, receive))
-        return await response(scope, receive, send)
+        self.array.tick()
+        return await self.router(scope, receive, send)
 
-    async def dispatch(self, request: Request) -> Response:
-        array = self.array
-        array.tick()
-        path, method = request.url.path, request.method
-        caller: LoginSession | None = None
-        reply: Reply
-        try:
-            reply, caller = await self._route(request, path, method)
-        except Exception:                      # an unhandled "firmware" error: a plain 500
-            array.log(method, path, None, 500)
-            return Response(b"Internal Server Error", status_code=500, media_type="text/plain")
-        array.log(method, path, caller.user.name if caller else None, reply.status)
+    # ------------------------------------------------------------- errors outside a handler
+    async def _http_error(self, request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 405:
+            reply = error(405, request.method)
+            reply.headers["Allow"] = ", ".join(sorted((exc.headers or {}).get("Allow", "").split(", ")))
+        else:
+            reply = error(404 if exc.status_code == 404 else exc.status_code, "path")
+        self.array.log(request.method, request.url.path, None, reply.status)
         return _json_response(reply)
 
-    async def _route(self, request: Request, path: str, method: str) -> tuple[Reply, LoginSession | None]:
-        array = self.array
-        for pattern, methods in _ROUTES:
-            m = pattern.match(path)
-            if not m:
-                continue
-            name = methods.get(method)
-            if name is None:
-                reply = error(405, method)
-                reply.headers["Allow"] = ", ".join(sorted(methods))
-                return reply, None
-            break
-        else:
-            return error(404, "path"), None
+    async def _crash(self, request: Request, exc: Exception) -> Response:
+        return self._internal_error(request.method, request.url.path)
 
+    def _internal_error(self, method: str, path: str) -> Response:
+        """An unhandled "firmware" error: a plain-text 500."""
+        self.array.log(method, path, None, 500)
+        return Response(b"Internal Server Error", status_code=500, media_type="text/plain")
+
+    # ------------------------------------------------------------- the handlers
+    def _endpoint(self, methods: dict[str, str]):
+        async def endpoint(request: Request) -> Response:
+            try:
+                reply, caller = await self._handle(methods[request.method], request)
+            except Exception:
+                return self._internal_error(request.method, request.url.path)
+            self.array.log(request.method, request.url.path, caller.user.name if caller else None,
+                           reply.status)
+            return _json_response(reply)
+        return endpoint
+
+    async def _handle(self, name: str, request: Request) -> tuple[Reply, LoginSession | None]:
+        array = self.array
+        path, method = request.url.path, request.method
         unknown = set(request.query_params.keys()) - _QUERY.get(name, set())
         if unknown:
             return error(400, sorted(unknown)[0]), None
@@ -117,9 +136,9 @@ class SimulatorApp:
                 return error(401, "token"), None
 
         ident = None
-        if "id" in m.groupdict():
+        if "id" in request.path_params:
             try:
-                ident = int(m.group("id"))
+                ident = int(request.path_params["id"])
             except ValueError:
                 return error(400, "path"), caller
 
@@ -128,7 +147,7 @@ class SimulatorApp:
         if name in _JSON_BODY:
             raw = await request.body()
             if not _is_json(request.headers.get("content-type")) and not (
-                    name == "copysession_patch" and array.has("content-type-ignored")):
+                    name == "copysession_patch" and array.defect("content-type-ignored")):
                 return error(415, "Content-Type"), caller
             try:
                 body = json.loads(raw.decode("utf-8")) if raw else None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .array import Array, Settings
 from .defects import DEFECTS
-from .inventory import load_inventory, passwords, target_file_text
+from .inventory import load_inventory
 from .server import SimulatorServer
 
 
@@ -56,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"rec-sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
-    verify: bool | str = str(server.ca_path) if server.ca_path else True
-    target = target_file_text(inventory, server.base_url, verify)
+    target = server.target_text()
     print(f"rec-sim: serving {server.base_url}/api/v1")
     if server.ca_path:
         print(f"rec-sim: CA certificate {server.ca_path}")
@@ -67,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     for u in inventory.users.values():
         print(f"  {u.name:<12} {u.password:<18} {'-' if u.tenant is None else u.tenant}")
     print("rec-sim: export these, then run: rec-compliance --rec-target <target file>")
-    for env, pw in passwords(inventory).items():
+    for env, pw in server.target_env().items():
         print(f"  export {env}='{pw}'")
     if args.target_out:
         Path(args.target_out).write_text(target, encoding="utf-8")

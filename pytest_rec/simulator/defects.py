@@ -1,8 +1,11 @@
 """Defect profiles: named, realistic firmware bugs the simulator can be started with.
 
-Each profile names the requirement IDs (CONTRACT section 2) a correct compliance suite
-must report as failed when the simulator runs with it, and no others. The IDs are plain
-strings here on purpose: the simulator shares no code with the suite.
+This is the one place the defects live: the profiles (each with the requirement IDs of
+CONTRACT section 2 that a correct compliance suite must report as failed when the simulator
+runs with it, and no others) and ``DefectSwitches``, the small object the rule code asks
+``if self.defect("name")``. Asking for a name that is not a profile raises, so a typo in the
+rule code cannot silently switch a defect off. The IDs are plain strings here on purpose: the
+simulator shares no code with the suite.
 """
 
 from __future__ import annotations
@@ -85,3 +88,15 @@ def resolve(names) -> frozenset[str]:
         raise ValueError(f"unknown defect profile(s): {', '.join(unknown)}; "
                          f"known: {', '.join(sorted(DEFECTS))}")
     return names
+
+
+class DefectSwitches:
+    """The defect profiles a simulator runs with; call it with a profile name."""
+
+    def __init__(self, names=()):
+        self.on = resolve(names)
+
+    def __call__(self, name: str) -> bool:
+        if name not in DEFECTS:
+            raise KeyError(f"no defect profile {name!r}")
+        return name in self.on

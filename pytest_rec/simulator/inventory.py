@@ -1,8 +1,8 @@
 """What the simulated array holds: users, volumes and copy sessions.
 
-The default inventory matches the ready-made target file that ``rec-sim`` prints
-(``target_file_text``); ``load_inventory`` reads another one from a TOML file of the
-same shape as ``default.toml`` beside this module.
+The default inventory matches the ready-made target that ``rec-sim`` prints (built by
+targetfile.py from the inventory's ``[target]`` tables); ``load_inventory`` reads another one
+from a TOML file of the same shape as ``default.toml`` beside this module.
 """
 
 from __future__ import annotations
@@ -101,60 +101,4 @@ def load_inventory(path: str | Path | None = None) -> Inventory:
                      target=raw.get("target", {}), boxid=raw.get("boxid", Inventory.boxid))
 
 
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def target_file_text(inv: Inventory, url: str, verify: bool | str = True,
-                     password_envs: dict[str, str] | None = None) -> str:
-    """The target file (CONTRACT section 3) that points the suite at this inventory."""
-    envs = password_envs or {"admin": "REC_ADMIN_PASSWORD", "tenant": "REC_TENANT_PASSWORD",
-                             "other": "REC_OTHER_PASSWORD"}
-    t = inv.target
-    lines = [
-        "# Target file for the pytest-rec built-in simulator (CONTRACT section 3).",
-        f"url = {_toml_value(url)}",
-        f"verify = {_toml_value(verify)}",
-        "",
-    ]
-    for key in ("admin", "tenant", "other"):
-        user = inv.users.get(t.get("users", {}).get(key, key))
-        if user is None:
-            continue
-        lines += [f"[users.{key}]", f"name = {_toml_value(user.name)}",
-                  f"password_env = {_toml_value(envs[key])}", ""]
-    lines.append("[sessions]")
-    for key, value in t.get("sessions", {}).items():
-        lines.append(f"{key} = {_toml_value(value)}")
-    lines.append("")
-    for sid in t.get("sessions", {}).get("writable", []):
-        cs = inv.sessions[sid]
-        vol = inv.volumes[cs.source_volume]
-        lines += [f"[sessions.identity.{sid}]", f"remote_boxid = {_toml_value(cs.remote_boxid)}",
-                  f"source_volume_name = {_toml_value(vol.name)}", ""]
-    lines.append("[array]")
-    for key, value in t.get("array", {}).items():
-        lines.append(f"{key} = {_toml_value(value)}")
-    lines.append("")
-    lines.append("[capabilities]")
-    for key, value in t.get("capabilities", {}).items():
-        lines.append(f"{key} = {_toml_value(value)}")
-    return "\n".join(lines) + "\n"
-
-
-def passwords(inv: Inventory) -> dict[str, str]:
-    """Environment variable -> password for the users the target file names."""
-    t = inv.target.get("users", {})
-    out = {}
-    for key, env in (("admin", "REC_ADMIN_PASSWORD"), ("tenant", "REC_TENANT_PASSWORD"),
-                     ("other", "REC_OTHER_PASSWORD")):
-        user = inv.users.get(t.get(key, key))
-        if user:
-            out[env] = user.password
-    return out
+from .targetfile import passwords, target_file_text  # noqa: E402  (kept importable from here)

@@ -13,6 +13,7 @@ import uvicorn
 from .app import create_app
 from .array import Array, Settings
 from .inventory import Inventory
+from .targetfile import sim_password_env, target_data, target_env, target_toml
 
 
 class SimulatorServer:
@@ -32,6 +33,26 @@ class SimulatorServer:
     @property
     def base_url(self) -> str:
         return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    # ------------------------------------------------------------- the target it is
+    def target(self) -> dict:
+        """The ready target data of this running simulator, in the shape of CONTRACT section 3
+        (a parsed target file): ``url``, ``verify`` (the CA path when serving TLS, else true),
+        ``users`` (``{key: {"name", "password_env": "REC_SIM_<KEY>_PASSWORD"}}``), ``sessions``
+        (with ``identity`` and ``baseline`` tables keyed by session id as a string), ``array``,
+        ``capabilities``. The passwords themselves: ``target_env()``."""
+        if self._server is None:
+            raise RuntimeError("the simulator is not running: start() it first")
+        verify: bool | str = str(self.ca_path) if self.ca_path else True
+        return target_data(self.array.inventory, self.base_url, verify, sim_password_env)
+
+    def target_env(self) -> dict[str, str]:
+        """``REC_SIM_<KEY>_PASSWORD`` -> password, for every user ``target()`` names."""
+        return target_env(self.array.inventory, sim_password_env)
+
+    def target_text(self) -> str:
+        """``target()`` as a target file (TOML)."""
+        return target_toml(self.target())
 
     def _tls_files(self) -> dict:
         import trustme

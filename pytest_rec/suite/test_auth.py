@@ -53,9 +53,9 @@ def test_token_after_logout(rec_ctx, rec_credentials):
 def test_expired_token(rec_ctx, rec_credentials, rec_simulator):
     if rec_simulator is not None:
         short = rec_simulator.array.inventory.users["short"]
-        from pytest_rec.client import SECRETS, Credentials
+        from pytest_rec.client import Credentials
 
-        SECRETS.add(short.password)
+        rec_ctx.transcript.secrets.add(short.password)
         creds = Credentials("short", short.name, short.password)
     elif rec_ctx.target.has("expired_token"):
         creds = rec_credentials["admin"]

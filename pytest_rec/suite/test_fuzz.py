@@ -19,8 +19,8 @@ from pytest_rec.model import FIELDS, VALUES, Expectation, expect
 
 SCHEMA = schemathesis.openapi.from_path(str(openapi_path()))
 PATCH = SCHEMA["/copysession/{copysession_id}"]["PATCH"]
-BAD_INPUT = Expectation(False, ("REC-BAD-INPUT",), refusal_rule="REC-BAD-INPUT")
-UNSPECIFIED = Expectation(True, ("REC-UNSPECIFIED",), recorded_only=True)
+BAD_INPUT = Expectation(False, ("REC-BAD-INPUT",), refusal_requirement="REC-BAD-INPUT")
+UNSPECIFIED = Expectation(True, ("REC-UNSPECIFIED",), recorded=True)
 
 
 def expectation_for(before, body) -> Expectation:
@@ -71,7 +71,7 @@ def test_generated_bodies(rec_ctx, mode, rec_observe):
         try:
             rec_ctx.judge(sid, before, None, exp, raw=raw)
         except Deviation as exc:
-            found.append(Deviation(exc.rules, f"generated body {raw[:200]!r}: {exc}"))
+            found.append(Deviation(exc.requirements, f"generated body {raw[:200]!r}: {exc}"))
 
     run()
     if found:

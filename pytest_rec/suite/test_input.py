@@ -8,7 +8,7 @@ import pytest
 from pytest_rec.errors import Deviation
 from pytest_rec.model import Expectation
 
-BAD_INPUT = Expectation(False, ("REC-BAD-INPUT",), refusal_rule="REC-BAD-INPUT")
+BAD_INPUT = Expectation(False, ("REC-BAD-INPUT",), refusal_requirement="REC-BAD-INPUT")
 
 BAD_BODIES = [
     pytest.param({"transfer_mode": "Asynchronous"}, id="transfer_mode outside the table"),

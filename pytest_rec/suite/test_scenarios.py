@@ -136,8 +136,8 @@ def _tenant_allow(rec_ctx, sid):
         rec_ctx.judge(sid, before, body, expect(before.modes, body), client=rec_ctx.tenant)
     except Deviation as exc:
         # a refusal of the tenant user (REC-ACCEPT in the generic judgement) breaks the tenant rule
-        rules = {"REC-TENANT-ALLOW" if r == "REC-ACCEPT" else r for r in exc.rules}
-        raise Deviation(rules, f"the tenant user on session {sid} of its own tenant: {exc}") from None
+        requirements = {"REC-TENANT-ALLOW" if r == "REC-ACCEPT" else r for r in exc.requirements}
+        raise Deviation(requirements, f"the tenant user on session {sid} of its own tenant: {exc}") from None
     finally:
         after = rec_ctx.operator.read(sid)
         if after.modes != before.modes:

@@ -1,21 +1,24 @@
 """Judging one PATCH against the model: the 202 contract, the job, the GET after, refusals.
 
+The one home of judging: ``patch_and_judge`` for a case, ``judge_modes`` for the fields a GET
+shows after an accepted change (also used by setup steps), and the reading of job errors.
 Every finding names the requirement it breaks; an answer that stops the check from being
 judged (environment) is a TargetError, never a deviation and never a pass.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from .client import RecClient, TargetError
-from .errors import Violations
+from .client import RecClient
+from .errors import TargetError, Violations
 from .model import Expectation, judge_refusal
-from .sessions import SessionState, job_error_text, judge_modes, names_environment, state_of
+from .state import SessionState, state_of
 from .target import Target
 
 JOB_HREF = re.compile(r"^/api/v1/job/(\d+)$")
@@ -37,6 +40,34 @@ class Outcome:
         if self.after:
             parts.append(f"after {self.after.modes.label()} ({self.after.phase})")
         return ", ".join(parts)
+
+
+def job_error_text(job: dict) -> str:
+    """What a job that did not succeed says about why (its failed resources and operations)."""
+    parts = []
+    for item in job.get("failed_resource_info_list") or []:
+        parts.append(json.dumps(item) if not isinstance(item, str) else item)
+    for op in job.get("operation_list") or []:
+        if isinstance(op, dict) and op.get("result") not in ("Succeeded", None):
+            parts.append(f"{op.get('result')}: {op.get('operation')}")
+    return "; ".join(parts) or f"job status {job.get('status')}"
+
+
+def names_environment(job: dict, target: Target) -> bool:
+    text = job_error_text(job).lower()
+    return any(word in text for word in target.profile.environment_words)
+
+
+def judge_modes(exp: Expectation, before: SessionState, after: SessionState, body, v: Violations,
+                prefix: str = "") -> None:
+    """Each field a GET shows after an accepted change, judged under the requirement that governs it."""
+    for f, requirement in exp.judged_by.items():
+        want, got = getattr(exp.modes, f), getattr(after.modes, f)
+        if want != got:
+            v.add(requirement, f"{prefix}{f} reads {got!r} after the change, expected {want!r} "
+                               f"(from {before.modes.label()} with {body})")
+    if not after.suspended:
+        v.add("REC-ACCEPT", f"{prefix}the session reads phase {after.phase!r} after the change; it was suspended")
 
 
 def check_no_5xx(resp: httpx.Response, v: Violations, what: str) -> None:
@@ -78,6 +109,7 @@ def patch_and_judge(client: RecClient, reader: RecClient, target: Target, sid: i
                     job_timeout: float, raw: bytes | None = None) -> Outcome:
     """Send one PATCH (``body`` as JSON, or ``raw`` bytes as is) and judge it against ``exp``.
     ``reader`` is the user who reads the session afterwards (the admin)."""
+    __tracebackhide__ = True
     v = Violations()
     if raw is not None:
         resp = client.request("PATCH", f"/copysession/{sid}", content=raw,
@@ -95,7 +127,7 @@ def patch_and_judge(client: RecClient, reader: RecClient, target: Target, sid: i
             out.job = job
             out.job_status = job.get("status") if job else None
 
-    if exp.recorded_only:
+    if exp.recorded:
         out.after = state_of(reader.get_copysession(sid), target)
         out.notes.append("recorded, not judged (the reference is silent)")
         v.raise_if_any()
@@ -118,7 +150,7 @@ def patch_and_judge(client: RecClient, reader: RecClient, target: Target, sid: i
 
     # a refusal is expected
     forms = exp.refusal_forms(strict)
-    rule = exp.refusal_rule
+    rule = exp.refusal_requirement
     if not judge_refusal(resp.status_code, out.job_status, forms):
         if resp.status_code == 202:
             v.add(rule, f"expected a refusal ({_forms(forms)}), got 202 and job {out.job_status}")
@@ -142,4 +174,5 @@ def fingerprint(session: dict, target: Target) -> tuple:
     return (st.modes.label(), st.suspended)
 
 
-__all__ = ["Outcome", "patch_and_judge", "check_no_5xx", "check_job_reference", "fingerprint"]
+__all__ = ["Outcome", "patch_and_judge", "judge_modes", "job_error_text", "names_environment", "check_no_5xx",
+           "check_job_reference", "fingerprint"]

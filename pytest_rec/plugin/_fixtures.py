@@ -1,0 +1,227 @@
+"""The fixtures of pytest-rec, layered so a user can override one piece (the target, the
+simulator, a client) without touching the others."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+
+import pytest
+
+from ..client import Credentials, JobWaiter, PlainClient, RecClient, Transcript
+from ..context import Options, RecContext, make_guard
+from ..errors import TargetError
+from ..preflight import preflight
+from ..restore import Journal
+from ..sessions import Operator, SessionPool
+from ..target import Target, TargetFileError, load_target, parse_target
+from ._run import restore
+from ._state import OBSERVED, run_of
+from ._xdist import worker
+
+__all__ = ["rec_options", "rec_simulator", "rec_target", "rec_credentials", "rec_transcript", "rec_guard",
+           "rec_waiter", "rec_admin", "rec_tenant", "rec_other", "rec_plain", "rec_ctx", "rec_case_session",
+           "rec_observe", "_rec_allure"]
+
+
+@pytest.fixture(scope="session")
+def rec_options(pytestconfig: pytest.Config) -> Options:
+    """The run's pytest-rec options, normalised once (CLI, then REC_TARGET, then ini)."""
+    return run_of(pytestconfig).options
+
+
+@pytest.fixture(scope="session")
+def rec_simulator(rec_options: Options, tmp_path_factory: pytest.TempPathFactory):
+    """The built-in simulator (one per xdist worker), or None when the target is a file."""
+    if rec_options.target != "sim":
+        yield None
+        return
+    from ..simulator import Array, Settings, SimulatorServer, load_inventory
+
+    try:
+        settings = Settings.from_options(rec_options.sim_options, defects=rec_options.sim_defects)
+    except ValueError as exc:
+        raise pytest.UsageError(f"--rec-sim-option: {exc}") from None
+    inventory = load_inventory(rec_options.sim_options.get("inventory") or None) \
+        if "inventory" in rec_options.sim_options else load_inventory()
+    for user in inventory.users.values():      # fresh secrets each run, so reports can be searched for them
+        user.password = "pw-" + secrets.token_urlsafe(12)
+    server = SimulatorServer(Array(inventory, settings), tls=True,
+                             cert_dir=tmp_path_factory.mktemp("rec-sim-tls"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def rec_target(rec_options: Options, rec_simulator) -> Target:
+    """The resolved target: the built-in simulator's ready target, or the target file."""
+    if rec_simulator is not None:
+        inv = rec_simulator.array.inventory
+        data = {"url": rec_simulator.base_url, "verify": str(rec_simulator.ca_path),
+                "users": {k: {"name": inv.users[k].name, "password_env": f"REC_SIM_{k.upper()}_PASSWORD"}
+                          for k in ("admin", "tenant", "other") if k in inv.users},
+                "sessions": dict(inv.target["sessions"]), "array": dict(inv.target.get("array", {})),
+                "capabilities": dict(inv.target.get("capabilities", {}))}
+        target = parse_target(data, "built-in simulator", kind="sim")
+        # the simulator shows a suspend or resume within its own configured lag: no need to wait the
+        # two minutes a real array may take before calling it a failure (DECISIONS 16)
+        st = rec_simulator.array.settings
+        target.profile.suspend_timeout = (10.0 + st.suspend_lag + st.copy_time + 4 * st.job_latency + 20 * st.latency
+                                          + (30.0 if st.busy_every or st.busy_rate or st.drop_every else 0.0))
+        return target
+    try:
+        return load_target(rec_options.target)
+    except TargetFileError as exc:
+        pytest.exit(f"pytest-rec: target file error: {exc}", returncode=2)
+
+
+@pytest.fixture(scope="session")
+def rec_credentials(rec_target: Target, rec_simulator, rec_transcript: Transcript) -> dict[str, Credentials]:
+    """User key -> credentials; passwords from the environment variables the file names."""
+    out = {}
+    for key, spec in rec_target.users.items():
+        if rec_simulator is not None:
+            password = rec_simulator.array.inventory.users[key].password
+        else:
+            try:
+                password = spec.password(rec_target.source)
+            except TargetFileError as exc:
+                pytest.exit(f"pytest-rec: {exc}", returncode=2)
+        rec_transcript.secrets.add(password)
+        out[key] = Credentials(key, spec.name, password)
+    return out
+
+
+@pytest.fixture(scope="session")
+def rec_transcript(pytestconfig: pytest.Config) -> Transcript:
+    """Every HTTP exchange of the run, secrets redacted at the source."""
+    return Transcript()
+
+
+@pytest.fixture(scope="session")
+def rec_guard(rec_target: Target):
+    """The allow-list every request passes before it leaves the process."""
+    return make_guard(rec_target)
+
+
+def _client(target: Target, creds: Credentials, guard, transcript, waiter) -> RecClient:
+    client = RecClient(target.url, creds, verify=target.verify, guard=guard, transcript=transcript, waiter=waiter)
+    try:
+        client.login()
+    except TargetError as exc:
+        client.http.close()
+        pytest.exit(f"pytest-rec: cannot log in to {target.url} as {creds.key}: {exc}", returncode=2)
+    return client
+
+
+@pytest.fixture(scope="session")
+def rec_waiter() -> JobWaiter:
+    """Shared job waiter: learns typical job duration to poll with little waste."""
+    return JobWaiter()
+
+
+@pytest.fixture(scope="session")
+def rec_admin(rec_target, rec_credentials, rec_guard, rec_transcript, rec_waiter):
+    """The admin user (Copy Session Management, no tenant), logged in with a refresh token."""
+    client = _client(rec_target, rec_credentials["admin"], rec_guard, rec_transcript, rec_waiter)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def rec_tenant(rec_target, rec_credentials, rec_guard, rec_transcript, rec_waiter):
+    """The tenant user, logged in."""
+    client = _client(rec_target, rec_credentials["tenant"], rec_guard, rec_transcript, rec_waiter)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def rec_other(rec_target, rec_credentials, rec_guard, rec_transcript, rec_waiter):
+    """A second user (users.other, else the tenant user) for the job-privacy check."""
+    key = "other" if "other" in rec_credentials else "tenant"
+    client = _client(rec_target, rec_credentials[key], rec_guard, rec_transcript, rec_waiter)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def rec_plain(rec_target, rec_guard, rec_transcript):
+    """A client that never logs in, renews or retries: for the authentication checks."""
+    client = PlainClient(rec_target.url, rec_target.verify, rec_guard, rec_transcript)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def rec_ctx(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec_tenant, rec_plain, rec_transcript):
+    """The run's context: preflight done, restore journal written, restore at the end."""
+    problems = preflight(rec_target, rec_admin, rec_tenant)
+    if problems:
+        pytest.exit("pytest-rec: the target file does not match the array; nothing was changed:\n  - "
+                    + "\n  - ".join(problems), returncode=2)
+    index, count = worker(pytestconfig)
+    mine = rec_target.writable[index::count] if count > 1 else list(rec_target.writable)
+    journal_path = Path(rec_options.journal)
+    if count > 1:
+        journal_path = journal_path.with_name(f"{journal_path.stem}.gw{index}{journal_path.suffix}")
+    if journal_path.exists() and rec_target.kind != "sim":
+        try:
+            left = [sid for sid, v in Journal.load(journal_path).get("sessions", {}).items() if not v.get("restored")]
+        except (OSError, ValueError):
+            left = []
+        if left:
+            pytest.exit(f"pytest-rec: {journal_path} says sessions {', '.join(left)} were never put back by an earlier "
+                        f"run; run `rec-restore {journal_path}` first (nothing was changed)", returncode=2)
+    journal = Journal(journal_path, rec_target)
+    for sid in mine:          # tenant sessions are journaled by ensure_suspended, before their first write
+        journal.record(sid, rec_admin.get_copysession(sid))
+    op = Operator(rec_target, rec_admin, rec_options.job_timeout)
+    ctx = RecContext(rec_options, rec_target, rec_admin, rec_tenant, None, rec_plain, rec_transcript,
+                     journal, op, None, simulator=rec_simulator)  # type: ignore[arg-type]
+    ctx.pool = SessionPool(op, mine)
+    run_of(pytestconfig).ctx = ctx
+    if count > 1 and not mine:
+        sys.stderr.write(f"pytest-rec: worker gw{index} has no writable session ({len(rec_target.writable)} "
+                         f"sessions for {count} workers); its matrix cases will error\n")
+    yield ctx
+    restore(pytestconfig)
+
+
+@pytest.fixture
+def rec_case_session(rec_ctx, rec_case):
+    """A writable REC session, suspended, in the case's starting state (verified by GET)."""
+    sid, before = rec_ctx.pool.acquire(rec_case.start)
+    return sid, before
+
+
+@pytest.fixture(autouse=True)
+def _rec_allure(request: pytest.FixtureRequest):
+    """For checks of the suite only: Allure labels from the catalogue, a readable title, the
+    case's parameters, a link to the reference page, and one step per HTTP exchange."""
+    marker = request.node.get_closest_marker("rec")
+    if marker is None or not request.config.pluginmanager.hasplugin("allure_pytest"):
+        yield
+        return
+    from ..allure_steps import label_case, step_listener
+
+    transcript = request.getfixturevalue("rec_transcript")
+    label_case(request.node, list(marker.args))
+    listener = step_listener(transcript.secrets)
+    transcript.listeners.append(listener)
+    try:
+        yield
+    finally:
+        transcript.listeners.remove(listener)
+
+
+@pytest.fixture
+def rec_observe(request: pytest.FixtureRequest):
+    """Record what the array did in a check that is recorded, not judged (REC-UNSPECIFIED)."""
+    def observe(text: str) -> None:
+        request.node.stash[OBSERVED] = text
+    return observe

@@ -1,0 +1,105 @@
+"""Outcomes: each check of the suite becomes one case record (CONTRACT section 4) that the
+summary is written from; known deviations, and a target that stopped answering."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ..errors import Deviation, TargetError
+from ..target import TargetFileError, load_target
+from ._state import CASE_INFO, OBSERVED, run_of
+
+__all__ = ["pytest_runtest_makereport", "pytest_runtest_setup", "case_id"]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    rep = yield
+    marker = item.get_closest_marker("rec")
+    if marker is None:
+        return rep
+    info = item.stash.get(CASE_INFO, None)
+    if info is None:
+        info = {"id": case_id(item), "nodeid": item.nodeid, "requirements": list(marker.args),
+                "outcome": "passed", "failed_requirements": [], "detail": ""}
+        item.stash[CASE_INFO] = info
+    if rep.skipped and call.when in ("setup", "call"):
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        info.update(outcome="skipped", detail=reason)
+    elif rep.failed:
+        exc = call.excinfo.value if call.excinfo else None
+        if isinstance(exc, Deviation):
+            info.update(outcome="failed", failed_requirements=list(exc.requirements), detail=str(exc))
+            hits = _known_hits(item.config, exc.requirements, info["id"])
+            if hits:
+                tickets = ", ".join(sorted({h.ticket for h in hits}))
+                info.update(outcome="known-deviation", tickets=sorted({h.ticket for h in hits}),
+                            detail=f"known deviation ({tickets}): {exc}")
+                rep.outcome = "skipped"
+                rep.wasxfail = f"known deviation {tickets}"
+        elif isinstance(exc, AssertionError) and call.when == "call":
+            info.update(outcome="failed", failed_requirements=list(marker.args), detail=str(exc)[:2000])
+        else:
+            kind = type(exc).__name__ if exc else "error"
+            info.update(outcome="error", detail=f"{kind}: {str(exc)[:2000]}" if exc else str(rep.longrepr)[:2000])
+            _note_unreachable(item.config, exc)
+    elif rep.passed and call.when == "call" and info["outcome"] == "passed":
+        fixed = _known_hits(item.config, list(marker.args), info["id"], any_requirement=True)
+        if fixed:
+            info["fixed_tickets"] = sorted({h.ticket for h in fixed})
+        obs = item.stash.get(OBSERVED, None)
+        if obs:
+            info["detail"] = obs
+    if call.when == "teardown":
+        rep.user_properties.append(("rec_case", json.dumps(info)))
+    return rep
+
+
+def _known_hits(config: pytest.Config, requirements, case_id: str, any_requirement: bool = False):
+    known = run_of(config).known
+    if not known:
+        return []
+    from ..known import match
+
+    firmware = _firmware(config)
+    if any_requirement:
+        return [k for k in known for r in requirements if k.applies(r, case_id, firmware)]
+    return match(known, requirements, case_id, firmware)
+
+
+def _firmware(config: pytest.Config) -> str | None:
+    opts = run_of(config).options
+    if opts.target == "sim":
+        from ..simulator.inventory import load_inventory
+
+        return load_inventory().target.get("array", {}).get("firmware")
+    try:
+        return load_target(opts.target).array.get("firmware")
+    except TargetFileError:
+        return None
+
+
+_CONNECTION_WORDS = ("ConnectError", "ConnectTimeout", "ReadTimeout", "RemoteProtocolError", "ReadError")
+
+
+def _note_unreachable(config: pytest.Config, exc: BaseException | None) -> None:
+    """Count consecutive connection failures; after three, the rest of the run is not tried."""
+    seen = run_of(config).unreachable
+    if isinstance(exc, TargetError) and any(w in str(exc) for w in _CONNECTION_WORDS):
+        seen.append(str(exc))
+    else:
+        seen.clear()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    seen = run_of(item.config).unreachable
+    if item.get_closest_marker("rec") is not None and len(seen) >= 3:
+        raise TargetError(f"not tried: the target stopped answering ({seen[-1][:300]})")
+
+
+def case_id(item: pytest.Item) -> str:
+    callspec = getattr(item, "callspec", None)
+    base = item.originalname if hasattr(item, "originalname") else item.name
+    return f"{base}[{callspec.id}]" if callspec else base

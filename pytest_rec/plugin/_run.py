@@ -1,0 +1,205 @@
+"""The run around the checks: configuration, collection, the restore at the end, and the
+summary written from the case records (``report.py`` builds it from data)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .. import __version__
+from ..context import write_transcript
+from ..matrix import cases_for, chunk, order
+from ..target import TargetFileError, load_target
+from ._options import read_options
+from ._state import RUN, RecRun, run_of
+from ._xdist import group_count, mark_shared, worker
+
+__all__ = ["pytest_configure", "pytest_generate_tests", "pytest_collection_modifyitems", "pytest_sessionfinish",
+           "pytest_terminal_summary", "restore"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "rec(*requirement_ids): the requirement IDs of CONTRACT section 2 this test checks")
+    config.addinivalue_line("markers", "rec_strict_only: collected only with --rec-strict")
+    config.addinivalue_line("markers", "rec_lenient_only: collected only without --rec-strict")
+    run = RecRun(config, read_options(config))
+    config.stash[RUN] = run
+    config.pluginmanager.register(run, "pytest-rec-run")
+    if run.options.known_deviations:
+        from ..known import KnownDeviationsError, load_known
+
+        try:
+            run.known = load_known(run.options.known_deviations)
+        except KnownDeviationsError as exc:
+            raise pytest.UsageError(f"--rec-known-deviations: {exc}") from None
+    if run.options.sim_defects:
+        from ..simulator.defects import resolve
+
+        try:
+            resolve(run.options.sim_defects)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--rec-sim-defect: {exc}") from None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "rec_case" not in metafunc.fixturenames:
+        return
+    opts = run_of(metafunc.config).options
+    ordered = order(cases_for(opts.depth, opts.pairwise_seed))
+    params = []
+    for k, group in enumerate(chunk(ordered, group_count(metafunc.config))):
+        for case in group:
+            marks = [pytest.mark.rec(*case.expectation.requirements), pytest.mark.xdist_group(f"rec-writable-{k}")]
+            params.append(pytest.param(case, id=case.id, marks=marks))
+    metafunc.parametrize("rec_case", params)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    run = run_of(config)
+    opts = run.options
+    drop = [i for i in items if i.get_closest_marker("rec_lenient_only" if opts.strict else "rec_strict_only")]
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = [i for i in items if i not in drop]
+    rec_items = [i for i in items if i.get_closest_marker("rec") is not None]
+    if not rec_items:
+        return
+    run.active = True
+    if opts.target != "sim":
+        try:
+            load_target(opts.target)          # fail before anything is sent, naming file and key
+        except TargetFileError as exc:
+            pytest.exit(f"pytest-rec: target file error: {exc}", returncode=2)
+    mark_shared(rec_items)
+    if opts.dry_run:
+        for item in rec_items:
+            item.add_marker(pytest.mark.skip(reason="dry run (--rec-dry-run): nothing sent to the target"))
+        from ..plan import plan_lines
+
+        if opts.target == "sim":
+            from ..simulator.inventory import load_inventory
+
+            writable = list(load_inventory().target["sessions"]["writable"])
+        else:
+            writable = load_target(opts.target).writable
+        run.plan = plan_lines(cases_for(opts.depth, opts.pairwise_seed), writable, group_count(config))
+
+
+def restore(config: pytest.Config) -> None:
+    """Put back every session this process wrote to, once (the context's teardown, or the end of
+    the session after an interrupt). Each outcome is in the journal, for the report."""
+    run = run_of(config)
+    if run.ctx is None or run.restored:
+        return
+    run.restored = True
+    notes, failures = run.ctx.restore_all()
+    if failures:
+        sys.stderr.write(f"\n*** pytest-rec: RESTORE FAILED: {'; '.join(failures)}. Run `rec-restore "
+                         f"{run.ctx.journal.path}` once the array allows it.\n")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    run = run_of(config)
+    restore(config)            # after Ctrl-C too; a no-op when the context's teardown already ran
+    if run.ctx is not None:
+        index, count = worker(config)
+        name = "transcript.jsonl" if count == 1 else f"transcript.gw{index}.jsonl"
+        write_transcript(Path(run.options.report_dir) / name, run.ctx.transcript)
+    if getattr(config, "workerinput", None):
+        return                      # the controller writes the reports from every worker's results
+    if not run.active and not run.cases:
+        return
+    write_reports(run, exitstatus)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    run = run_of(config)
+    for plan_line in run.plan:
+        terminalreporter.write_line(plan_line)
+    if run.verdict_line:
+        for extra in run.summary_lines:
+            terminalreporter.write_line(extra)
+        terminalreporter.write_line(run.verdict_line, bold=True)
+
+
+def _target_meta(run: RecRun) -> dict:
+    options, target = run.options, (run.ctx.target if run.ctx else None)
+    if target is None:
+        if options.target == "sim":
+            from ..simulator.inventory import load_inventory
+
+            arr = load_inventory().target.get("array", {})
+            return {"url": "built-in simulator (loopback, per worker)", "kind": "sim", **arr}
+        try:
+            target = load_target(options.target)
+        except Exception:  # noqa: BLE001 - the summary must still be written
+            return {"url": str(options.target), "kind": "array", "model": "unknown", "firmware": "unknown"}
+    return {"url": target.url, "kind": target.kind, "model": target.array.get("model", "unknown"),
+            "serial": target.array.get("serial", "unknown"), "firmware": target.array.get("firmware", "unknown")}
+
+
+def write_reports(run: RecRun, pytest_status: int) -> int:
+    """Gather the run's metadata, build the summary from the case records, write the reports."""
+    from ..report import build_summary, exit_code, verdict_line, write_summary
+    from ..restore import restore_status
+
+    options, config = run.options, run.config
+    report_dir = Path(options.report_dir)
+    gmt = "%Y-%m-%dT%H:%M:%SZ"
+    meta = {"target": _target_meta(run), "depth": options.depth,
+            "strict": options.strict, "dry_run": options.dry_run,
+            "pairwise_seed": options.pairwise_seed if options.depth == "pairwise" else None,
+            "run": {"suite_version": __version__, "commit": _git_commit(),
+                    "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+                    "started": time.strftime(gmt, time.gmtime(run.started)),
+                    "ended": time.strftime(gmt, time.gmtime()),
+                    "python": sys.version.split()[0], "sim_defects": list(options.sim_defects),
+                    "sim_options": options.sim_options}}
+    summary = build_summary(run.cases, meta)
+    summary["restore"] = restore_status(Path(options.journal), since=run.started)
+    code = exit_code(summary, pytest_status)
+    if summary["restore"]["failed"] and code == 0 and summary["target"].get("kind") != "sim":
+        code = 2          # on the built-in simulator nothing outlives the run; it is still reported
+    summary["exit_code"] = code
+    extra_files = {}
+    if run.ctx is not None:
+        extra_files["target.json"] = run.ctx.target.redacted()
+    alluredir = getattr(config.option, "allure_report_dir", None)
+    if alluredir:
+        from ..allure_steps import write_environment
+
+        t = summary["target"]
+        write_environment(Path(alluredir), {
+            "target": t.get("url"), "kind": t.get("kind"), "model": t.get("model", "unknown"),
+            "serial": t.get("serial", "unknown"), "firmware": t.get("firmware", "unknown"),
+            "depth": summary["depth"], "strict": summary["strict"], "verdict": summary["verdict"],
+            "seed_verdict": summary["seed_verdict"], "suite": f"pytest-rec {__version__}",
+            "commit": meta["run"]["commit"], "simulator_defects": ",".join(options.sim_defects) or "none"},
+            run.ctx.transcript.secrets if run.ctx else _no_secrets())
+    write_summary(report_dir, summary, extra_files)
+    run.summary = summary
+    run.verdict_line = verdict_line(summary)
+    run.summary_lines = [f"pytest-rec: {summary['verdict_reason']}"]
+    return code
+
+
+def _no_secrets():
+    from ..client import Secrets
+
+    return Secrets()
+
+
+def _git_commit() -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+

@@ -1,0 +1,48 @@
+"""Per-run state of the plugin: one ``RecRun`` object in ``config.stash``, nothing at module level."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from ..context import Options, RecContext
+
+__all__ = ["RecRun", "RUN", "CASE_INFO", "OBSERVED", "run_of"]
+
+
+@dataclass(eq=False)
+class RecRun:
+    """Everything one pytest run of the plugin keeps between hooks."""
+    config: pytest.Config
+    options: Options
+    started: float = field(default_factory=time.time)
+    active: bool = False                    # the run collected checks marked ``rec``
+    known: list = field(default_factory=list)      # known deviations (--rec-known-deviations)
+    ctx: RecContext | None = None
+    restored: bool = False
+    cases: list[dict] = field(default_factory=list)
+    plan: list[str] = field(default_factory=list)
+    summary_lines: list[str] = field(default_factory=list)
+    verdict_line: str | None = None
+    unreachable: list[str] = field(default_factory=list)
+    summary: dict[str, Any] | None = None
+
+    # a plugin object: pytest calls this hook on it, so no hook needs a global to find the run
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        import json
+
+        for name, value in report.user_properties:
+            if name == "rec_case":
+                self.cases.append(json.loads(value))
+
+
+RUN = pytest.StashKey[RecRun]()
+CASE_INFO = pytest.StashKey[dict]()
+OBSERVED = pytest.StashKey[str]()
+
+
+def run_of(config: pytest.Config) -> RecRun:
+    return config.stash[RUN]

@@ -1,0 +1,55 @@
+"""Preflight: the target file checked against the array before the first write (read-only)."""
+
+from __future__ import annotations
+
+from .client import RecClient
+from .state import state_of
+from .target import Target
+
+__all__ = ["preflight"]
+
+
+def preflight(target: Target, admin: RecClient, tenant: RecClient) -> list[str]:
+    """Check the target file against the array before the first write; return problems."""
+    problems = []
+    prof = target.profile
+    for sid in target.named:
+        resp = admin.request("GET", f"/copysession/{sid}")
+        if resp.status_code == 404:
+            problems.append(f"session {sid} does not exist")
+            continue
+        if resp.status_code != 200:
+            problems.append(f"session {sid}: GET answered {resp.status_code}")
+            continue
+        s = resp.json()
+        want_type = "REC" if sid != target.non_rec else None
+        if want_type and s.get("type") != want_type:
+            problems.append(f"session {sid} is of type {s.get('type')!r}; the target file names it as a REC session")
+        if sid == target.non_rec and s.get("type") == "REC":
+            problems.append(f"session {sid} is a REC session; non_rec must name a copy session of another type")
+        for key, want in target.identity.get(sid, {}).items():
+            if s.get(key) != want:
+                problems.append(f"session {sid}: identity pin {key} = {want!r} but the array says {s.get(key)!r}; "
+                                "refusing to touch a session that is not the one the file means")
+        if sid in target.writable:
+            st = state_of(s, target)
+            if not st.suspended and st.phase != prof.equivalent_phase:
+                problems.append(f"session {sid} is {st.phase!r}: neither suspended nor equivalent, and the suite "
+                                "never forces a suspend; wait until it is equivalent or suspend it yourself")
+            if s.get("status") not in (None, "Active"):
+                problems.append(f"session {sid} has status {s.get('status')!r}")
+    for sid, local_source in ((target.tenant_own, True), (target.tenant_own_destination, False)):
+        if sid is None:
+            continue
+        resp = tenant.request("GET", f"/copysession/{sid}")
+        if resp.status_code != 200:
+            problems.append(f"the tenant user {tenant.creds.name!r} cannot read session {sid} "
+                            f"(GET answered {resp.status_code}); the file says it is in the user's tenant")
+        elif resp.json().get("is_local_source_volume") is not local_source:
+            problems.append(f"session {sid}: is_local_source_volume is {resp.json().get('is_local_source_volume')!r}, "
+                            f"the file's key implies {local_source}")
+    if target.absent is not None:
+        resp = admin.request("GET", f"/copysession/{target.absent}")
+        if resp.status_code != 404:
+            problems.append(f"session {target.absent} (absent) answered {resp.status_code}, not 404: it exists")
+    return problems

@@ -1,0 +1,36 @@
+"""Fault injection, in one place: busy (503), dropped connections, added latency, a copy path
+that is down, and jobs that never finish. All off by default (``Settings``)."""
+
+from __future__ import annotations
+
+from .replies import Reply, error
+
+
+class Faults:
+    """Mixin of ``Array``: uses ``self.settings``, ``self.lock``, ``self._rng``."""
+
+    def fault_for_request(self) -> str | None:
+        """'busy', 'drop' or None for the next request (fault injection)."""
+        s = self.settings
+        with self.lock:
+            self._request_count += 1
+            n = self._request_count
+            if s.drop_every and n % s.drop_every == 0:
+                return "drop"
+            if s.busy_every and n % s.busy_every == 0:
+                return "busy"
+            if s.busy_rate and self._rng.random() < s.busy_rate:
+                return "busy"
+        return None
+
+    def busy(self) -> Reply:
+        return error(503, "system busy", headers={"Retry-After": str(self.settings.busy_retry_after)})
+
+    def _path_down(self, sid: int) -> bool:
+        spec = self.settings.copy_path_down.strip()
+        if not spec:
+            return False
+        return spec == "all" or str(sid) in {p.strip() for p in spec.split(",")}
+
+    def _job_hangs(self, user: str) -> bool:
+        return self.settings.hung_jobs

@@ -1,0 +1,123 @@
+"""The rules of the call under test, ``PATCH /copysession/{id}`` (seed page, CONTRACT section 2):
+validation of the body, the state refusals (tenant, non-REC, error status, not suspended, split
+on an asynchronous session), and the change itself when the job runs.
+
+A state refusal comes at once as a 4xx (``refusals = "immediate"``) or as 202 then a job that
+ends ``Error`` (``refusals = "job"``); the job re-checks the state when it runs either way.
+Every defect switch is a line ``if self.defect("name")`` carrying the no-mutate pragma: the
+mutation run (benchmarks/mutation.py) mutates this module's rule logic, not the switches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .inventory import CopySession, User
+from .replies import PATCH_FIELDS, Reply, error
+
+
+class PatchRules:
+    """Mixin of ``Array``: uses ``self.sessions``, ``self.volumes``, ``self.settings``, ``self.lock``,
+    ``self.defect``, ``self._new_job``, ``self.job_ref``."""
+
+    # ------------------------------------------------------------- tenants
+    def _local_volume(self, cs: CopySession):
+        return self.volumes[cs.source_volume if cs.is_local_source_volume else cs.destination_volume]
+
+    def _tenant_may(self, user: User, cs: CopySession) -> bool:
+        if user.tenant is None:
+            return True
+        if self.defect("tenant-unchecked"):  # pragma: no mutate block, defect injection
+            return True
+        if self.defect("tenant-source-only"):  # pragma: no mutate block, defect injection
+            return self.volumes[cs.source_volume].tenant == user.tenant
+        return self._local_volume(cs).tenant == user.tenant
+
+    def _visible(self, user: User, cs: CopySession) -> bool:
+        return user.tenant is None or self._local_volume(cs).tenant == user.tenant
+
+    # ------------------------------------------------------------- the request
+    def patch(self, caller, sid: int, body: Any, description: str) -> Reply:
+        """Validate a PATCH body and register its job (or refuse at once)."""
+        with self.lock:
+            cs = self.sessions.get(sid)
+            if cs is None:
+                if self.defect("unknown-id-400"):  # pragma: no mutate block, defect injection
+                    return error(400, "copysession_id")
+                return error(404, "copysession_id")
+            if not isinstance(body, dict):
+                return error(400, "body")
+            for key, value in body.items():
+                if key not in PATCH_FIELDS:
+                    return error(400, key)
+                if value is None and self.defect("null-500"):  # pragma: no mutate block, defect injection
+                    raise RuntimeError("null value")           # an unhandled firmware exception
+                if not isinstance(value, str) or value not in PATCH_FIELDS[key]:
+                    return error(400, key)
+            if "split_mode" in body and body.get("transfer_mode") in ("Stack", "Consistency"):
+                if not self.defect("split-accepted-when-async"):  # pragma: no mutate, defect injection
+                    return error(400, "split_mode")
+            if self.settings.refusals == "immediate":
+                refusal = self._state_refusal(caller.user, cs, body)
+                if refusal:
+                    return error(refusal[0], refusal[1])
+            job = self._new_job(caller, sid, "patch", {"body": dict(body), "user": caller.user},
+                                description)
+            return Reply(202, self.job_ref(job))
+
+    def _state_refusal(self, user: User, cs: CopySession, body: dict):
+        """(status, factor, message) when the session's state forbids the change, else None."""
+        if not self._tenant_may(user, cs):
+            return 403, "tenant", "The local volume does not belong to the tenant of the user"
+        if cs.type != "REC":
+            if self.defect("non-rec-accepted"):  # pragma: no mutate block, defect injection
+                return None
+            return 400, "copysession_id", "The copy session is not a REC session"
+        if cs.status == "Error":
+            return 409, "status", "The REC session is in error status"
+        if cs.phase != "Suspend":
+            if not self.defect("active-patch-accepted"):  # pragma: no mutate, defect injection
+                return 409, "phase", "The REC session is not suspended"
+        if "split_mode" in body and "transfer_mode" not in body and cs.transfer_mode != "Synchronous":
+            if not self.defect("split-accepted-when-async"):  # pragma: no mutate, defect injection
+                return 400, "split_mode", "split_mode can be given for synchronous transfer mode only"
+        return None
+
+    # ------------------------------------------------------------- the job
+    def _finish_patch(self, job, cs: CopySession):
+        """Apply a PATCH job: the refusal (status, factor, message) if the state forbids it now."""
+        refusal = self._state_refusal(job.payload["user"], cs, job.payload["body"])
+        if refusal:
+            return refusal
+        self._apply_patch(cs, job.payload["body"])
+        return None
+
+    def _apply_patch(self, cs: CopySession, body: dict) -> None:
+        if cs.type != "REC":
+            return
+        before = cs.transfer_mode
+        after = body.get("transfer_mode", before)
+        if self.defect("stack-to-consistency-keeps-stack"):  # pragma: no mutate block, defect injection
+            if before == "Stack" and after == "Consistency":
+                after = "Stack"
+        if self.defect("sticky-auto-restored"):  # pragma: no mutate block, defect injection
+            if before == "Synchronous" and after != "Synchronous":
+                self._resume_split[cs.copysession_id] = cs.split_mode
+        cs.transfer_mode = after
+        if after != "Synchronous":
+            if not self.defect("no-forced-manual"):  # pragma: no mutate, defect injection
+                cs.split_mode = "Manual"
+        elif "split_mode" in body:
+            cs.split_mode = body["split_mode"]
+        elif self.defect("sticky-auto-restored") and before != "Synchronous":  # pragma: no mutate block, defect injection
+            cs.split_mode = self._resume_split.get(cs.copysession_id, cs.split_mode)
+        if "recovery_mode" in body:
+            keep = self.defect("recovery-ignored-consistency") and after == "Consistency"  # pragma: no mutate, defect injection
+            if not keep:
+                cs.recovery_mode = body["recovery_mode"]
+                if self.defect("neighbour-recovery-leak"):  # pragma: no mutate block, defect injection
+                    nxt = self.sessions.get(cs.copysession_id + 1)
+                    if nxt is not None and nxt.type == "REC":
+                        nxt.recovery_mode = body["recovery_mode"]
+        elif self.defect("omitted-recovery-reset") and body:  # pragma: no mutate block, defect injection
+            cs.recovery_mode = "Automatic"

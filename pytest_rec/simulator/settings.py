@@ -1,0 +1,66 @@
+"""``Settings``: everything about the simulator's behaviour that can be set at start.
+
+Every field is reachable as ``--rec-sim-option KEY=VALUE`` (the plugin) and ``rec-sim --fault
+KEY=VALUE`` (the command); ``Settings.from_options`` turns those strings into typed values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import defects as _defects
+
+
+@dataclass
+class Settings:
+    """Everything about the simulator's behaviour that can be set at start."""
+    job_latency: float = 0.0          # seconds from job registration to its end
+    token_lifetime: int = 1800        # seconds
+    short_token_user: str = "qa_short"  # this user's tokens live short_token_lifetime (expiry checks)
+    short_token_lifetime: int = 1     # seconds
+    refresh_lifetime: int = 36000     # seconds (10 hours)
+    job_retention: float = 1800.0     # seconds a finished job stays readable
+    refusals: str = "immediate"       # "immediate" (4xx) or "job" (202 then job Error)
+    suspend_lag: float = 0.0          # Synchronous/Consistency suspend completes this long after job Success
+    copy_time: float = 0.0            # seconds from resume to Equivalent (Stack never gets there)
+    latency: float = 0.0              # fault: added to every response
+    busy_every: int = 0               # fault: every Nth request answers 503
+    busy_rate: float = 0.0            # fault: this share of requests answers 503
+    busy_retry_after: int = 1         # Retry-After value sent with 503
+    copy_path_down: str = ""          # fault: "all" or comma-separated session ids whose jobs fail
+    hung_jobs: bool = False           # fault: jobs never finish
+    drop_every: int = 0               # fault: every Nth request loses its connection
+    defects: frozenset[str] = frozenset()
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.refusals not in ("immediate", "job"):
+            raise ValueError("refusals must be 'immediate' or 'job'")
+        self.defects = _defects.resolve(self.defects)
+
+    @classmethod
+    def from_options(cls, options: dict[str, str], defects=()) -> "Settings":
+        """Build settings from KEY=VALUE strings (``--rec-sim-option`` and ``rec-sim --fault``)."""
+        kwargs: dict[str, Any] = {}
+        for key, raw in options.items():
+            key = key.replace("-", "_")
+            if key not in cls.__dataclass_fields__ or key == "defects":
+                raise ValueError(f"unknown simulator option {key!r}; known: "
+                                 + ", ".join(k for k in cls.__dataclass_fields__ if k != "defects"))
+            default = cls.__dataclass_fields__[key].default
+            try:
+                if isinstance(default, bool):
+                    value: Any = str(raw).lower() in ("1", "true", "yes", "on", "")
+                elif isinstance(default, int) and key != "seed":
+                    value = int(raw)
+                elif isinstance(default, float):
+                    value = float(raw)
+                elif key == "seed":
+                    value = int(raw)
+                else:
+                    value = str(raw)
+            except ValueError as exc:
+                raise ValueError(f"simulator option {key}={raw!r}: {exc}") from exc
+            kwargs[key] = value
+        return cls(defects=frozenset(defects), **kwargs)
