@@ -54,8 +54,9 @@ def job_error_text(job: dict) -> str:
 
 
 def names_environment(job: dict, target: Target) -> bool:
-    text = job_error_text(job).lower()
-    return any(word in text for word in target.profile.environment_words)
+    """Whether a job's error names the environment: its text matches a pattern of the profile."""
+    text = job_error_text(job)
+    return any(re.search(p, text, re.IGNORECASE) for p in target.profile.environment_patterns)
 
 
 def judge_modes(exp: Expectation, before: SessionState, after: SessionState, body, v: Violations,

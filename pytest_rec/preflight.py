@@ -33,7 +33,11 @@ def preflight(target: Target, admin: RecClient, tenant: RecClient) -> list[str]:
                                 "refusing to touch a session that is not the one the file means")
         if sid in target.writable:
             st = state_of(s, target)
-            if not st.suspended and st.phase != prof.equivalent_phase:
+            if not st.suspended and st.phase not in prof.active_phases:
+                problems.append(f"session {sid} reads phase {st.phase!r}, which is neither the suspended phase "
+                                f"{prof.suspended_phase!r} nor an active one {list(prof.active_phases)} of the "
+                                "target profile ([profile] suspended_phase / active_phases)")
+            elif not st.suspended and st.phase != prof.equivalent_phase:
                 problems.append(f"session {sid} is {st.phase!r}: neither suspended nor equivalent, and the suite "
                                 "never forces a suspend; wait until it is equivalent or suspend it yourself")
             if s.get("status") not in (None, "Active"):

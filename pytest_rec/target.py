@@ -16,14 +16,20 @@ class TargetFileError(ValueError):
 
 @dataclass
 class Profile:
-    """Assumptions of CONTRACT section 1 where the reference is silent."""
+    """Assumptions of CONTRACT section 1 where the reference is silent (specs/DECISIONS.md)."""
     suspended_phase: str = "Suspend"
-    active_phases: tuple[str, ...] = ("Copying", "Equivalent")
+    active_phases: tuple[str, ...] = ("Copying", "Equivalent")   # preflight: a writable session reads one
     equivalent_phase: str = "Equivalent"
-    async_split_mode: str = "Manual"
-    # words in a job's error that name the environment, not the request
-    environment_words: tuple[str, ...] = ("copy path", "rec path", "remote", "buffer", "line",
-                                          "communication", "path is not available", "busy")
+    # a job Error on a change the rules accept names the environment (an error of the run, not a
+    # deviation) only when its text matches one of these regular expressions (case-insensitive,
+    # searched; write whole words with \b): the REC path down, no REC buffer, a busy array
+    environment_patterns: tuple[str, ...] = (
+        r"\b(REC|copy) path\b.*\b(not available|down|disconnected|error)\b",
+        r"\bREC buffer\b.*\b(not|no|missing|insufficient|unavailable)\b",
+        r"\bno REC buffer\b",
+        r"\bremote (storage system|array|box)\b.*\b(not available|not reachable|unreachable|down)\b",
+        r"\bstorage system is busy\b",
+    )
     suspend_timeout: float = 120.0      # seconds for a suspend or resume to show in GET
     fuzz_examples: int = 50             # schemathesis examples on a real array
 

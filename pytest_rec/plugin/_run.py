@@ -96,6 +96,7 @@ def restore(config: pytest.Config) -> None:
         return
     run.restored = True
     notes, failures = run.ctx.restore_all()
+    run.restore_failures = failures
     if failures:
         sys.stderr.write(f"\n*** pytest-rec: RESTORE FAILED: {'; '.join(failures)}. Run `rec-restore "
                          f"{run.ctx.journal.path}` once the array allows it.\n")
@@ -150,7 +151,9 @@ def write_reports(run: RecRun, pytest_status: int) -> int:
     options, config = run.options, run.config
     report_dir = Path(options.report_dir)
     gmt = "%Y-%m-%dT%H:%M:%SZ"
-    meta = {"target": _target_meta(run), "depth": options.depth,
+    if pytest_status == pytest.ExitCode.INTERRUPTED and not run.interrupted:
+        run.interrupted = "interrupted (Ctrl-C)"
+    meta = {"target": _target_meta(run), "depth": options.depth, "interrupted": run.interrupted,
             "strict": options.strict, "dry_run": options.dry_run,
             "pairwise_seed": options.pairwise_seed if options.depth == "pairwise" else None,
             "run": {"suite_version": __version__, "commit": _git_commit(),
@@ -161,10 +164,7 @@ def write_reports(run: RecRun, pytest_status: int) -> int:
                     "sim_options": options.sim_options}}
     summary = build_summary(run.cases, meta)
     summary["restore"] = restore_status(Path(options.journal), since=run.started)
-    code = exit_code(summary, pytest_status)
-    if summary["restore"]["failed"] and code == 0 and summary["target"].get("kind") != "sim":
-        code = 2          # on the built-in simulator nothing outlives the run; it is still reported
-    summary["exit_code"] = code
+    summary["exit_code"] = code = exit_code(summary, pytest_status)
     extra_files = {}
     if run.ctx is not None:
         extra_files["target.json"] = run.ctx.target.redacted()

@@ -23,6 +23,8 @@ class RecRun:
     known: list = field(default_factory=list)      # known deviations (--rec-known-deviations)
     ctx: RecContext | None = None
     restored: bool = False
+    interrupted: str | None = None          # the signal or reason that stopped the run early
+    restore_failures: list[str] = field(default_factory=list)
     cases: list[dict] = field(default_factory=list)
     plan: list[str] = field(default_factory=list)
     summary_lines: list[str] = field(default_factory=list)
