@@ -26,7 +26,7 @@ from .array import Array, LoginSession, Reply, error
 MAX_REQUEST_LINE = 1280
 
 # handler name -> the query parameters it takes
-_QUERY = {"session_get": {"fields"}, "copysession_list": {"fields", "copysession_id"},
+_QUERY = {"session_get": {"fields"}, "copysession_list": {"fields", "copysession_id", "last_get_id", "max_records"},
           "copysession_get": {"fields"}, "job_get": {"fields"}}
 _JSON_BODY = {"login", "copysession_patch"}
 # path -> {method: handler name}
@@ -41,7 +41,22 @@ _PATHS = {
 }
 
 
-def _json_response(reply: Reply) -> Response:
+def _hex_codes(body: Any) -> Any:
+    """The body with every 4-digit ``error_code`` written as a hex code (``0400`` -> ``D190``)."""
+    if isinstance(body, list):
+        return [_hex_codes(v) for v in body]
+    if not isinstance(body, dict):
+        return body
+    out = {k: _hex_codes(v) for k, v in body.items()}
+    code = out.get("error_code")
+    if isinstance(code, str) and len(code) == 4 and code.isdigit():
+        out["error_code"] = f"D{int(code) % 4096:03X}"
+    return out
+
+
+def _json_response(reply: Reply, hex_codes: bool = False) -> Response:
+    if hex_codes:
+        reply = Reply(reply.status, _hex_codes(reply.body), reply.headers)
     content = b"" if reply.body is None else json.dumps(reply.body).encode()
     headers = dict(reply.headers)
     media = "application/json" if reply.body is not None else None
@@ -78,14 +93,14 @@ class SimulatorApp:
             raise ConnectionAbortedError("simulated dropped connection")
         if fault == "busy":
             self.array.log(scope["method"], scope["path"], None, 503)
-            return await _json_response(self.array.busy())(scope, receive, send)
+            return await self._respond(self.array.busy())(scope, receive, send)
         raw = scope.get("raw_path") or scope["path"].encode()
         qs = scope.get("query_string") or b""
         line = len(scope["method"]) + 1 + len(raw) + (1 + len(qs) if qs else 0) + len(" HTTP/") \
             + len(scope.get("http_version", "1.1"))
         if line > MAX_REQUEST_LINE:
             self.array.log(scope["method"], scope["path"], None, 413)
-            return await _json_response(error(413, "request line"))(scope, receive, send)
+            return await self._respond(error(413, "request line"))(scope, receive, send)
         self.array.tick()
         return await self.router(scope, receive, send)
 
@@ -97,14 +112,20 @@ class SimulatorApp:
         else:
             reply = error(404 if exc.status_code == 404 else exc.status_code, "path")
         self.array.log(request.method, request.url.path, None, reply.status)
-        return _json_response(reply)
+        return self._respond(reply)
+
+    def _respond(self, reply: Reply) -> Response:
+        return _json_response(reply, self.array.settings.hex_error_codes)
 
     async def _crash(self, request: Request, exc: Exception) -> Response:
         return self._internal_error(request.method, request.url.path)
 
     def _internal_error(self, method: str, path: str) -> Response:
-        """An unhandled "firmware" error: a plain-text 500."""
+        """An unhandled "firmware" error: a 500 with the JSON error body (fact sheet 2), or plain text
+        when ``json_500`` is off (as a proxy in front of an array might answer)."""
         self.array.log(method, path, None, 500)
+        if self.array.settings.json_500:
+            return self._respond(error(500, "internal"))
         return Response(b"Internal Server Error", status_code=500, media_type="text/plain")
 
     # ------------------------------------------------------------- the handlers
@@ -116,7 +137,7 @@ class SimulatorApp:
                 return self._internal_error(request.method, request.url.path)
             self.array.log(request.method, request.url.path, caller.user.name if caller else None,
                            reply.status)
-            return _json_response(reply)
+            return self._respond(reply)
         return endpoint
 
     async def _handle(self, name: str, request: Request) -> tuple[Reply, LoginSession | None]:
@@ -163,13 +184,23 @@ class SimulatorApp:
         if name == "session_delete":
             return array.logout(caller, ident), caller
         if name == "copysession_list":
+            q = request.query_params
             ids = None
-            if "copysession_id" in request.query_params:
+            if "copysession_id" in q:
                 try:
-                    ids = {int(x) for x in request.query_params["copysession_id"].split(",") if x}
+                    ids = {int(x) for x in q["copysession_id"].split(",") if x}
                 except ValueError:
                     return error(400, "copysession_id"), caller
-            return array.list_copysessions(caller, ids, fields), caller
+            paging: dict[str, int] = {}
+            for key in ("last_get_id", "max_records"):
+                if key in q:
+                    try:
+                        paging[key] = int(q[key])
+                    except ValueError:
+                        return error(400, key), caller
+                    if paging[key] < (1 if key == "max_records" else 0):
+                        return error(400, key), caller
+            return array.list_copysessions(caller, ids, fields, query=dict(q), **paging), caller
         if name == "copysession_get":
             return array.get_copysession(caller, ident, fields), caller
         if name == "copysession_patch":

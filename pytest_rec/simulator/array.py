@@ -29,7 +29,7 @@ import time
 from .auth import Auth, LoginSession
 from .defects import DefectSwitches
 from .faults import Faults
-from .inventory import CopySession, Inventory, load_inventory
+from .inventory import CopySession, Inventory, load_inventory, with_odd_neighbours, with_writable
 from .jobs import Job, Jobs
 from .reads import Reads
 from .replies import (ERRORS, FINAL_JOB_STATES, PATCH_FIELDS, RECOVERY_MODES, SPLIT_MODES,
@@ -46,8 +46,13 @@ class Array(Auth, Jobs, Reads, PatchRules, SuspendResume, Faults):
     """The simulated storage system."""
 
     def __init__(self, inventory: Inventory | None = None, settings: Settings | None = None):
-        self.inventory = inventory or load_inventory()
         self.settings = settings or Settings()
+        inventory = inventory or load_inventory(self.settings.inventory or None)
+        if self.settings.writable_sessions:
+            inventory = with_writable(inventory, self.settings.writable_sessions)
+        if self.settings.odd_neighbours:
+            inventory = with_odd_neighbours(inventory)
+        self.inventory = inventory
         self.defect = DefectSwitches(self.settings.defects)
         self.lock = threading.RLock()
         self.users = {u.name: u for u in self.inventory.users.values()}
@@ -65,6 +70,7 @@ class Array(Auth, Jobs, Reads, PatchRules, SuspendResume, Faults):
         self._rng = random.Random(self.settings.seed)
         self._phase_due: dict[int, tuple[float, str]] = {}   # session -> (when, phase)
         self._resume_split: dict[int, str] = {}              # for the sticky-auto-restored defect
+        self._stale: dict[int, tuple[float, dict]] = {}      # read_lag: session -> (until, old modes)
 
     def has(self, defect: str) -> bool:
         """Whether a defect profile is on (same as ``self.defect(name)``)."""

@@ -30,9 +30,12 @@ class Auth:
         if not isinstance(body, dict):
             return error(400, "body")
         with self.lock:
-            if "grant_type" in body or "refresh_token" in body:
-                if body.get("grant_type") != "refresh_token" or not isinstance(body.get("refresh_token"), str):
-                    return error(400, "grant_type")
+            grant = body.get("grant_type", "refresh_token" if "refresh_token" in body else "password")
+            if grant not in ("password", "refresh_token"):       # "password" is the documented default
+                return error(400, "grant_type")
+            if grant == "refresh_token":
+                if not isinstance(body.get("refresh_token"), str):
+                    return error(400, "refresh_token")
                 ls = self.by_refresh.get(body["refresh_token"])
                 if ls is None or not ls.alive or time.monotonic() > ls.refresh_expires:
                     return error(401, "refresh_token")

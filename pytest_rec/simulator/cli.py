@@ -19,14 +19,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5665)
     p.add_argument("--tls", action="store_true", help="serve HTTPS with a certificate made at start (trustme)")
-    p.add_argument("--job-latency", type=float, default=0.0, metavar="S")
-    p.add_argument("--token-lifetime", type=int, default=1800, metavar="S")
+    p.add_argument("--job-latency", type=float, default=None, metavar="S")
+    p.add_argument("--token-lifetime", type=int, default=None, metavar="S")
     p.add_argument("--inventory", metavar="FILE", help="inventory TOML (default: the built-in one)")
-    p.add_argument("--refusals", choices=["immediate", "job"], default="immediate",
+    p.add_argument("--refusals", choices=["immediate", "job"], default=None,
                    help="state-dependent refusals as an immediate 4xx or as 202 then job Error")
-    p.add_argument("--fault", action="append", default=[], metavar="KIND[=VALUE]",
-                   help="fault injection or any other setting, e.g. busy_every=5, latency=0.1, "
-                        "copy_path_down=all, hung_jobs, drop_every=7, suspend_lag=0.5")
+    p.add_argument("--fault", "--option", dest="fault", action="append", default=[], metavar="KEY[=VALUE]",
+                   help="any simulator setting (repeatable; a bare KEY means true): faults such as busy_every=5, "
+                        "latency=0.1, copy_path_down=all, hung_jobs, hung_jobs_user=qa_admin, drop_every=7, "
+                        "suspend_lag=0.5; realism such as page_size=5, read_lag=2, hex_error_codes, odd_neighbours, "
+                        "stack_equivalent, one_job_per_session, writable_sessions=3, inventory=FILE. "
+                        "Every key: " + ", ".join(k for k in Settings.__dataclass_fields__ if k != "defects"))
     p.add_argument("--defect", action="append", default=[], metavar="NAME", help="defect profile (repeatable)")
     p.add_argument("--list-defects", action="store_true", help="list the defect profiles and exit")
     p.add_argument("--target-out", metavar="FILE", help="also write the ready target file here")
@@ -41,11 +44,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{d.name:<{width}}  {', '.join(sorted(d.breaks)):<34}  {d.description}")
         return 0
     options = dict(f.split("=", 1) if "=" in f else (f, "true") for f in args.fault)
-    options.update(job_latency=str(args.job_latency), token_lifetime=str(args.token_lifetime),
-                   refusals=args.refusals)
+    for key in ("job_latency", "token_lifetime", "refusals"):      # the flags win over --fault KEY=VALUE
+        if getattr(args, key) is not None:
+            options[key] = str(getattr(args, key))
     try:
         settings = Settings.from_options(options, defects=args.defect)
-        inventory = load_inventory(args.inventory)
+        inventory = load_inventory(args.inventory or settings.inventory or None)
     except ValueError as exc:
         print(f"rec-sim: {exc}", file=sys.stderr)
         return 2
@@ -63,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     if settings.defects:
         print(f"rec-sim: DEFECT PROFILES ON: {', '.join(sorted(settings.defects))}")
     print("rec-sim: users (name / password / tenant):")
-    for u in inventory.users.values():
+    for u in server.array.inventory.users.values():
         print(f"  {u.name:<12} {u.password:<18} {'-' if u.tenant is None else u.tenant}")
     print("rec-sim: export these, then run: rec-compliance --rec-target <target file>")
     for env, pw in server.target_env().items():

@@ -32,5 +32,7 @@ class Faults:
             return False
         return spec == "all" or str(sid) in {p.strip() for p in spec.split(",")}
 
-    def _job_hangs(self, user: str) -> bool:
-        return self.settings.hung_jobs
+    def _job_hangs(self, user: str, action: str) -> bool:
+        """hung_jobs: every job hangs; hung_jobs_user: the PATCH jobs of that user do."""
+        s = self.settings
+        return s.hung_jobs or (action == "patch" and bool(s.hung_jobs_user) and user == s.hung_jobs_user)

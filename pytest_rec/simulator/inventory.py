@@ -7,6 +7,7 @@ from a TOML file of the same shape as ``default.toml`` beside this module.
 
 from __future__ import annotations
 
+import copy
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,53 @@ def load_inventory(path: str | Path | None = None) -> Inventory:
         sessions[cs.copysession_id] = cs
     return Inventory(users=users, volumes=volumes, sessions=sessions,
                      target=raw.get("target", {}), boxid=raw.get("boxid", Inventory.boxid))
+
+
+def with_writable(inv: Inventory, count: int) -> Inventory:
+    """The inventory whose target names ``count`` writable sessions: the first ``count`` of the ones it
+    names, then (if more are asked for) new suspended Synchronous REC sessions made for the purpose."""
+    inv = copy.deepcopy(inv)
+    sessions_key = inv.target.setdefault("sessions", {})
+    writable = list(sessions_key.get("writable", []))[:count]
+    next_id = max(inv.sessions) + 1
+    while len(writable) < count:
+        sid = next_id
+        next_id += 1
+        src, dst = 300000 + sid, 400000 + sid
+        inv.volumes[src] = Volume(src, 1000 + 2 * sid, f"extra#{sid}")
+        inv.volumes[dst] = Volume(dst, 1001 + 2 * sid, f"extra#{sid}_rep")
+        inv.sessions[sid] = CopySession(sid, "REC", src, dst, phase="Suspend", transfer_mode="Synchronous",
+                                        split_mode="Automatic", recovery_mode="Automatic",
+                                        remote_boxid="00ETERNUSDXHS3ET00000A####EI000001######",
+                                        remote_copysession_id=sid)
+        writable.append(sid)
+    sessions_key["writable"] = writable
+    return inv
+
+
+# values outside the spec's tables (CONTRACT section 1: never a deviation, still compared for isolation)
+_ODD = [dict(type="REC", phase="Halt", status="Halt", transfer_mode="Through", split_mode="Manual",
+             recovery_mode="Manual"),
+        dict(type="REC", phase="Copying_and_Tracking", status="Active", transfer_mode="Through",
+             split_mode="Manual", recovery_mode="Automatic"),
+        dict(type="QuickOPC", phase="Tracking", status="Active")]
+
+
+def with_odd_neighbours(inv: Inventory) -> Inventory:
+    """The inventory plus sessions that no target names, carrying values outside the spec's enums
+    (transfer mode ``Through``, status ``Halt``, odd phases, another copy type)."""
+    inv = copy.deepcopy(inv)
+    next_id = max(inv.sessions) + 1
+    for i, odd in enumerate(_ODD):
+        sid = next_id + i
+        src, dst = 500000 + sid, 600000 + sid
+        inv.volumes[src] = Volume(src, 2000 + 2 * sid, f"odd#{sid}")
+        inv.volumes[dst] = Volume(dst, 2001 + 2 * sid, f"odd#{sid}_rep")
+        rec = odd["type"] == "REC"
+        inv.sessions[sid] = CopySession(sid, source_volume=src, destination_volume=dst,
+                                        remote_boxid="00ETERNUSDXHS3ET00000A####EI000003######" if rec else None,
+                                        remote_copysession_id=sid if rec else None, **odd)
+    return inv
 
 
 from .targetfile import passwords, target_file_text  # noqa: E402  (kept importable from here)

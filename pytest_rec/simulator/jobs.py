@@ -60,10 +60,14 @@ class Jobs:
 
     def _new_job(self, caller, sid: int, action: str, payload: dict, description: str) -> Job:
         job = Job(self._next_job, caller.user.name, description, time.monotonic(), now_wall(),
-                  sid, action, payload, hung=self._job_hangs(caller.user.name))
+                  sid, action, payload, hung=self._job_hangs(caller.user.name, action))
         self._next_job += 1
         self.jobs[job.job_id] = job
         return job
+
+    def _job_running_on(self, sid: int) -> bool:
+        """Whether a job on this session has not ended yet."""
+        return any(j.session_id == sid and j.status not in FINAL_JOB_STATES for j in self.jobs.values())
 
     def job_ref(self, job: Job) -> dict:
         prefix = "/api/v2/job/" if self.defect("job-href-v2") else "/api/v1/job/"

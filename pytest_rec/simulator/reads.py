@@ -1,10 +1,18 @@
 """Reading copy sessions: ``GET /copysession`` (the list) and ``GET /copysession/{id}``, in the
 shape of fact sheet 6.2, with the ``fields`` filter of fact sheet 1.4. A tenant user sees only the
-sessions whose local volume is in the tenant."""
+sessions whose local volume is in the tenant.
+
+Realism (``Settings``): ``page_size`` pages the list the way fact sheet 1.5 shows (``total_count``,
+``list_count``, ``copysession_list``, and ``next_href`` repeating the query with ``last_get_id`` set
+to the last id of the page, absent on the last page; ``max_records`` caps a page too);
+``read_lag`` makes GETs show a session's old modes for a while after a PATCH job's Success.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
+from urllib.parse import urlencode
 
 from .inventory import CopySession
 from .replies import Reply, error
@@ -46,19 +54,44 @@ class Reads:
         keep = set(fields) | {"copysession_id"}
         return {k: v for k, v in body.items() if k in keep}
 
+    def _remember_old_modes(self, cs: CopySession, old: dict) -> None:
+        """read_lag: GETs keep showing ``old`` (the modes before a PATCH job) for a while."""
+        self._stale[cs.copysession_id] = (time.monotonic() + self.settings.read_lag, old)
+
+    def _view(self, cs: CopySession) -> dict:
+        """The session as a GET shows it now (its old modes while a read lag lasts)."""
+        body = self.render(cs)
+        stale = self._stale.get(cs.copysession_id)
+        if stale is not None:
+            if time.monotonic() < stale[0]:
+                body.update(stale[1])
+            else:
+                del self._stale[cs.copysession_id]
+        return body
+
     def get_copysession(self, caller, sid: int, fields=None) -> Reply:
         with self.lock:
             cs = self.sessions.get(sid)
             if cs is None or not self._visible(caller.user, cs):
                 return error(404, "copysession_id")
-            return Reply(200, self._filter(self.render(cs), fields))
+            return Reply(200, self._filter(self._view(cs), fields))
 
-    def list_copysessions(self, caller, ids=None, fields=None) -> Reply:
+    def list_copysessions(self, caller, ids=None, fields=None, last_get_id: int | None = None,
+                          max_records: int | None = None, query: dict | None = None) -> Reply:
+        """One page of the list; ``query`` is the request's query (for ``next_href``)."""
         with self.lock:
-            items = [self._filter(self.render(cs), fields) for sid, cs in sorted(self.sessions.items())
+            found = [cs for sid, cs in sorted(self.sessions.items())
                      if self._visible(caller.user, cs) and (ids is None or sid in ids)]
-            return Reply(200, {"total_count": len(items), "list_count": len(items),
-                               "copysession_list": items})
+            after = [cs for cs in found if last_get_id is None or cs.copysession_id > last_get_id]
+            size = min(n for n in (self.settings.page_size, max_records, len(after)) if n) if after else 0
+            page = after[:size]
+            body: dict[str, Any] = {"total_count": len(found), "list_count": len(page),
+                                    "copysession_list": [self._filter(self._view(cs), fields) for cs in page]}
+            if len(after) > len(page):
+                params = {k: v for k, v in (query or {}).items() if k != "last_get_id"}
+                params["last_get_id"] = str(page[-1].copysession_id)
+                body["next_href"] = "/api/v1/copysession?" + urlencode(params, safe=",")
+            return Reply(200, body)
 
     def snapshot(self) -> dict[int, dict]:
         """Every session as GET shows it (for tests)."""

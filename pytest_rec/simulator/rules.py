@@ -61,6 +61,8 @@ class PatchRules:
                 refusal = self._state_refusal(caller.user, cs, body)
                 if refusal:
                     return error(refusal[0], refusal[1])
+            if self.settings.one_job_per_session and self._job_running_on(sid):  # pragma: no mutate block, fault injection
+                return error(409, "previous command in process")
             job = self._new_job(caller, sid, "patch", {"body": dict(body), "user": caller.user},
                                 description)
             return Reply(202, self.job_ref(job))
@@ -89,7 +91,10 @@ class PatchRules:
         refusal = self._state_refusal(job.payload["user"], cs, job.payload["body"])
         if refusal:
             return refusal
+        old = {"transfer_mode": cs.transfer_mode, "split_mode": cs.split_mode, "recovery_mode": cs.recovery_mode}
         self._apply_patch(cs, job.payload["body"])
+        if self.settings.read_lag:  # pragma: no mutate block, fault injection
+            self._remember_old_modes(cs, old)
         return None
 
     def _apply_patch(self, cs: CopySession, body: dict) -> None:

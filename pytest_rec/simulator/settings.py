@@ -25,12 +25,25 @@ class Settings:
     suspend_lag: float = 0.0          # Synchronous/Consistency suspend completes this long after job Success
     copy_time: float = 0.0            # seconds from resume to Equivalent (Stack never gets there)
     latency: float = 0.0              # fault: added to every response
+    # busy_every and busy_rate count every request, whatever its method and path: log in
+    # (POST /session), refresh, reads, job polls and logout answer 503 like any other call
     busy_every: int = 0               # fault: every Nth request answers 503
     busy_rate: float = 0.0            # fault: this share of requests answers 503
     busy_retry_after: int = 1         # Retry-After value sent with 503
     copy_path_down: str = ""          # fault: "all" or comma-separated session ids whose jobs fail
     hung_jobs: bool = False           # fault: jobs never finish
+    hung_jobs_user: str = ""          # fault: PATCH jobs started by this user (a name) never finish
     drop_every: int = 0               # fault: every Nth request loses its connection
+    # realism (issue 15); the defaults keep the simple behaviour
+    page_size: int = 0                # GET /copysession: this many per page, next_href to the rest (0: one page)
+    read_lag: float = 0.0             # after a PATCH job's Success, GETs show the old modes this long
+    hex_error_codes: bool = False     # error_code like "D190" instead of 4 digits
+    odd_neighbours: bool = False      # extra sessions, named by no target, with values outside the enums
+    json_500: bool = True             # a 500 carries the JSON error body (false: plain text, as a proxy might)
+    stack_equivalent: bool = False    # a resumed Stack session reaches Equivalent after copy_time
+    one_job_per_session: bool = False  # a change to a session with an unfinished job: 409 "previous command in process"
+    inventory: str = ""               # inventory TOML to load (empty: the built-in one)
+    writable_sessions: int = 0        # the target names only the first N writable sessions (0: all)
     defects: frozenset[str] = frozenset()
     seed: int | None = None
 
@@ -38,6 +51,9 @@ class Settings:
         if self.refusals not in ("immediate", "job"):
             raise ValueError("refusals must be 'immediate' or 'job'")
         self.defects = _defects.resolve(self.defects)
+        for name in ("page_size", "writable_sessions", "busy_every", "drop_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more")
 
     @classmethod
     def from_options(cls, options: dict[str, str], defects=()) -> "Settings":

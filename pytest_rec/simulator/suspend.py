@@ -2,7 +2,10 @@
 under test and puts a session back. A suspend is normal only from ``Equivalent`` (never forced
 here); a Stack session that is not equivalent cannot be suspended. A Synchronous or Consistency
 suspend may complete ``suspend_lag`` seconds after its job's Success; a resumed session reads
-``Copying``, then ``Equivalent`` after ``copy_time`` (a Stack session stays ``Copying``)."""
+``Copying``, then ``Equivalent`` after ``copy_time``. A resumed Stack session stays ``Copying``
+unless ``stack_equivalent`` is on; then it too reaches ``Equivalent`` after ``copy_time`` (the
+reference implies a Stack session can be equivalent: fact sheet 7.2 refuses to suspend a Stack
+session "whose phase is not equivalent", and 7.4 says a resume returns the pair to equivalent)."""
 
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ class SuspendResume:
                 why = (400, "copysession_id")
             elif cs.status == "Error":
                 why = (409, "status")
+            elif cs.transfer_mode not in ("Synchronous", "Stack", "Consistency"):
+                why = (409, "transfer_mode")   # "through" mode cannot be suspended (odd_neighbours only)
             elif cs.phase == "Suspend" or sid in self._phase_due:
                 why = (409, "phase")
             elif cs.phase != "Equivalent":
@@ -58,8 +63,10 @@ class SuspendResume:
 
     def _finish_resume(self, cs: CopySession, now: float) -> None:
         if cs.transfer_mode == "Stack":
-            cs.phase = "Copying"           # a Stack session never reads Equivalent
-        elif self.settings.copy_time:  # pragma: no mutate block, fault injection
+            if not self.settings.stack_equivalent:  # pragma: no mutate, fault injection
+                cs.phase = "Copying"           # a Stack session never reads Equivalent
+                return
+        if self.settings.copy_time:  # pragma: no mutate block, fault injection
             cs.phase = "Copying"
             self._phase_due[cs.copysession_id] = (now + self.settings.copy_time, "Equivalent")
         else:
