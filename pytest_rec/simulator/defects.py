@@ -75,6 +75,45 @@ _DEFECTS = [
     Defect("stack-to-consistency-keeps-stack",
            "Stack to Consistency is reported Success but the session stays in Stack mode.",
            frozenset({"REC-ACCEPT"})),
+    # issues 14 and 16
+    Defect("consistency-to-sync-noop",
+           "Consistency to Synchronous is a silent no-op: a body carrying transfer_mode Synchronous to a "
+           "Consistency session is dropped whole (split and recovery too), and the job ends Success.",
+           frozenset({"REC-ACCEPT"})),
+    Defect("stack-to-sync-keeps-stack",
+           "Stack to Synchronous is reported Success but the session stays in Stack mode (split Manual); a "
+           "recovery_mode in the same body is applied. A setup-path bug: every state reached that way is wrong.",
+           frozenset({"REC-ACCEPT"})),
+    Defect("consistency-exit-resets-recovery",
+           "Leaving Consistency (to Synchronous or Stack) without recovery_mode resets recovery_mode to "
+           "Automatic; the session carries the wrong recovery mode into later cases.",
+           frozenset({"REC-KEEP-OMITTED"})),
+    Defect("tenant-check-skipped-with-transfer",
+           "The tenant check is skipped when the body carries transfer_mode: a tenant user may then change a "
+           "session outside the tenant.",
+           frozenset({"REC-TENANT-DENY"})),
+    Defect("non-rec-checked-only-for-transfer",
+           "A copy session that is not REC is refused only when the body carries transfer_mode; a body of "
+           "recovery_mode or split_mode alone is accepted (the job ends Success, nothing changes).",
+           frozenset({"REC-NON-REC"})),
+    Defect("active-stack-patch-accepted",
+           "The suspend-first check refuses only sessions that read Equivalent, so an active session still "
+           "Copying (an active Stack session, which never reads Equivalent) is changed; caught through the "
+           "target's sessions.active.",
+           frozenset({"REC-SUSPEND-FIRST"})),
+    Defect("tenant-destination-unchecked",
+           "The tenant check is skipped when the local volume is the destination (is_local_source_volume "
+           "false), so a tenant user may change such a session in another tenant. The mirror of "
+           "tenant-source-only, which wrongly refuses one in the user's own tenant.",
+           frozenset({"REC-TENANT-DENY"})),
+    Defect("split-sync-only-checked-alone",
+           "split_mode on an asynchronous session is refused only when it is the only field; with "
+           "recovery_mode it is accepted (split ignored, recovery applied).",
+           frozenset({"REC-SPLIT-SYNC-ONLY"})),
+    Defect("serial-mix",
+           "Two PATCHes to one session that overlap (each job takes 0.2 s) mix: each job applies its fields "
+           "to the modes its request read, so the later job undoes the earlier accepted change.",
+           frozenset({"REC-SERIAL"})),
 ]
 
 DEFECTS: dict[str, Defect] = {d.name: d for d in _DEFECTS}

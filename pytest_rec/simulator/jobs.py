@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from .replies import ERRORS, FINAL_JOB_STATES, Reply, error, now_wall
 
+SERIAL_MIX_LATENCY = 0.2     # seconds a PATCH job takes under the serial-mix defect
+
 
 @dataclass
 class Job:
@@ -45,9 +47,10 @@ class Jobs:
             for job in self.jobs.values():
                 if job.status in FINAL_JOB_STATES or job.hung:
                     continue
-                if now >= job.created + self.settings.job_latency:
+                latency = self._latency_of(job)
+                if now >= job.created + latency:
                     self._finish(job, now)
-                elif now >= job.created + self.settings.job_latency / 4:
+                elif now >= job.created + latency / 4:
                     job.status = "Running"
             for sid, (when, phase) in list(self._phase_due.items()):
                 if now >= when:
@@ -57,6 +60,12 @@ class Jobs:
             for jid in [j.job_id for j in self.jobs.values()
                         if j.ended is not None and now - j.ended > keep]:
                 del self.jobs[jid]
+
+    def _latency_of(self, job: Job) -> float:
+        """Seconds from a job's registration to its end."""
+        if job.action == "patch" and self.defect("serial-mix"):
+            return max(self.settings.job_latency, SERIAL_MIX_LATENCY)   # slow enough for two to overlap
+        return self.settings.job_latency
 
     def _new_job(self, caller, sid: int, action: str, payload: dict, description: str) -> Job:
         job = Job(self._next_job, caller.user.name, description, time.monotonic(), now_wall(),

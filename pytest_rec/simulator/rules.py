@@ -4,6 +4,14 @@ on an asynchronous session), and the change itself when the job runs.
 
 A state refusal comes at once as a 4xx (``refusals = "immediate"``) or as 202 then a job that
 ends ``Error`` (``refusals = "job"``); the job re-checks the state when it runs either way.
+
+Concurrent changes to one session (REC-SERIAL): by default they are accepted and serialised.
+Jobs end in the order they were registered, and each applies its fields to the session as it is
+when the job runs, never to a copy read earlier, so no accepted change is lost whatever the job
+latency. With ``one_job_per_session`` a change to a session that still has a job Queued or
+Running is refused at once with 409 ("previous command in process"), as a real array may do
+(CONTRACT section 1). The ``serial-mix`` defect applies a job's fields to the modes its request
+found (a stale read), so the second of two concurrent changes undoes the first.
 Every defect switch is a line ``if self.defect("name")`` carrying the no-mutate pragma: the
 mutation run (benchmarks/mutation.py) mutates this module's rule logic, not the switches.
 """
@@ -31,6 +39,8 @@ class PatchRules:
             return True
         if self.defect("tenant-source-only"):  # pragma: no mutate block, defect injection
             return self.volumes[cs.source_volume].tenant == user.tenant
+        if self.defect("tenant-destination-unchecked") and not cs.is_local_source_volume:  # pragma: no mutate block, defect injection
+            return True
         return self._local_volume(cs).tenant == user.tenant
 
     def _visible(self, user: User, cs: CopySession) -> bool:
@@ -63,26 +73,32 @@ class PatchRules:
                     return error(refusal[0], refusal[1])
             if self.settings.one_job_per_session and self._job_running_on(sid):  # pragma: no mutate block, fault injection
                 return error(409, "previous command in process")
-            job = self._new_job(caller, sid, "patch", {"body": dict(body), "user": caller.user},
+            seen = (cs.transfer_mode, cs.split_mode, cs.recovery_mode)     # the modes as this request found them
+            job = self._new_job(caller, sid, "patch", {"body": dict(body), "user": caller.user, "seen": seen},
                                 description)
             return Reply(202, self.job_ref(job))
 
     def _state_refusal(self, user: User, cs: CopySession, body: dict):
         """(status, factor, message) when the session's state forbids the change, else None."""
         if not self._tenant_may(user, cs):
-            return 403, "tenant", "The local volume does not belong to the tenant of the user"
+            if not (self.defect("tenant-check-skipped-with-transfer") and "transfer_mode" in body):  # pragma: no mutate, defect injection
+                return 403, "tenant", "The local volume does not belong to the tenant of the user"
         if cs.type != "REC":
             if self.defect("non-rec-accepted"):  # pragma: no mutate block, defect injection
+                return None
+            if self.defect("non-rec-checked-only-for-transfer") and "transfer_mode" not in body:  # pragma: no mutate block, defect injection
                 return None
             return 400, "copysession_id", "The copy session is not a REC session"
         if cs.status == "Error":
             return 409, "status", "The REC session is in error status"
         if cs.phase != "Suspend":
             if not self.defect("active-patch-accepted"):  # pragma: no mutate, defect injection
-                return 409, "phase", "The REC session is not suspended"
+                if not (self.defect("active-stack-patch-accepted") and cs.phase != "Equivalent"):  # pragma: no mutate, defect injection
+                    return 409, "phase", "The REC session is not suspended"
         if "split_mode" in body and "transfer_mode" not in body and cs.transfer_mode != "Synchronous":
             if not self.defect("split-accepted-when-async"):  # pragma: no mutate, defect injection
-                return 400, "split_mode", "split_mode can be given for synchronous transfer mode only"
+                if not (self.defect("split-sync-only-checked-alone") and len(body) > 1):  # pragma: no mutate, defect injection
+                    return 400, "split_mode", "split_mode can be given for synchronous transfer mode only"
         return None
 
     # ------------------------------------------------------------- the job
@@ -92,6 +108,8 @@ class PatchRules:
         if refusal:
             return refusal
         old = {"transfer_mode": cs.transfer_mode, "split_mode": cs.split_mode, "recovery_mode": cs.recovery_mode}
+        if self.defect("serial-mix"):  # pragma: no mutate block, defect injection
+            cs.transfer_mode, cs.split_mode, cs.recovery_mode = job.payload["seen"]   # a stale read
         self._apply_patch(cs, job.payload["body"])
         if self.settings.read_lag:  # pragma: no mutate block, fault injection
             self._remember_old_modes(cs, old)
@@ -102,9 +120,16 @@ class PatchRules:
             return
         before = cs.transfer_mode
         after = body.get("transfer_mode", before)
+        if self.defect("consistency-to-sync-noop") and (before, after) == ("Consistency", "Synchronous"):  # pragma: no mutate block, defect injection
+            return                                         # the whole body is dropped; the job still succeeds
         if self.defect("stack-to-consistency-keeps-stack"):  # pragma: no mutate block, defect injection
             if before == "Stack" and after == "Consistency":
                 after = "Stack"
+        if self.defect("stack-to-sync-keeps-stack") and (before, after) == ("Stack", "Synchronous"):  # pragma: no mutate block, defect injection
+            after = "Stack"
+        if self.defect("consistency-exit-resets-recovery") and before == "Consistency" != after:  # pragma: no mutate block, defect injection
+            if "recovery_mode" not in body:
+                cs.recovery_mode = "Automatic"
         if self.defect("sticky-auto-restored"):  # pragma: no mutate block, defect injection
             if before == "Synchronous" and after != "Synchronous":
                 self._resume_split[cs.copysession_id] = cs.split_mode

@@ -3,8 +3,9 @@
 ``target_data`` is the one place that turns an inventory and a URL into the target's keys
 (``SimulatorServer.target()`` calls it for a running simulator); ``target_toml`` writes the
 same data as a target file. The sessions the target names come from the inventory's
-``[target.sessions]``, plus ``[sessions.identity.N]`` and ``[sessions.baseline.N]`` pins for
-every writable session (its state in the inventory).
+``[target.sessions]`` (``active`` included), plus ``[sessions.identity.N]`` and
+``[sessions.baseline.N]`` pins for every writable session: its volumes and remote box, and the
+state the inventory starts it in (modes, and ``suspended``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ def target_data(inv: "Inventory", url: str, verify: bool | str = True,
         cs = inv.sessions[sid]
         identity[str(sid)] = {"remote_boxid": cs.remote_boxid,
                               "source_volume_name": inv.volumes[cs.source_volume].name}
+        baseline[str(sid)] = {"transfer_mode": cs.transfer_mode, "split_mode": cs.split_mode,
+                              "recovery_mode": cs.recovery_mode, "suspended": cs.phase == "Suspend"}
     if identity:
         sessions["identity"] = identity
     if baseline:
