@@ -8,12 +8,17 @@
 
 from __future__ import annotations
 
-__all__ = ["Deviation", "TargetError", "RequestBlocked", "Violations"]
+__all__ = ["Deviation", "TargetError", "Blocked", "RequestBlocked", "Violations"]
 
 
 class TargetError(Exception):
     """The target could not be used: down, login refused, timeout, an environment job error.
     A check that meets one did not run; it is never a deviation of the array."""
+
+
+class Blocked(TargetError):
+    """A check could not start: the starting state it needs is reachable only through a setup step
+    the array already answered wrongly (that step is reported once, as its own REC-ACCEPT deviation)."""
 
 
 class RequestBlocked(Exception):
@@ -26,8 +31,9 @@ class Deviation(AssertionError):
     The message carries each requirement ID once: ``[REC-A] what happened`` for one finding,
     ``[REC-A] first; [REC-B] second`` for several."""
 
-    def __init__(self, requirements, message: str):
+    def __init__(self, requirements, message: str, *, setup_step: bool = False):
         self.requirements = tuple(sorted(set(requirements)))
+        self.setup_step = setup_step        # a setup step failed: the case's own requirements were not judged
         if not message.startswith("["):
             message = f"[{', '.join(self.requirements)}] {message}"
         super().__init__(message)

@@ -61,12 +61,26 @@ def names_environment(job: dict, target: Target) -> bool:
 
 def judge_modes(exp: Expectation, before: SessionState, after: SessionState, body, v: Violations,
                 prefix: str = "") -> None:
-    """Each field a GET shows after an accepted change, judged under the requirement that governs it."""
-    for f, requirement in exp.judged_by.items():
-        want, got = getattr(exp.modes, f), getattr(after.modes, f)
-        if want != got:
-            v.add(requirement, f"{prefix}{f} reads {got!r} after the change, expected {want!r} "
-                               f"(from {before.modes.label()} with {body})")
+    """Each field a GET shows after an accepted change, judged under the requirement that governs it.
+
+    Attribution (CONTRACT section 2): a change that was not applied at all (the GET shows the
+    session exactly as before) is one REC-ACCEPT finding, not one per field; and when the transfer
+    mode sent was not applied, the split mode that depends on it (forced or sticky Manual) is not judged."""
+    __tracebackhide__ = True
+    if exp.modes is not None and after.modes == before.modes and exp.modes != before.modes:
+        v.add("REC-ACCEPT", f"{prefix}the change was accepted but not applied: the session still reads "
+                            f"{after.modes.label()}, expected {exp.modes.label()} (from {before.modes.label()} "
+                            f"with {body})")
+    else:
+        transfer_missed = isinstance(body, dict) and "transfer_mode" in body and \
+            after.modes.transfer_mode != exp.modes.transfer_mode
+        for f, requirement in exp.judged_by.items():
+            if transfer_missed and f == "split_mode" and requirement in ("REC-FORCED-MANUAL", "REC-STICKY-MANUAL"):
+                continue
+            want, got = getattr(exp.modes, f), getattr(after.modes, f)
+            if want != got:
+                v.add(requirement, f"{prefix}{f} reads {got!r} after the change, expected {want!r} "
+                                   f"(from {before.modes.label()} with {body})")
     if not after.suspended:
         v.add("REC-ACCEPT", f"{prefix}the session reads phase {after.phase!r} after the change; it was suspended")
 

@@ -6,7 +6,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass
 
-from .model import FIELDS, Expectation, Modes, bodies, body_label, expect, setup_body, starting_states
+from .model import FIELDS, Expectation, Modes, bodies, body_label, expect, setup_path, starting_states
 
 DEPTHS = ("smoke", "pairwise", "full")
 PAIRWISE_SEED = 20261127
@@ -134,7 +134,6 @@ def setup_jobs(ordered: list[Case], start: Modes | None = None) -> int:
     """Jobs spent reaching starting states along an order (0 when a case starts where the last ended)."""
     here, jobs = start, 0
     for c in ordered:
-        if setup_body(here, c.start) is not None if here else True:
-            jobs += 1
+        jobs += len(setup_path(here, c.start)) if here else 1
         here = c.end
     return jobs

@@ -151,6 +151,46 @@ def setup_body(current: Modes, wanted: Modes) -> dict[str, str] | None:
     return body
 
 
+def setup_path(current: Modes, wanted: Modes, via: str | None = None) -> list[dict[str, str]]:
+    """The bodies that take a suspended session from ``current`` to ``wanted`` along a path that
+    relies on no rule under test but REC-ACCEPT (CONTRACT section 2, attribution):
+
+    - a session in a state the rules cannot produce (asynchronous with split Automatic) first goes
+      back to Synchronous with split_mode given (legal from any state);
+    - Synchronous to asynchronous goes through split Manual first, so the forced split is not needed;
+    - going back to Synchronous always gives split_mode, so the sticky split is not needed.
+    ``via`` names an asynchronous transfer mode to pass through first (a detour around a step the
+    array answered wrongly before). Usually one body; [] when the session is there already."""
+    steps: list[dict[str, str]] = []
+    cur = current
+    if via is not None and via != cur.transfer_mode:
+        if cur.transfer_mode == "Synchronous" and cur.split_mode != "Manual":
+            steps.append({"split_mode": "Manual"})
+            cur = Modes("Synchronous", "Manual", cur.recovery_mode)
+        if cur.is_async and cur.split_mode != "Manual":
+            return []                      # no detour from a state the rules cannot produce
+        steps.append({"transfer_mode": via})
+        cur = Modes(via, "Manual", cur.recovery_mode)
+    if cur == wanted:
+        return steps
+    if cur.is_async and cur.split_mode != "Manual":
+        split = wanted.split_mode if wanted.transfer_mode == "Synchronous" else "Manual"
+        body = {"transfer_mode": "Synchronous", "split_mode": split, "recovery_mode": wanted.recovery_mode}
+        steps.append(body)
+        cur = Modes("Synchronous", split, wanted.recovery_mode)
+        if cur == wanted:
+            return steps
+    if wanted.is_async and cur.transfer_mode == "Synchronous" and cur.split_mode != "Manual":
+        steps.append({"split_mode": "Manual", "recovery_mode": wanted.recovery_mode})
+        cur = Modes("Synchronous", "Manual", wanted.recovery_mode)
+        if cur == wanted:
+            return steps
+    body = setup_body(cur, wanted)
+    if body is not None:
+        steps.append(body)
+    return steps
+
+
 def judge_refusal(status: int, job_status: str | None, forms: tuple) -> bool:
     """Whether an answer (HTTP status, and the job's end status after a 202) is an accepted refusal."""
     if status == 202:

@@ -6,93 +6,138 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
 from .catalogue import load_catalogue
 
 __all__ = ["build_summary", "requirement_verdicts", "overall", "exit_code", "verdict_line", "render_markdown",
-           "write_summary", "manifest"]
+           "deviation_groups", "write_summary", "manifest"]
 
 SCHEMA_VERSION = 1
 ALWAYS_CHECKED = "REC-NO-5XX"
 
 
+def _role(case: dict, rid: str) -> str:
+    """What one case is for one requirement: passed, failed, known, error, skipped, opt-in or blocked."""
+    outcome = case["outcome"]
+    if rid in case.get("failed_requirements", []):
+        return "known" if outcome == "known-deviation" else "failed"
+    if rid == ALWAYS_CHECKED and rid not in case["requirements"]:
+        return "passed"                  # every answer of a case that ran was checked for a 5xx
+    if outcome in ("failed", "known-deviation"):
+        # the case broke another requirement: this one was judged and held, unless the case never got
+        # past its setup step (a starting state it could not reach), when this one was not judged
+        return "blocked" if case.get("setup_failed") else "passed"
+    if outcome == "skipped":
+        return "opt-in" if case.get("opt_in") else "skipped"
+    if outcome == "error":
+        return "error"
+    return outcome                       # passed, blocked
+
+
 def requirement_verdicts(cases: list[dict], catalogue: list[dict]) -> list[dict]:
+    """Per requirement: its verdict and counts that add up
+    (tests = passed + failed + errors + skipped + blocked + known; skipped includes opt_in)."""
     rows = []
     for req in catalogue:
         rid = req["id"]
         listed = [c for c in cases if rid in c["requirements"] or rid in c.get("failed_requirements", [])
                   or (rid == ALWAYS_CHECKED and c["outcome"] in ("passed", "failed", "known-deviation"))]
-        failed = [c for c in listed if rid in c.get("failed_requirements", [])]
-        passed = [c for c in listed if c["outcome"] == "passed"]
-        # a known deviation is still a failure of its requirement: a buyer must see it
-        errors = [c for c in listed if c["outcome"] == "error"]
-        skipped = [c for c in listed if c["outcome"] == "skipped"]
-        if not req.get("judged", True):
-            verdict = "info" if passed or failed else "not-run"
-        elif failed:
-            verdict = "fail"
-        elif errors:
+        roles = Counter(_role(c, rid) for c in listed)
+        n = {k: roles.get(k, 0) for k in ("passed", "failed", "known", "error", "skipped", "opt-in", "blocked")}
+        judged = req.get("judged", True)
+        if not judged:
+            verdict = "info" if n["passed"] or n["failed"] else "not-run"
+        elif n["failed"] or n["known"]:
+            verdict = "fail"                 # a known deviation still fails its requirement: a buyer must see it
+        elif n["error"] or n["blocked"]:
             verdict = "error"
-        elif passed:
+        elif n["skipped"]:
+            verdict = "not-run"              # a required check did not run: never "pass"
+        elif n["passed"]:
             verdict = "pass"
         else:
             verdict = "not-run"
-        rows.append({"id": rid, "title": req.get("title", ""), "basis": req["basis"],
-                     "judged": req.get("judged", True), "verdict": verdict, "tests": len(listed),
-                     "passed": len(passed), "failed": len(failed), "errors": len(errors),
-                     "skipped": len(skipped), "source": req.get("source", "")})
+        rows.append({"id": rid, "title": req.get("title", ""), "basis": req["basis"], "judged": judged,
+                     "verdict": verdict, "tests": len(listed), "passed": n["passed"],
+                     "failed": n["failed"] + n["known"], "known": n["known"], "errors": n["error"],
+                     "skipped": n["skipped"] + n["opt-in"], "opt_in": n["opt-in"], "blocked": n["blocked"],
+                     "source": req.get("source", "")})
     return rows
 
 
-def overall(rows: list[dict], cases: list[dict], depth: str, dry_run: bool, only_seed: bool = False) -> tuple[str, str]:
-    judged = [r for r in rows if r["judged"] and (r["basis"] == "seed" or not only_seed)]
-    ids = {r["id"] for r in judged}
-    if any(r["verdict"] == "fail" for r in judged):
-        broken = ", ".join(r["id"] for r in judged if r["verdict"] == "fail")
-        return "non-compliant", f"the array deviates from: {broken}"
+def _inconclusive_reasons(rows: list[dict], cases: list[dict], meta: dict, ids: set[str]) -> list[str]:
     reasons = []
-    if depth != "full":
-        reasons.append(f"depth {depth} (only full can establish compliance)")
-    if dry_run:
+    if meta.get("interrupted"):
+        reasons.append(f"the run was interrupted ({meta['interrupted']})")
+    if meta["depth"] != "full":
+        reasons.append(f"depth {meta['depth']} (only full can establish compliance)")
+    if meta["dry_run"]:
         reasons.append("dry run: nothing was sent")
+    if meta.get("narrowed"):
+        reasons.append("narrowed by the user (" + "; ".join(meta["narrowed"]) + ")")
+    judged = [r for r in rows if r["id"] in ids]
     errs = [r["id"] for r in judged if r["verdict"] == "error"]
     if errs:
         reasons.append(f"checks could not run for {', '.join(errs)}")
     notrun = [r["id"] for r in judged if r["verdict"] == "not-run"]
     if notrun:
-        reasons.append(f"no check ran for {', '.join(notrun)}")
-    skipped = [c for c in cases if c["outcome"] == "skipped" and set(c["requirements"]) & ids]
-    if skipped:
-        reasons.append(f"{len(skipped)} check(s) skipped")
-    errored = [c for c in cases if c["outcome"] == "error" and set(c["requirements"]) & ids]
-    if errored and not errs:
-        reasons.append(f"{len(errored)} check(s) errored")
+        reasons.append(f"required checks did not run for {', '.join(notrun)}")
+    mine = [c for c in cases if set(c["requirements"]) & ids]
+    for outcome, what in (("skipped", "required check(s) skipped"), ("blocked", "check(s) blocked by a failed "
+                                                                               "setup step"),
+                          ("error", "check(s) errored")):
+        k = [c for c in mine if c["outcome"] == outcome and not c.get("opt_in")]
+        if k:
+            reasons.append(f"{len(k)} {what}")
+    missing = meta.get("collected", 0) - len(cases)
+    if missing > 0:
+        reasons.append(f"{missing} collected check(s) never ran (the run stopped early)")
+    if not cases:
+        reasons.append("nothing ran")
+    return reasons
+
+
+def overall(rows: list[dict], cases: list[dict], meta: dict, only_seed: bool = False) -> tuple[str, str]:
+    judged = [r for r in rows if r["judged"] and (r["basis"] == "seed" or not only_seed)]
+    ids = {r["id"] for r in judged}
+    if any(r["verdict"] == "fail" for r in judged):
+        broken = ", ".join(r["id"] for r in judged if r["verdict"] == "fail")
+        return "non-compliant", f"the array deviates from: {broken}"
+    reasons = _inconclusive_reasons(rows, cases, meta, ids)
     if reasons:
         return "inconclusive", "; ".join(reasons)
-    return "compliant", "every judged requirement passed at depth full"
+    return "compliant", "every required check ran and every judged requirement passed at depth full"
 
 
 def build_summary(cases: list[dict], meta: dict) -> dict:
     catalogue = load_catalogue()
     rows = requirement_verdicts(cases, catalogue)
-    verdict, why = overall(rows, cases, meta["depth"], meta["dry_run"])
-    seed, seed_why = overall(rows, cases, meta["depth"], meta["dry_run"], only_seed=True)
+    verdict, why = overall(rows, cases, meta)
+    seed, seed_why = overall(rows, cases, meta, only_seed=True)
     seed_verdict = {"compliant": "pass", "non-compliant": "fail"}.get(seed, "inconclusive")
+    judged_ids = {r["id"] for r in rows if r["judged"]}
     return {
         "schema_version": SCHEMA_VERSION,
         "target": meta["target"],
         "depth": meta["depth"], "strict": meta["strict"], "dry_run": meta["dry_run"],
         "pairwise_seed": meta.get("pairwise_seed"),
+        "interrupted": meta.get("interrupted"), "narrowed": meta.get("narrowed", []),
         "verdict": verdict, "verdict_reason": why,
         "seed_verdict": seed_verdict, "seed_verdict_reason": seed_why,
+        # what stops "compliant" apart from failures; empty when only known deviations stand in its way
+        "blockers": _inconclusive_reasons(rows, cases, meta, judged_ids),
         "requirements": rows,
         "cases": [{"id": c["id"], "requirements": c["requirements"], "outcome": c["outcome"],
                    "failed_requirements": c.get("failed_requirements", []), "detail": c.get("detail", ""),
+                   **({"opt_in": True, "enable": c.get("enable", "")} if c.get("opt_in") else {}),
+                   **({"setup_failed": True} if c.get("setup_failed") else {}),
                    **({"tickets": c["tickets"]} if c.get("tickets") else {}),
                    **({"fixed_tickets": c["fixed_tickets"]} if c.get("fixed_tickets") else {})}
                   for c in cases],
+        "collected": meta.get("collected", len(cases)),
         "known_deviations": sorted({t for c in cases for t in c.get("tickets", [])}),
         "fixed_known_deviations": sorted({t for c in cases for t in c.get("fixed_tickets", [])}
                                          - {t for c in cases for t in c.get("tickets", [])}),
@@ -102,12 +147,26 @@ def build_summary(cases: list[dict], meta: dict) -> dict:
 
 
 def exit_code(summary: dict, pytest_status: int) -> int:
+    """CONTRACT section 4: 0 compliant (or only known deviations in an otherwise compliant run, or a run
+    the user narrowed on purpose that went through); 1 a new deviation; 2 everything else."""
     outcomes = Counter(c["outcome"] for c in summary["cases"])
+    if summary.get("interrupted") or summary.get("restore", {}).get("failed"):
+        return 2                                     # someone must act: never green, never "the array"
     if outcomes.get("failed"):
         return 1
-    if outcomes.get("error") or not summary["cases"] or pytest_status not in (0, 1):
+    if not summary["cases"] or outcomes.get("error") or pytest_status not in (0, 1, 5):
         return 2
-    return 0
+    if summary["verdict"] == "compliant":
+        return 0
+    blockers = summary.get("blockers", [])
+    if summary["verdict"] == "non-compliant" and not blockers:
+        return 0                                     # every deviation is known; "no new deviations"
+    narrowed = summary["depth"] != "full" or summary["dry_run"] or summary.get("narrowed")
+    structural = [b for b in blockers if not b.startswith(("depth ", "dry run", "narrowed by the user"))]
+    if narrowed and not outcomes.get("blocked") and not [b for b in structural if "errored" in b
+                                                          or "could not run" in b or "never ran" in b]:
+        return 0                                     # a narrowed run that went through, still "inconclusive"
+    return 2
 
 
 def render_markdown(summary: dict) -> str:
@@ -122,31 +181,33 @@ def render_markdown(summary: dict) -> str:
              f"| Target | {t.get('url')} ({'built-in simulator' if sim else 'array'}) |",
              f"| Model / serial / firmware | {t.get('model', 'unknown')} / {t.get('serial', 'unknown')} / "
              f"{t.get('firmware', 'unknown')} |",
-             f"| Depth / strict | {summary['depth']} / {summary['strict']} |",
-             f"| Pairwise seed | {summary.get('pairwise_seed')} |",
+             f"| Depth / strict | {summary['depth']} / {'yes' if summary['strict'] else 'no'} |",
+             f"| Pairwise seed | {summary.get('pairwise_seed') or 'not used (depth is not pairwise)'} |",
              f"| Suite | pytest-rec {summary['run']['suite_version']} ({summary['run']['commit'][:12]}) |",
              f"| Started / ended | {summary['run']['started']} / {summary['run']['ended']} |",
              f"| Command | `{summary['run']['command']}` |"]
     if summary["run"].get("sim_defects"):
         lines.append(f"| Simulator defect profiles | {', '.join(summary['run']['sim_defects'])} |")
+    if summary.get("interrupted"):
+        lines.append(f"| Interrupted | {summary['interrupted']} |")
     lines += ["", "## Requirements", "",
-              "| ID | basis | verdict | tests | passed | failed | errors | skipped | rule |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "Basis: **seed** = the published reference page itself; **V** = a verified fact of the public "
+              "reference; **I** = an inference from it; **assumption** = assumed where the reference is silent "
+              "(CONTRACT section 2); **silent** = recorded only, never judged.", "",
+              "| ID | basis | verdict | tests | passed | failed | known | errors | blocked | skipped (opt-in) | requirement |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary["requirements"]:
         verdict = r["verdict"] if r["tests"] or not r["judged"] else "not-run (NO TEST: a defect of the suite)"
         lines.append(f"| {r['id']} | {r['basis']} | {verdict} | {r['tests']} | {r['passed']} | {r['failed']} | "
-                     f"{r['errors']} | {r['skipped']} | {r['title']} |")
-    bad = [c for c in summary["cases"] if c["outcome"] == "failed"]
+                     f"{r.get('known', 0)} | {r['errors']} | {r.get('blocked', 0)} | {r['skipped']} "
+                     f"({r.get('opt_in', 0)}) | {r['title']} |")
     known = [c for c in summary["cases"] if c["outcome"] == "known-deviation"]
-    lines += ["", "## Deviations", ""]
-    if not bad:
+    lines += ["", "## Deviations (one line per distinct failure)", ""]
+    groups = deviation_groups(summary["cases"])
+    if not groups:
         lines.append("None found.")
-    by_rule: dict[str, list[dict]] = {}
-    for c in bad:
-        for rid in c["failed_requirements"] or ["(unattributed)"]:
-            by_rule.setdefault(rid, []).append(c)
-    for rid, cs in sorted(by_rule.items()):
-        lines.append(f"- **{rid}**: {len(cs)} case(s), e.g. `{cs[0]['id']}` — {cs[0]['detail'][:400]}")
+    for g in groups:
+        lines.append(f"- **{g['requirement']}**: {g['count']} case(s), e.g. `{g['example']}` — {g['message'][:400]}")
     if known or summary.get("fixed_known_deviations"):
         lines += ["", "## Known deviations (ticketed; they do not fail the run, they still fail their requirement)", ""]
         for c in known[:100]:
@@ -162,16 +223,69 @@ def render_markdown(summary: dict) -> str:
         lines.append(f"- {r['note']}")
     if not rs["failed"] and not rs["restored"]:
         lines.append("No session was written.")
-    lines += ["", "## Not run or errored", ""]
-    other = [c for c in summary["cases"] if c["outcome"] in ("skipped", "error")]
-    if not other:
-        lines.append("Everything ran.")
+    opt = [c for c in summary["cases"] if c.get("opt_in")]
+    if opt:
+        lines += ["", "## Not run (opt-in)", "",
+                  "These checks need something the target file leaves out, or cost what a user may decline; "
+                  "they do not stop a compliant verdict.", ""]
+        for c in opt:
+            lines.append(f"- `{c['id']}` — {c['detail'][:300]}")
+    lines += ["", "## Not run, blocked or errored", ""]
+    other = [c for c in summary["cases"] if c["outcome"] in ("skipped", "error", "blocked") and not c.get("opt_in")]
+    missing = summary.get("collected", 0) - len(summary["cases"])
+    if not summary["cases"]:
+        lines.append("**Nothing ran.** See the console output for the reason (login refused, target unreachable, "
+                     "target file wrong, ...).")
+    elif not other and missing <= 0:
+        lines.append("Every required check ran.")
+    if missing > 0:
+        lines.append(f"- {missing} collected check(s) never ran (the run stopped early)")
     for c in other[:200]:
         lines.append(f"- {c['outcome']}: `{c['id']}` — {c['detail'][:300]}")
     if len(other) > 200:
         lines.append(f"- … and {len(other) - 200} more (see compliance.json)")
     lines.append("")
     return "\n".join(lines)
+
+
+def _message_for(detail: str, rid: str) -> str:
+    """The part of a case's detail that is about one requirement (``[REC-X] ...; [REC-Y] ...``)."""
+    parts = re.split(r"(?=\[REC-[A-Z0-9-]+(?:, REC-[A-Z0-9-]+)*\] )", detail)
+    mine = [p.split("] ", 1)[-1].strip().rstrip(";") for p in parts
+            if p.startswith("[") and rid in p.split("]", 1)[0]]
+    return " ".join(m for m in mine if m) if mine else detail.strip()
+
+
+_STATE = r"\b(Synchronous|Stack|Consistency)/(Automatic|Manual)/(Automatic|Manual)\b"
+
+
+def _root(message: str) -> str:
+    """A failure's shape, without what changes from case to case (ids, bodies, starting states, the
+    setup step or generated body it came through): one firmware bug reads as one finding."""
+    text = re.sub(r"^(generated body b?'.*?': |setup step .*? on session \d+: )+", "", message)
+    text = re.sub(r"\(from [^)]*\)", "", text)
+    text = re.sub(r"\{[^{}]*\}", "{…}", text)
+    text = re.sub(_STATE, "<state>", text)
+    text = re.sub(r"b?'[^']*'", "'…'", text)
+    text = re.sub(r"\d+", "#", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def deviation_groups(cases: list[dict]) -> list[dict]:
+    """New deviations grouped by distinct failure: one root failure reads as one finding."""
+    groups: dict[tuple[str, str], dict] = {}
+    for c in cases:
+        if c["outcome"] != "failed":
+            continue
+        for rid in c.get("failed_requirements") or ["(unattributed)"]:
+            msg = _message_for(c.get("detail", ""), rid)
+            key = (rid, _root(msg))
+            g = groups.setdefault(key, {"requirement": rid, "count": 0, "example": c["id"], "message": msg})
+            g["count"] += 1
+            if g["message"].startswith(("generated body", "setup step")) and \
+                    not msg.startswith(("generated body", "setup step")):
+                g.update(example=c["id"], message=msg)        # the plainest case as the example
+    return sorted(groups.values(), key=lambda g: (g["requirement"], -g["count"]))
 
 
 def manifest(report_dir: Path) -> str:

@@ -15,7 +15,7 @@ from ._fixtures import (_rec_allure, rec_admin, rec_case_session, rec_credential
                         rec_observe, rec_options, rec_other, rec_plain, rec_simulator, rec_target, rec_tenant,
                         rec_transcript, rec_waiter)
 from ._options import pytest_addoption
-from ._outcomes import pytest_runtest_makereport, pytest_runtest_setup
+from ._outcomes import opt_in, pytest_runtest_makereport, pytest_runtest_setup
 from ._run import (pytest_collection_modifyitems, pytest_configure, pytest_generate_tests, pytest_sessionfinish,
                    pytest_terminal_summary)
 from ._state import RecRun, run_of
@@ -27,6 +27,6 @@ __all__ = [
     # fixtures
     "rec_options", "rec_simulator", "rec_target", "rec_credentials", "rec_transcript", "rec_guard", "rec_waiter",
     "rec_admin", "rec_tenant", "rec_other", "rec_plain", "rec_ctx", "rec_case_session", "rec_observe", "_rec_allure",
-    # the per-run state, for other plugins
-    "RecRun", "run_of",
+    # the per-run state, for other plugins; opt_in for checks a target may leave out
+    "RecRun", "run_of", "opt_in",
 ]

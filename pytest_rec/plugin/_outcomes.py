@@ -7,11 +7,18 @@ import json
 
 import pytest
 
-from ..errors import Deviation, TargetError
+from ..errors import Blocked, Deviation, TargetError
 from ..target import TargetFileError, load_target
 from ._state import CASE_INFO, OBSERVED, run_of
 
-__all__ = ["pytest_runtest_makereport", "pytest_runtest_setup", "case_id"]
+__all__ = ["pytest_runtest_makereport", "pytest_runtest_setup", "case_id", "opt_in"]
+
+
+def opt_in(reason: str, enable: str) -> None:
+    """Skip an opt-in check that the target does not enable (CONTRACT section 4): listed under
+    "not run (opt-in)" with how to enable it; it does not stop a compliant verdict."""
+    __tracebackhide__ = True
+    pytest.skip(f"opt-in: {reason}; enable: {enable}")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -25,13 +32,27 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         info = {"id": case_id(item), "nodeid": item.nodeid, "requirements": list(marker.args),
                 "outcome": "passed", "failed_requirements": [], "detail": ""}
         item.stash[CASE_INFO] = info
-    if rep.skipped and call.when in ("setup", "call"):
+    exc = call.excinfo.value if call.excinfo else None
+    if rep.failed and isinstance(exc, Blocked):
+        # the starting state could not be reached because the array answered a setup step wrongly
+        # (that step is its own REC-ACCEPT deviation): not run, with the reason, never a failure
+        rep.outcome = "skipped"
+        rep.longrepr = (str(item.path), (item.location[1] or 0) + 1, f"blocked: {exc}")
+        info.update(outcome="blocked", detail=f"blocked: {exc}")
+    elif rep.skipped and call.when in ("setup", "call"):
         reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
-        info.update(outcome="skipped", detail=reason)
+        if reason.startswith(("opt-in:", "Skipped: opt-in:")):
+            text = reason.split("opt-in:", 1)[1].strip()
+            info.update(outcome="skipped", opt_in=True, detail=f"opt-in: {text}",
+                        enable=text.split("enable:", 1)[-1].strip() if "enable:" in text else "")
+        else:
+            info.update(outcome="skipped", detail=reason)
+    elif rep.failed and info["outcome"] in ("failed", "known-deviation") and call.when == "teardown":
+        info["detail"] += f" (and in teardown: {type(exc).__name__ if exc else 'error'}: {str(exc)[:300]})"
     elif rep.failed:
-        exc = call.excinfo.value if call.excinfo else None
         if isinstance(exc, Deviation):
-            info.update(outcome="failed", failed_requirements=list(exc.requirements), detail=str(exc))
+            info.update(outcome="failed", failed_requirements=list(exc.requirements), detail=str(exc),
+                        setup_failed=bool(getattr(exc, "setup_step", False)))
             hits = _known_hits(item.config, exc.requirements, info["id"])
             if hits:
                 tickets = ", ".join(sorted({h.ticket for h in hits}))
@@ -81,11 +102,13 @@ def _firmware(config: pytest.Config) -> str | None:
         return None
 
 
-_CONNECTION_WORDS = ("ConnectError", "ConnectTimeout", "ReadTimeout", "RemoteProtocolError", "ReadError")
+_CONNECTION_WORDS = ("ConnectError", "ConnectTimeout", "ReadTimeout", "RemoteProtocolError", "ReadError",
+                     "(--rec-job-timeout)")
 
 
 def _note_unreachable(config: pytest.Config, exc: BaseException | None) -> None:
-    """Count consecutive connection failures; after three, the rest of the run is not tried."""
+    """Count consecutive connection failures and jobs that never ended; after three in a row, the rest
+    of the run is not tried (each such check errors with the reason): the run is inconclusive."""
     seen = run_of(config).unreachable
     if isinstance(exc, TargetError) and any(w in str(exc) for w in _CONNECTION_WORDS):
         seen.append(str(exc))
@@ -96,7 +119,7 @@ def _note_unreachable(config: pytest.Config, exc: BaseException | None) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     seen = run_of(item.config).unreachable
     if item.get_closest_marker("rec") is not None and len(seen) >= 3:
-        raise TargetError(f"not tried: the target stopped answering ({seen[-1][:300]})")
+        raise TargetError(f"not tried: the target stopped answering or finishing jobs ({seen[-1][:300]})")
 
 
 def case_id(item: pytest.Item) -> str:

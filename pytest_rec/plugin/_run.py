@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 import time
+import uuid
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -14,8 +16,12 @@ from ..context import write_transcript
 from ..matrix import cases_for, chunk, order
 from ..target import TargetFileError, load_target
 from ._options import read_options
+from ._signals import guard_of, last_lines
+from ._signals import install as install_signal_guard
 from ._state import RUN, RecRun, run_of
 from ._xdist import group_count, mark_shared, worker
+
+RUN_ID = pytest.StashKey[str]()     # one id for the whole run, shared by its xdist workers (testrunuid)
 
 __all__ = ["pytest_configure", "pytest_generate_tests", "pytest_collection_modifyitems", "pytest_sessionfinish",
            "pytest_terminal_summary", "restore"]
@@ -27,7 +33,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "rec_lenient_only: collected only without --rec-strict")
     run = RecRun(config, read_options(config))
     config.stash[RUN] = run
+    config.stash[RUN_ID] = str((getattr(config, "workerinput", None) or {}).get("testrunuid") or uuid.uuid4().hex)
     config.pluginmanager.register(run, "pytest-rec-run")
+    if run.options.target != "sim" and not run.options.dry_run and \
+            not any(config.getoption(o, False) for o in ("help", "version", "collectonly")):
+        refuse_if_journal_pending(config, run.options.target)
+    install_signal_guard(config, run)
     if run.options.known_deviations:
         from ..known import KnownDeviationsError, load_known
 
@@ -68,6 +79,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if not rec_items:
         return
     run.active = True
+    run.collected = len(rec_items)
     if opts.target != "sim":
         try:
             load_target(opts.target)          # fail before anything is sent, naming file and key
@@ -88,18 +100,53 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         run.plan = plan_lines(cases_for(opts.depth, opts.pairwise_seed), writable, group_count(config))
 
 
+def refuse_if_journal_pending(config: pytest.Config, target_file: str) -> None:
+    """Exit 2 before anything is sent while an earlier run's journal for this target, in the report
+    folder or the per-user state directory, still holds a session that was never put back."""
+    from ..restore import pending_journals
+
+    try:
+        url = load_target(target_file).url
+    except TargetFileError:
+        return                      # reported, naming the file and key, when the run collects its checks
+    pending = pending_journals(url, Path(run_of(config).options.journal), config.stash[RUN_ID])
+    if pending:
+        lines = [f"{path} (sessions {', '.join(map(str, sids))})" for path, sids in pending]
+        pytest.exit(f"pytest-rec: an earlier run against {url} did not put every session back; nothing was sent. "
+                    f"Journal(s): {'; '.join(lines)}. Run `rec-restore {pending[0][0]}` first.", returncode=2)
+
+
 def restore(config: pytest.Config) -> None:
     """Put back every session this process wrote to, once (the context's teardown, or the end of
-    the session after an interrupt). Each outcome is in the journal, for the report."""
+    the session after an interrupt). Each outcome is in the journal, for the report. Nothing that
+    happens after a check has ended (Allure step listeners) runs during it; a second signal
+    abandons it and leaves the journal, and the run's last line says how to replay it."""
     run = run_of(config)
     if run.ctx is None or run.restored:
         return
     run.restored = True
-    notes, failures = run.ctx.restore_all()
+    guard = guard_of(config)
+    run.ctx.transcript.listeners.clear()
+    failures: list[str] = []
+    abandoned = guard is not None and guard.abandon
+    if not abandoned:
+        try:
+            with guard.restoring_sessions() if guard else nullcontext():
+                failures = run.ctx.restore_all()[1]
+        except KeyboardInterrupt:
+            abandoned = True
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the journal still names the sessions
+            failures = [f"the restore stopped: {exc!r}"]
+    if abandoned:
+        failures = [f"session {sid}: not put back (the restore was stopped by a second signal)"
+                    for sid in run.ctx.journal.pending()]
     run.restore_failures = failures
     if failures:
+        journal = run.ctx.journal.path
         sys.stderr.write(f"\n*** pytest-rec: RESTORE FAILED: {'; '.join(failures)}. Run `rec-restore "
-                         f"{run.ctx.journal.path}` once the array allows it.\n")
+                         f"{journal}` once the array allows it.\n")
+        if guard is not None:
+            guard.last_lines = last_lines([{"session": sid, "path": str(journal)} for sid in run.ctx.journal.pending()])
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -114,7 +161,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return                      # the controller writes the reports from every worker's results
     if not run.active and not run.cases:
         return
-    write_reports(run, exitstatus)
+    write_reports(run, exitstatus, int(getattr(session, "testscollected", 0) or 0))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -143,7 +190,7 @@ def _target_meta(run: RecRun) -> dict:
             "serial": target.array.get("serial", "unknown"), "firmware": target.array.get("firmware", "unknown")}
 
 
-def write_reports(run: RecRun, pytest_status: int) -> int:
+def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0) -> int:
     """Gather the run's metadata, build the summary from the case records, write the reports."""
     from ..report import build_summary, exit_code, verdict_line, write_summary
     from ..restore import restore_status
@@ -153,7 +200,9 @@ def write_reports(run: RecRun, pytest_status: int) -> int:
     gmt = "%Y-%m-%dT%H:%M:%SZ"
     if pytest_status == pytest.ExitCode.INTERRUPTED and not run.interrupted:
         run.interrupted = "interrupted (Ctrl-C)"
+    collected = run.collected or collected_elsewhere   # xdist: the controller counts the workers' collection
     meta = {"target": _target_meta(run), "depth": options.depth, "interrupted": run.interrupted,
+            "narrowed": narrowed(config), "collected": collected,
             "strict": options.strict, "dry_run": options.dry_run,
             "pairwise_seed": options.pairwise_seed if options.depth == "pairwise" else None,
             "run": {"suite_version": __version__, "commit": _git_commit(),
@@ -185,6 +234,24 @@ def write_reports(run: RecRun, pytest_status: int) -> int:
     run.verdict_line = verdict_line(summary)
     run.summary_lines = [f"pytest-rec: {summary['verdict_reason']}"]
     return code
+
+
+def narrowed(config: pytest.Config) -> list[str]:
+    """How the user narrowed the run on purpose (-k, -m, --deselect, single tests): such a run can
+    never say compliant, and exits 0 when it went through (CONTRACT section 4)."""
+    out = []
+    if getattr(config.option, "keyword", ""):
+        out.append(f"-k {config.option.keyword}")
+    if getattr(config.option, "markexpr", ""):
+        out.append(f"-m {config.option.markexpr}")
+    if getattr(config.option, "deselect", None):
+        out.append(f"--deselect ({len(config.option.deselect)})")
+    picked = [a for a in config.args if "::" in a or a.endswith(".py")]
+    if picked:
+        out.append("only " + ", ".join(picked))
+    if getattr(config.option, "maxfail", 0):
+        out.append(f"stops after {config.option.maxfail} failure(s) (-x / --maxfail)")
+    return out
 
 
 def _no_secrets():

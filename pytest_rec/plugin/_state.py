@@ -20,6 +20,7 @@ class RecRun:
     options: Options
     started: float = field(default_factory=time.time)
     active: bool = False                    # the run collected checks marked ``rec``
+    collected: int = 0                      # how many (in this process; see _xdist for the controller)
     known: list = field(default_factory=list)      # known deviations (--rec-known-deviations)
     ctx: RecContext | None = None
     restored: bool = False

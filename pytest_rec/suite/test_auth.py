@@ -7,6 +7,7 @@ import time
 import pytest
 
 from pytest_rec.errors import Deviation, TargetError
+from pytest_rec.plugin import opt_in
 
 
 def _noop_body(state):
@@ -60,7 +61,7 @@ def test_expired_token(rec_ctx, rec_credentials, rec_simulator):
     elif rec_ctx.target.has("expired_token"):
         creds = rec_credentials["admin"]
     else:
-        pytest.skip("waiting out a real token takes 30 minutes; enable it with capabilities.expired_token = true")
+        opt_in("waiting out a real token takes 30 minutes", "set capabilities.expired_token = true in the target file")
     login = _plain_login(rec_ctx, creds)
     time.sleep(float(login.get("lifetime", 1800)) + 0.25)
     _expect_401(rec_ctx, login["token"], f"a token older than its lifetime ({login.get('lifetime')} s)")

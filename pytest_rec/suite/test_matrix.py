@@ -7,7 +7,7 @@ judged under the rule that governs it (REC-FORCED-MANUAL, REC-STICKY-MANUAL, ...
 
 
 def test_patch(rec_ctx, rec_case, rec_case_session, rec_observe):
-    sid, before = rec_case_session
+    sid, before = rec_case_session()
     outcome = rec_ctx.judge(sid, before, rec_case.body_dict, rec_case.expectation)
     if rec_case.expectation.recorded:
         rec_observe(f"empty body on {rec_case.start.label()}: {outcome.summary()}")

@@ -2,7 +2,8 @@
 
 import pytest
 
-from pytest_rec.errors import Deviation
+from pytest_rec.errors import Deviation, TargetError
+from pytest_rec.plugin import opt_in
 from pytest_rec.model import Modes, bodies, expect
 
 SYNC_AUTO = Modes("Synchronous", "Automatic", "Automatic")
@@ -17,7 +18,8 @@ def _async_modes(rec_ctx):
 
 def _need_consistency(rec_ctx, mode):
     if mode == "Consistency" and not rec_ctx.target.has("consistency"):
-        pytest.skip("the target file declares no REC buffer (capabilities.consistency = false)")
+        opt_in("the target file declares no REC buffer (capabilities.consistency = false), so no request "
+               "carries Consistency", "set capabilities.consistency = true once the array has a REC buffer")
 
 
 # ---------------------------------------------------------------- seed caution 2
@@ -158,7 +160,9 @@ def test_tenant_allowed_on_own_session(rec_ctx):
 def test_tenant_allowed_on_own_destination_session(rec_ctx):
     """The local volume decides: a session whose local destination volume is in the tenant is the tenant's."""
     if rec_ctx.target.tenant_own_destination is None:
-        pytest.skip("the target file names no tenant_own_destination session")
+        opt_in("the target file names no tenant_own_destination session",
+               "name a REC session of the tenant whose local volume is the destination as "
+               "[sessions] tenant_own_destination")
     _tenant_allow(rec_ctx, rec_ctx.target.tenant_own_destination)
 
 
@@ -172,16 +176,27 @@ def test_non_rec_session_refused(rec_ctx):
     rec_ctx.judge(sid, before, body, expect(before.modes, body, is_rec=False))
 
 
+def _absent_id(rec_ctx) -> int:
+    """The target's ``absent`` id, or one the suite picks: above every id listed and named, shown
+    absent by a GET before anything is sent to it (the only write outside the named sessions)."""
+    if rec_ctx.target.absent is not None:
+        return rec_ctx.target.absent
+    listed = [s.get("copysession_id") for s in rec_ctx.admin.list_copysessions()]
+    top = max([i for i in listed if isinstance(i, int)] + rec_ctx.target.named + [0])
+    for candidate in (top + 1000, top + 100_003, 2**31 - 17):
+        rec_ctx.admin.guard.allow_absent(candidate)
+        if rec_ctx.admin.request("GET", f"/copysession/{candidate}").status_code == 404:
+            return candidate
+    raise TargetError("could not find a copy session id that GET shows absent; name one as `absent`")
+
+
 @pytest.mark.rec("REC-NOT-FOUND")
 def test_unknown_id_is_404(rec_ctx):
     """A PATCH to an id that a GET has just shown absent answers 404."""
-    sid = rec_ctx.target.absent
-    if sid is None:
-        pytest.skip("the target file names no `absent` session id, and the suite sends nothing to ids it does not name")
+    sid = _absent_id(rec_ctx)
     probe = rec_ctx.admin.request("GET", f"/copysession/{sid}")
     if probe.status_code != 404:
-        pytest.fail(f"session {sid} is meant to be absent but GET answered {probe.status_code}; nothing sent",
-                    pytrace=False)
+        raise TargetError(f"session {sid} is meant to be absent but GET answered {probe.status_code}; nothing sent")
     resp = rec_ctx.admin.patch(sid, {"transfer_mode": "Synchronous"})
     if resp.status_code != 404:
         raise Deviation({"REC-NOT-FOUND"}, f"PATCH to absent session {sid} answered {resp.status_code}, expected 404")

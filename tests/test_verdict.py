@@ -1,0 +1,187 @@
+"""A verdict that means what it says (CONTRACT section 4): a minimal target file can be compliant,
+a run that proved nothing exits 2, and the counts add up in compliance.json, compliance.md,
+junit.xml and the console."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from conftest import start
+from pytest_rec.simulator.inventory import passwords
+
+MINIMAL = """url = "{url}"
+verify = "{ca}"
+
+[users.admin]
+name = "qa_admin"
+password_env = "REC_SIM_ADMIN_PASSWORD"
+
+[users.tenant]
+name = "qa_tenant"
+password_env = "REC_SIM_TENANT_PASSWORD"
+
+[sessions]
+writable = {writable}
+tenant_own = {tenant_own}
+tenant_foreign = {tenant_foreign}
+non_rec = {non_rec}
+"""
+
+
+def run(tmp_path: Path, *args: str, env: dict | None = None, timeout: float = 900) -> tuple[int, dict | None, str]:
+    out = tmp_path / "reports"
+    proc = subprocess.run([sys.executable, "-m", "pytest_rec.cli", "--rec-report-dir", str(out), "-q", *args],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+    path = out / "compliance.json"
+    return proc.returncode, (json.loads(path.read_text()) if path.exists() else None), proc.stdout + proc.stderr
+
+
+def minimal_target(tmp_path: Path, server) -> tuple[Path, dict]:
+    s = server.array.inventory.target["sessions"]
+    text = MINIMAL.format(url=server.base_url, ca=server.ca_path, writable=list(s["writable"]),
+                          tenant_own=s["tenant_own"], tenant_foreign=s["tenant_foreign"], non_rec=s["non_rec"])
+    path = tmp_path / "minimal.toml"
+    path.write_text(text)
+    pw = passwords(server.array.inventory)
+    env = {"REC_SIM_ADMIN_PASSWORD": pw["REC_ADMIN_PASSWORD"],
+           "REC_SIM_TENANT_PASSWORD": pw["REC_TENANT_PASSWORD"]}
+    return path, env
+
+
+def named_state(server) -> dict:
+    snap = server.array.snapshot()
+    return {sid: (v.get("transfer_mode"), v.get("split_mode"), v.get("recovery_mode"), v.get("phase"))
+            for sid, v in snap.items()}
+
+
+def test_minimal_target_file_can_be_compliant(tmp_path):
+    """Only the keys CONTRACT section 3 requires: REC-NOT-FOUND picks its own absent id, the opt-in
+    checks are listed as such, and the full run is compliant with exit 0."""
+    server = start(tls=True)
+    try:
+        target, env = minimal_target(tmp_path, server)
+        before = named_state(server)
+        code, summary, out = run(tmp_path, "--rec-target", str(target), env=env)
+        after = named_state(server)
+    finally:
+        server.stop()
+    assert code == 0, out[-3000:]
+    assert summary["verdict"] == "compliant", summary["verdict_reason"]
+    v = {r["id"]: r for r in summary["requirements"]}
+    assert v["REC-NOT-FOUND"]["verdict"] == "pass" and v["REC-NOT-FOUND"]["tests"] == 1
+    opt = [c for c in summary["cases"] if c.get("opt_in")]
+    assert {c["id"] for c in opt} >= {"test_expired_token", "test_tenant_allowed_on_own_destination_session"}
+    assert all(c["enable"] for c in opt)
+    md = (tmp_path / "reports" / "compliance.md").read_text()
+    assert "## Not run (opt-in)" in md and "capabilities.expired_token" in md
+    assert before == after
+
+
+def test_required_check_skipped_makes_the_run_inconclusive(tmp_path):
+    """The opposite of the above: a required check that does not run (here: deselected with -k, and
+    a skip that is not opt-in) never lets the run read compliant, and its requirement never reads pass."""
+    code, summary, out = run(tmp_path, "-k", "not test_unknown_id_is_404")
+    assert summary["verdict"] == "inconclusive", summary["verdict_reason"]
+    assert code == 0, out[-2000:]                 # narrowed on purpose and went through: exit 0
+    assert summary["narrowed"]
+    v = {r["id"]: r["verdict"] for r in summary["requirements"]}
+    assert v["REC-NOT-FOUND"] == "not-run"
+
+
+def test_jobs_that_never_end_give_inconclusive_and_exit_2(tmp_path):
+    """An array whose PATCH jobs for the admin never finish: the run proves nothing, says so, exits 2,
+    and leaves every session as found."""
+    server = start(tls=True, hung_jobs_user="qa_admin")
+    try:
+        target, env = minimal_target(tmp_path, server)
+        before = named_state(server)
+        code, summary, out = run(tmp_path, "--rec-target", str(target), "--rec-job-timeout", "5", env=env)
+        after = named_state(server)
+    finally:
+        server.stop()
+    assert code == 2, out[-3000:]
+    assert summary["verdict"] == "inconclusive"
+    assert not [c for c in summary["cases"] if c["outcome"] == "failed"]
+    assert before == after, {k: (before[k], after.get(k)) for k in before if before[k] != after.get(k)}
+
+
+# ---------------------------------------------------------------- the counts add up
+def _md_rows(md: str) -> dict[str, list[str]]:
+    rows = {}
+    for line in md.splitlines():
+        m = re.match(r"^\| (REC-[A-Z0-9-]+) \|(.*)\|$", line)
+        if m:
+            rows[m.group(1)] = [c.strip() for c in m.group(2).split("|")]
+    return rows
+
+
+def check_counts(report_dir: Path, out: str) -> dict:
+    summary = json.loads((report_dir / "compliance.json").read_text())
+    md = (report_dir / "compliance.md").read_text()
+    md_rows = _md_rows(md)
+    for r in summary["requirements"]:
+        parts = r["passed"] + r["failed"] + r["errors"] + r["skipped"] + r["blocked"]
+        assert r["tests"] == parts, r
+        row = md_rows[r["id"]]
+        # basis | verdict | tests | passed | failed | known | errors | blocked | skipped (opt-in) | title
+        assert [int(x) for x in row[2:8]] == [r["tests"], r["passed"], r["failed"], r["known"], r["errors"],
+                                               r["blocked"]], (r, row)
+        assert row[8] == f"{r['skipped']} ({r['opt_in']})"
+    counts = summary["counts"]
+    assert sum(counts.values()) == len(summary["cases"])
+    if not summary["cases"]:
+        assert "Nothing ran" in md and "Every required check ran" not in md
+    junit = report_dir / "junit.xml"
+    if junit.exists() and summary["cases"]:
+        root = ET.parse(junit).getroot()
+        suite = root if root.tag == "testsuite" else root.find("testsuite")
+        cases = suite.findall("testcase")
+        failures = sum(1 for c in cases if c.find("failure") is not None)
+        errors = sum(1 for c in cases if c.find("error") is not None)
+        skipped = sum(1 for c in cases if c.find("skipped") is not None)
+        assert failures == counts.get("failed", 0), (failures, counts)
+        assert errors == counts.get("error", 0), (errors, counts)
+        assert skipped == counts.get("skipped", 0) + counts.get("blocked", 0) + counts.get("known-deviation", 0)
+        assert len(cases) == len(summary["cases"])
+    tail = out.strip().splitlines()
+    m = re.search(r"(\d+) passed", out)
+    if m and summary["cases"]:
+        assert int(m.group(1)) == counts.get("passed", 0)
+    assert tail[-1].startswith("VERDICT:")
+    return summary
+
+
+@pytest.mark.parametrize("args, expect_code", [
+    ([], 0),
+    (["--rec-sim-defect", "consistency-to-sync-noop"], 1),
+    (["--rec-sim-defect", "no-forced-manual"], 1),
+], ids=["clean", "consistency-to-sync-noop", "no-forced-manual"])
+def test_counts_add_up(tmp_path, args, expect_code):
+    code, summary, out = run(tmp_path, *args)
+    assert code == expect_code, out[-3000:]
+    check_counts(tmp_path / "reports", out)
+
+
+def test_counts_add_up_when_nothing_ran(tmp_path):
+    """A wrong password: nothing ran, the run never says everything ran, and exits 2."""
+    server = start(tls=True)
+    try:
+        target, env = minimal_target(tmp_path, server)
+        env["REC_SIM_ADMIN_PASSWORD"] = "wrong-password"
+        code, summary, out = run(tmp_path, "--rec-target", str(target), env=env)
+    finally:
+        server.stop()
+    assert code == 2, out[-3000:]
+    assert "Everything ran" not in out
+    if summary is not None:
+        assert summary["verdict"] == "inconclusive"
+        check_counts(tmp_path / "reports", out)
