@@ -102,6 +102,8 @@ class Transcript:
 
     def __init__(self, secrets: Secrets | None = None) -> None:
         self.secrets = secrets or Secrets()
+        self.server_errors: list[Exchange] = []     # answers 5xx other than 503 (REC-NO-5XX evidence)
+        self.longest_settle = 0.0                   # longest time a GET lagged a job's Success (seconds)
         self.exchanges: list[Exchange] = []
         self.listeners: list[Callable[[Exchange], None]] = []
         self._lock = threading.Lock()
@@ -109,6 +111,8 @@ class Transcript:
     def add(self, ex: Exchange) -> None:
         with self._lock:
             self.exchanges.append(ex)
+            if ex.status is not None and ex.status >= 500 and ex.status != 503:
+                self.server_errors.append(ex)
             listeners = list(self.listeners)
         for fn in listeners:
             fn(ex)
@@ -211,15 +215,40 @@ def send_recorded(http: httpx.Client, transcript: Transcript, who: str, method: 
     return resp
 
 
+def send_busy_aware(http: httpx.Client, transcript: Transcript, who: str, method: str, url: str,
+                    content: bytes | None, headers: dict, retries: int, budget: float) -> tuple[httpx.Response, int]:
+    """Send one request; a 503 (busy) is retried with back-off, honouring Retry-After, within
+    ``retries`` and ``budget`` seconds (CONTRACT section 1). Returns the answer and the 503s seen."""
+    delay, deadline, seen = 0.2, time.monotonic() + budget, 0
+    for attempt in range(retries + 1):
+        resp = send_recorded(http, transcript, who, method, url, content, headers)
+        if resp.status_code != 503 or attempt == retries:
+            return resp, seen
+        seen += 1
+        wait = delay
+        ra = resp.headers.get("Retry-After")
+        if ra and ra.strip().isdigit():
+            wait = float(ra)
+        if time.monotonic() + wait > deadline:
+            return resp, seen
+        time.sleep(wait)
+        delay = min(delay * 2, 5.0)
+    return resp, seen  # pragma: no cover
+
+
 # --------------------------------------------------------------------------- plain client
 class PlainClient:
-    """Sends exactly what it is told: no login, no renewal, no retry. For REC-AUTH and friends."""
+    """Sends exactly what it is told: no login, no renewal. For REC-AUTH and friends. Only a 503
+    (busy) is retried, as on every client: the array's own answer to the request is what is judged."""
 
     def __init__(self, base_url: str, verify: bool | str = True, guard: Guard | None = None,
-                 transcript: Transcript | None = None, timeout: float = 30.0, label: str = "plain"):
+                 transcript: Transcript | None = None, timeout: float = 30.0, label: str = "plain",
+                 busy_retries: int = 6, busy_budget: float = 60.0):
         self.http = make_http(base_url, verify, guard, timeout)
+        self.guard = guard
         self.transcript = transcript or Transcript()
         self.label = label
+        self.busy_retries, self.busy_budget = busy_retries, busy_budget
 
     def request(self, method: str, path: str, *, token: str | None = None, json_body: Any = None,
                 content: bytes | None = None, headers: dict | None = None) -> httpx.Response:
@@ -231,7 +260,8 @@ class PlainClient:
             content = json.dumps(json_body).encode()
             hdrs.setdefault("Content-Type", "application/json")
         url = path if path.startswith(API) else API + path
-        return send_recorded(self.http, self.transcript, self.label, method, url, content, hdrs)
+        return send_busy_aware(self.http, self.transcript, self.label, method, url, content, hdrs,
+                               self.busy_retries, self.busy_budget)[0]
 
     def close(self) -> None:
         self.http.close()
@@ -302,21 +332,10 @@ class RecClient:
 
     # ---- low level
     def _send(self, method: str, url: str, *, content: bytes | None, headers: dict) -> httpx.Response:
-        delay, deadline = 0.2, time.monotonic() + self.busy_budget
-        for attempt in range(self.busy_retries + 1):
-            resp = send_recorded(self.http, self.transcript, self.creds.key, method, url, content, headers)
-            if resp.status_code != 503 or attempt == self.busy_retries:
-                return resp
-            self.busy_seen += 1
-            wait = delay
-            ra = resp.headers.get("Retry-After")
-            if ra and ra.strip().isdigit():
-                wait = float(ra)
-            if time.monotonic() + wait > deadline:
-                return resp
-            time.sleep(wait)
-            delay = min(delay * 2, 5.0)
-        return resp  # pragma: no cover
+        resp, seen = send_busy_aware(self.http, self.transcript, self.creds.key, method, url, content, headers,
+                                     self.busy_retries, self.busy_budget)
+        self.busy_seen += seen
+        return resp
 
     def _absorb_login(self, resp: httpx.Response, what: str) -> None:
         if resp.status_code not in (200, 201):
@@ -398,8 +417,22 @@ class RecClient:
     def get_copysession(self, sid: int) -> dict:
         return self.expect_ok(self.request("GET", f"/copysession/{sid}"), f"read copy session {sid}")
 
-    def list_copysessions(self) -> list[dict]:
-        return self.expect_ok(self.request("GET", "/copysession"), "list copy sessions").get("copysession_list", [])
+    def list_copysessions(self, max_pages: int = 1000) -> list[dict]:
+        """Every copy session the user sees: the first page and each ``next_href`` after it, to the
+        end (fact sheet 1.5); a ``next_href`` seen twice or more than ``max_pages`` pages is an error."""
+        out: list[dict] = []
+        path, seen = "/copysession", set()
+        for _ in range(max_pages):
+            body = self.expect_ok(self.request("GET", path), "list copy sessions")
+            out.extend(body.get("copysession_list") or [])
+            nxt = body.get("next_href")
+            if not nxt:
+                return out
+            if nxt in seen:
+                raise TargetError(f"GET /copysession: next_href {nxt!r} repeats an earlier page; stopped reading")
+            seen.add(nxt)
+            path = nxt
+        raise TargetError(f"GET /copysession: more than {max_pages} pages; stopped reading")
 
     def patch(self, sid: int, body: Any) -> httpx.Response:
         return self.request("PATCH", f"/copysession/{sid}", json_body=body)

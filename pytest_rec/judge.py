@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +86,23 @@ def judge_modes(exp: Expectation, before: SessionState, after: SessionState, bod
         v.add("REC-ACCEPT", f"{prefix}the session reads phase {after.phase!r} after the change; it was suspended")
 
 
+def settled_read(reader: RecClient, target: Target, sid: int, want) -> SessionState:
+    """Read a session after a job's Success; a GET may lag the job (CONTRACT section 1), so re-read
+    with back-off until ``want`` shows or the profile's settle window passes, then return what shows.
+    The longest lag seen is kept on the transcript for the summary."""
+    start = time.monotonic()
+    st = state_of(reader.get_copysession(sid), target)
+    delay = 0.02
+    while want is not None and st.modes != want and time.monotonic() - start < target.profile.settle_window:
+        time.sleep(min(delay, max(0.0, target.profile.settle_window - (time.monotonic() - start))))
+        delay = min(delay * 1.6, 1.0)
+        st = state_of(reader.get_copysession(sid), target)
+    if want is not None and st.modes == want:
+        lag = time.monotonic() - start
+        reader.transcript.longest_settle = max(getattr(reader.transcript, "longest_settle", 0.0), lag)
+    return st
+
+
 def check_no_5xx(resp: httpx.Response, v: Violations, what: str) -> None:
     if resp.status_code >= 500 and resp.status_code != 503:
         v.add("REC-NO-5XX", f"{what} answered {resp.status_code}: {resp.text[:200]}")
@@ -156,9 +174,11 @@ def patch_and_judge(client: RecClient, reader: RecClient, target: Target, sid: i
                 raise TargetError(f"the job ended {out.job_status} for a reason of the environment, so the "
                                   f"change could not be judged: {job_error_text(job)}")
             v.add("REC-ACCEPT", f"the job of a valid change ended {out.job_status}: {job_error_text(job)}")
-        after = state_of(reader.get_copysession(sid), target)
+        applied = resp.status_code == 202 and (job is None or out.job_status == "Success")
+        after = settled_read(reader, target, sid, exp.modes) if applied else state_of(reader.get_copysession(sid),
+                                                                                       target)
         out.after = after
-        if resp.status_code == 202 and (job is None or out.job_status == "Success"):
+        if applied:
             judge_modes(exp, before, after, body, v)
         v.raise_if_any()
         return out
@@ -166,7 +186,7 @@ def patch_and_judge(client: RecClient, reader: RecClient, target: Target, sid: i
     # a refusal is expected
     forms = exp.refusal_forms(strict)
     rule = exp.refusal_requirement
-    if not judge_refusal(resp.status_code, out.job_status, forms):
+    if not judge_refusal(resp.status_code, out.job_status, forms, target.profile.refusal_job_statuses):
         if resp.status_code == 202:
             v.add(rule, f"expected a refusal ({_forms(forms)}), got 202 and job {out.job_status}")
         else:                # a 5xx also fails REC-NO-5XX above; it is not the refusal the rule asks for

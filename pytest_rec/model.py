@@ -191,8 +191,10 @@ def setup_path(current: Modes, wanted: Modes, via: str | None = None) -> list[di
     return steps
 
 
-def judge_refusal(status: int, job_status: str | None, forms: tuple) -> bool:
-    """Whether an answer (HTTP status, and the job's end status after a 202) is an accepted refusal."""
+def judge_refusal(status: int, job_status: str | None, forms: tuple,
+                  refusal_job_statuses: tuple[str, ...] = ("Error",)) -> bool:
+    """Whether an answer (HTTP status, and the job's end status after a 202) is an accepted refusal;
+    which job end statuses count as a refusal is the target profile's (``refusal_job_statuses``)."""
     if status == 202:
-        return JOB_ERROR in forms and job_status == "Error"
+        return JOB_ERROR in forms and job_status in refusal_job_statuses
     return status in forms

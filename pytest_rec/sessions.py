@@ -7,7 +7,7 @@ import time
 
 from .client import RecClient
 from .errors import Blocked, Deviation, TargetError, Violations
-from .judge import job_error_text, judge_modes, names_environment
+from .judge import job_error_text, judge_modes, names_environment, settled_read
 from .model import Modes, expect, setup_path
 from .state import SessionState, state_of
 from .target import Target
@@ -126,7 +126,7 @@ class Operator:
                     raise TargetError(f"{what}: job ended {result.status} for a reason of the environment: "
                                       f"{job_error_text(result.job)}")
                 problem = ("REC-ACCEPT", f"{what}: job ended {result.status}: {job_error_text(result.job)}")
-        after = self.read(sid) if problem is None else None
+        after = settled_read(self.admin, self.target, sid, exp.modes) if problem is None else None
         if after is not None:
             v = Violations()
             judge_modes(exp, current, after, body, v, f"{what}: ")

@@ -31,6 +31,12 @@ class Profile:
         r"\bstorage system is busy\b",
     )
     suspend_timeout: float = 120.0      # seconds for a suspend or resume to show in GET
+    settle_window: float = 10.0         # seconds a GET may lag a job's Success before the suite judges it
+    busy_budget: float = 60.0           # seconds one request may spend retrying 503 (busy)
+    busy_retries: int = 8               # 503 retries of one request
+    rec_type: str = "REC"               # the copy-session ``type`` token of a REC session
+    active_statuses: tuple[str, ...] = ("Active",)   # a writable session's ``status`` (preflight)
+    refusal_job_statuses: tuple[str, ...] = ("Error",)   # a job end that counts as a refusal
     fuzz_examples: int = 50             # schemathesis examples on a real array
 
 
@@ -60,7 +66,9 @@ class Target:
     non_rec: int
     tenant_own_destination: int | None = None
     absent: int | None = None
+    active: list[int] = field(default_factory=list)     # REC sessions not suspended: refusal checks only
     identity: dict[int, dict[str, Any]] = field(default_factory=dict)
+    baseline: dict[int, dict[str, Any]] = field(default_factory=dict)   # pinned starting states
     array: dict[str, str] = field(default_factory=dict)
     capabilities: dict[str, bool] = field(default_factory=dict)
     profile: Profile = field(default_factory=Profile)
@@ -76,7 +84,13 @@ class Target:
 
     @property
     def named(self) -> list[int]:
-        return self.writable + self.tenant_sessions + [self.tenant_foreign, self.non_rec]
+        return self.writable + self.tenant_sessions + [self.tenant_foreign, self.non_rec] + self.active
+
+    @property
+    def written(self) -> set[int]:
+        """Every session some process of a run may change (modes, or suspended/active): never a
+        REC-ISOLATION witness, whichever worker owns it."""
+        return set(self.writable) | set(self.tenant_sessions) | {self.tenant_foreign} | set(self.active)
 
     def redacted(self) -> dict:
         """The target as written in a report: no passwords (only the names of their variables)."""
@@ -84,14 +98,17 @@ class Target:
                 "users": {k: {"name": u.name, "password_env": u.password_env} for k, u in self.users.items()},
                 "sessions": {"writable": self.writable, "tenant_own": self.tenant_own,
                              "tenant_foreign": self.tenant_foreign, "non_rec": self.non_rec,
-                             "tenant_own_destination": self.tenant_own_destination, "absent": self.absent},
+                             "tenant_own_destination": self.tenant_own_destination, "absent": self.absent,
+                             "active": self.active},
                 "identity": {str(k): v for k, v in self.identity.items()},
+                "baseline": {str(k): v for k, v in self.baseline.items()},
                 "array": self.array, "capabilities": self.capabilities}
 
 
 _TOP = {"url", "verify", "users", "sessions", "array", "capabilities", "profile"}
 _SESSION_KEYS = {"writable", "tenant_own", "tenant_foreign", "non_rec", "tenant_own_destination",
-                 "absent", "identity"}
+                 "absent", "identity", "active", "baseline"}
+BASELINE_KEYS = {"transfer_mode": str, "split_mode": str, "recovery_mode": str, "suspended": bool}
 _IDENTITY_KEYS = {"remote_boxid", "source_volume_name", "destination_volume_name",
                   "source_volume_number", "destination_volume_number", "is_local_source_volume", "type"}
 
@@ -149,7 +166,10 @@ def parse_target(data: dict, file: str, kind: str = "array") -> Target:
         raise TargetFileError(f"{file}: [sessions] writable: a session is listed twice")
     singles = {k: _int(file, f"[sessions] {k}", s[k]) for k in
                ("tenant_own", "tenant_foreign", "non_rec", "tenant_own_destination", "absent") if k in s}
-    named = writable + [v for k, v in singles.items() if k != "absent"]
+    if not isinstance(s.get("active", []), list):
+        raise TargetFileError(f"{file}: [sessions] active: expected a list of session ids")
+    active = [_int(file, "[sessions] active", v) for v in s.get("active", [])]
+    named = writable + [v for k, v in singles.items() if k != "absent"] + active
     if len(set(named)) != len(named):
         raise TargetFileError(f"{file}: [sessions]: each session may have one role only; {named} repeats one")
     if singles.get("absent") in named:
@@ -162,6 +182,19 @@ def parse_target(data: dict, file: str, kind: str = "array") -> Target:
         if bad:
             raise TargetFileError(f"{file}: [sessions.identity.{sid}]: unknown key(s) {', '.join(sorted(bad))}")
         identity[int(sid)] = dict(pins)
+    baseline = {}
+    for sid, pins in (s.get("baseline") or {}).items():
+        where = f"{file}: [sessions.baseline.{sid}]"
+        if not str(sid).isdigit() or int(sid) not in named:
+            raise TargetFileError(f"{where}: not a session this file names")
+        if not isinstance(pins, dict) or not pins:
+            raise TargetFileError(f"{where}: expected a table with some of {', '.join(sorted(BASELINE_KEYS))}")
+        for k, v in pins.items():
+            if k not in BASELINE_KEYS:
+                raise TargetFileError(f"{where}: unknown key {k}; known: {', '.join(sorted(BASELINE_KEYS))}")
+            if not isinstance(v, BASELINE_KEYS[k]):
+                raise TargetFileError(f"{where} {k}: expected a {BASELINE_KEYS[k].__name__}, got {v!r}")
+        baseline[int(sid)] = dict(pins)
     caps = data.get("capabilities", {})
     for k, v in caps.items():
         if not isinstance(v, bool):
@@ -174,7 +207,8 @@ def parse_target(data: dict, file: str, kind: str = "array") -> Target:
     return Target(url=url.rstrip("/"), kind=kind, verify=verify, users=users, writable=writable,
                   tenant_own=singles["tenant_own"], tenant_foreign=singles["tenant_foreign"],
                   non_rec=singles["non_rec"], tenant_own_destination=singles.get("tenant_own_destination"),
-                  absent=singles.get("absent"), identity=identity, array=dict(data.get("array", {})),
+                  absent=singles.get("absent"), active=active, identity=identity, baseline=baseline,
+                  array=dict(data.get("array", {})),
                   capabilities=caps, profile=profile, source=file)
 
 

@@ -109,7 +109,8 @@ def rec_guard(rec_target: Target):
 
 
 def _client(target: Target, creds: Credentials, guard, transcript, waiter) -> RecClient:
-    client = RecClient(target.url, creds, verify=target.verify, guard=guard, transcript=transcript, waiter=waiter)
+    client = RecClient(target.url, creds, verify=target.verify, guard=guard, transcript=transcript, waiter=waiter,
+                       busy_retries=target.profile.busy_retries, busy_budget=target.profile.busy_budget)
     try:
         client.login()
     except TargetError as exc:
@@ -152,7 +153,8 @@ def rec_other(rec_target, rec_credentials, rec_guard, rec_transcript, rec_waiter
 @pytest.fixture(scope="session")
 def rec_plain(rec_target, rec_guard, rec_transcript):
     """A client that never logs in, renews or retries: for the authentication checks."""
-    client = PlainClient(rec_target.url, rec_target.verify, rec_guard, rec_transcript)
+    client = PlainClient(rec_target.url, rec_target.verify, rec_guard, rec_transcript,
+                         busy_retries=rec_target.profile.busy_retries, busy_budget=rec_target.profile.busy_budget)
     yield client
     client.close()
 

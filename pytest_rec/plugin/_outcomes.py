@@ -33,7 +33,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
                 "outcome": "passed", "failed_requirements": [], "detail": ""}
         item.stash[CASE_INFO] = info
     exc = call.excinfo.value if call.excinfo else None
-    if rep.failed and isinstance(exc, Blocked):
+    five = _new_server_errors(item) if call.when == "call" else []
+    if five and not rep.skipped:
+        # any 5xx but 503, on any request of the check (reads and job polls included), is a deviation of
+        # REC-NO-5XX, never an error of the run (CONTRACT section 1); the exchanges are the evidence
+        evidence = "; ".join(f"{e.method} {e.path} answered {e.status}: {str(e.response_body)[:160]}" for e in five[:3])
+        failed = sorted(set(info.get("failed_requirements") or []) | {"REC-NO-5XX"})
+        if isinstance(exc, Deviation):
+            failed = sorted(set(exc.requirements) | {"REC-NO-5XX"})
+        info.update(outcome="failed", failed_requirements=failed,
+                    detail=f"[REC-NO-5XX] {evidence}" + (f"; {exc}" if exc else ""))
+        rep.outcome = "failed"
+        if not rep.longrepr:
+            rep.longrepr = f"[REC-NO-5XX] {evidence}"
+    elif rep.failed and isinstance(exc, Blocked):
         # the starting state could not be reached because the array answered a setup step wrongly
         # (that step is its own REC-ACCEPT deviation): not run, with the reason, never a failure
         rep.outcome = "skipped"
@@ -116,7 +129,20 @@ def _note_unreachable(config: pytest.Config, exc: BaseException | None) -> None:
         seen.clear()
 
 
+SERVER_ERRORS_AT = pytest.StashKey[int]()
+
+
+def _new_server_errors(item: pytest.Item) -> list:
+    ctx = run_of(item.config).ctx
+    if ctx is None:
+        return []
+    start = item.stash.get(SERVER_ERRORS_AT, 0)
+    return list(ctx.transcript.server_errors[start:])
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    ctx = run_of(item.config).ctx
+    item.stash[SERVER_ERRORS_AT] = len(ctx.transcript.server_errors) if ctx is not None else 0
     seen = run_of(item.config).unreachable
     if item.get_closest_marker("rec") is not None and len(seen) >= 3:
         raise TargetError(f"not tried: the target stopped answering or finishing jobs ({seen[-1][:300]})")

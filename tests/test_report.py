@@ -1,0 +1,126 @@
+"""The summary from data (report.py): verdicts, exit codes and counts of CONTRACT section 4, on
+hand-made case records, so that each rule of the verdict is shown to be able to fail."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_rec.report import build_summary, deviation_groups, exit_code, render_markdown, verdict_line
+
+RUN = {"suite_version": "0", "commit": "abc", "command": "rec-compliance", "started": "t0", "ended": "t1",
+       "python": "3.11", "sim_defects": [], "sim_options": {}}
+
+
+def meta(**kw):
+    base = {"target": {"url": "https://a:5665", "kind": "array"}, "depth": "full", "strict": False,
+            "dry_run": False, "run": RUN, "collected": 0}
+    base.update(kw)
+    return base
+
+
+def case(cid, reqs, outcome="passed", failed=(), **kw):
+    return {"id": cid, "requirements": list(reqs), "outcome": outcome, "failed_requirements": list(failed),
+            "detail": kw.pop("detail", ""), **kw}
+
+
+def every_requirement_passes():
+    from pytest_rec.catalogue import load_catalogue
+
+    return [case(f"t-{r['id']}", [r["id"]]) for r in load_catalogue()]
+
+
+def summarise(cases, **kw):
+    m = meta(collected=len(cases), **kw)
+    s = build_summary(cases, m)
+    s["restore"] = {"restored": [], "failed": []}
+    return s
+
+
+def test_everything_passed_is_compliant_exit_0():
+    s = summarise(every_requirement_passes())
+    assert s["verdict"] == "compliant" and exit_code(s, 0) == 0
+
+
+def test_opt_in_skip_does_not_stop_compliant():
+    cases = every_requirement_passes() + [case("test_expired_token", ["REC-AUTH"], "skipped", opt_in=True,
+                                               detail="opt-in: 30 minutes")]
+    s = summarise(cases)
+    assert s["verdict"] == "compliant" and exit_code(s, 0) == 0
+    auth = next(r for r in s["requirements"] if r["id"] == "REC-AUTH")
+    assert auth["opt_in"] == 1 and auth["verdict"] == "pass"
+    assert "## Not run (opt-in)" in render_markdown(s)
+
+
+def test_required_skip_is_inconclusive_exit_2_and_never_pass():
+    cases = every_requirement_passes() + [case("test_x", ["REC-AUTH"], "skipped", detail="no reason")]
+    s = summarise(cases)
+    auth = next(r for r in s["requirements"] if r["id"] == "REC-AUTH")
+    assert s["verdict"] == "inconclusive" and auth["verdict"] == "not-run" and exit_code(s, 0) == 2
+
+
+def test_new_deviation_exit_1_known_only_exit_0():
+    cases = every_requirement_passes()
+    new = summarise(cases + [case("c1", ["REC-ACCEPT"], "failed", ["REC-ACCEPT"], detail="[REC-ACCEPT] x")])
+    assert new["verdict"] == "non-compliant" and exit_code(new, 1) == 1
+    known = summarise(cases + [case("c1", ["REC-ACCEPT"], "known-deviation", ["REC-ACCEPT"], tickets=["T-1"])])
+    assert known["verdict"] == "non-compliant" and exit_code(known, 0) == 0
+    assert "no new deviations" in verdict_line(known)
+    # a known deviation plus a required check that did not run: not "otherwise compliant"
+    both = summarise(cases + [case("c1", ["REC-ACCEPT"], "known-deviation", ["REC-ACCEPT"], tickets=["T-1"]),
+                              case("c2", ["REC-AUTH"], "error", detail="TargetError")])
+    assert exit_code(both, 0) == 2
+
+
+def test_narrowed_run_that_went_through_exit_0_but_inconclusive():
+    s = summarise(every_requirement_passes(), depth="smoke")
+    assert s["verdict"] == "inconclusive" and exit_code(s, 0) == 0
+    s = summarise(every_requirement_passes(), narrowed=["-k auth"])
+    assert s["verdict"] == "inconclusive" and exit_code(s, 0) == 0
+    s = summarise(every_requirement_passes() + [case("e", ["REC-AUTH"], "error")], depth="smoke")
+    assert exit_code(s, 0) == 2
+
+
+def test_interrupt_and_restore_failure_exit_2():
+    s = summarise(every_requirement_passes(), interrupted="SIGTERM")
+    assert s["verdict"] == "inconclusive" and exit_code(s, 2) == 2
+    s = summarise(every_requirement_passes())
+    s["restore"] = {"restored": [], "failed": [{"session": 1, "journal": "j.json", "note": ""}]}
+    assert exit_code(s, 0) == 2
+
+
+def test_nothing_ran_never_says_everything_ran():
+    s = summarise([])
+    assert s["verdict"] == "inconclusive" and exit_code(s, 0) == 2
+    md = render_markdown(s)
+    assert "Nothing ran" in md and "Every required check ran" not in md
+
+
+def test_cut_short_run_is_inconclusive():
+    s = build_summary(every_requirement_passes(), meta(collected=len(every_requirement_passes()) + 5))
+    s["restore"] = {"restored": [], "failed": []}
+    assert s["verdict"] == "inconclusive" and "never ran" in s["verdict_reason"] and exit_code(s, 0) == 2
+
+
+def test_setup_failure_blocks_not_fails_the_cases_own_requirements():
+    cases = every_requirement_passes() + [
+        case("sticky", ["REC-ACCEPT", "REC-STICKY-MANUAL"], "failed", ["REC-ACCEPT"], setup_failed=True,
+             detail="[REC-ACCEPT] setup step {} from Consistency/Manual/Manual on session 1: not applied"),
+        case("later", ["REC-ACCEPT", "REC-STICKY-MANUAL"], "blocked", detail="blocked: ...")]
+    s = summarise(cases)
+    rows = {r["id"]: r for r in s["requirements"]}
+    assert rows["REC-ACCEPT"]["verdict"] == "fail"
+    assert rows["REC-STICKY-MANUAL"]["failed"] == 0 and rows["REC-STICKY-MANUAL"]["blocked"] == 2
+    for r in s["requirements"]:
+        assert r["tests"] == r["passed"] + r["failed"] + r["errors"] + r["skipped"] + r["blocked"]
+
+
+@pytest.mark.parametrize("n", [1, 5])
+def test_one_root_failure_reads_as_one_finding(n):
+    cases = [case(f"c{i}", ["REC-ACCEPT"], "failed", ["REC-ACCEPT"],
+                  detail=f"[REC-ACCEPT] the change was accepted but not applied: the session still reads "
+                         f"Consistency/Manual/Manual, expected Synchronous/Manual/Manual (from Consistency/Manual/"
+                         f"Manual with {{'transfer_mode': 'Synchronous', 'n': {i}}})") for i in range(n)]
+    cases.append(case("other", ["REC-RECOVERY"], "failed", ["REC-RECOVERY"],
+                      detail="[REC-RECOVERY] recovery_mode reads 'Automatic' after the change, expected 'Manual'"))
+    groups = deviation_groups(cases)
+    assert [(g["requirement"], g["count"]) for g in groups] == [("REC-ACCEPT", n), ("REC-RECOVERY", 1)]
