@@ -263,3 +263,15 @@ def test_one_job_per_session_refuses_a_second_change(make_sim):
     assert raw.http.patch("/copysession/3", json={"recovery_mode": "Automatic"}, headers=h).status_code == 202
     raw.wait(a.json()["job_id"], h)
     assert raw.http.patch("/copysession/4", json={"recovery_mode": "Manual"}, headers=h).status_code == 202
+
+
+def test_a_crash_while_settling_jobs_is_a_json_500(make_sim, monkeypatch):
+    sim, raw = make_sim()
+    h = raw.auth()
+
+    def boom():
+        raise RuntimeError("job engine crashed")
+
+    monkeypatch.setattr(sim.array, "tick", boom)
+    r = raw.http.get("/copysession/1", headers=h)
+    assert r.status_code == 500 and r.json()["message"].endswith("(internal)")

@@ -108,10 +108,14 @@ def test_target_needs_a_running_simulator():
         SimulatorServer().target()
 
 
-def test_rec_sim_target_out_is_the_servers_target(tmp_path):
+@pytest.mark.parametrize("extra, writable", [
+    ([], [1, 2, 3, 4]),
+    (["--fault", "job_latency=0.25", "--option", "busy_every=37", "--fault", "writable_sessions=3"], [1, 2, 3]),
+])
+def test_rec_sim_target_out_is_the_servers_target(tmp_path, extra, writable):
     out = tmp_path / "target.toml"
     proc = subprocess.Popen([sys.executable, "-m", "pytest_rec.simulator.cli", "--port", "0", "--tls",
-                             "--target-out", str(out)], stdout=subprocess.PIPE, text=True,
+                             "--target-out", str(out), *extra], stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         lines = []
@@ -124,6 +128,9 @@ def test_rec_sim_target_out_is_the_servers_target(tmp_path):
         assert data["url"] in text and data["users"]["admin"]["password_env"] == "REC_SIM_ADMIN_PASSWORD"
         assert f"export REC_SIM_ADMIN_PASSWORD='{ADMIN[1]}'" in text
         assert Path(data["verify"]).is_file() and data["sessions"]["identity"]
+        assert data["sessions"]["writable"] == writable and set(data["sessions"]["baseline"]) == set(map(str, writable))
+        if extra:
+            assert "rec-sim: settings: job_latency=0.25, busy_every=37, writable_sessions=3" in text
     finally:
         proc.terminate()
         proc.wait(timeout=10)

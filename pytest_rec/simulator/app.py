@@ -7,6 +7,10 @@ Routing is Starlette's ``Router`` (``Route`` with path parameters, no slash redi
 unknown path is 404 and a known path with another method 405 (with ``Allow``), both with the
 JSON error body. Faults, the clock (``Array.tick``) and the 1,280-byte request-line limit (413,
 fact sheet 1.1) come first, in ``SimulatorApp.__call__``, so they apply to every request.
+
+An exception anywhere (a handler, the router, settling jobs) is a 500 with the JSON error body
+(``Settings.json_500``, on by default; off, it is plain text as a proxy in front of an array might
+answer), so a client never sees a 500 that the reference's error format does not describe.
 """
 
 from __future__ import annotations
@@ -101,7 +105,10 @@ class SimulatorApp:
         if line > MAX_REQUEST_LINE:
             self.array.log(scope["method"], scope["path"], None, 413)
             return await self._respond(error(413, "request line"))(scope, receive, send)
-        self.array.tick()
+        try:
+            self.array.tick()
+        except Exception:                       # a job that crashed while settling: still the error body
+            return await self._internal_error(scope["method"], scope["path"])(scope, receive, send)
         return await self.router(scope, receive, send)
 
     # ------------------------------------------------------------- errors outside a handler

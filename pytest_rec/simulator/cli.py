@@ -64,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rec-sim: serving {server.base_url}/api/v1")
     if server.ca_path:
         print(f"rec-sim: CA certificate {server.ca_path}")
+    changed = [f"{k}={getattr(settings, k)}" for k, f in Settings.__dataclass_fields__.items()
+               if k != "defects" and getattr(settings, k) != f.default]
+    if changed:
+        print(f"rec-sim: settings: {', '.join(changed)}")
     if settings.defects:
         print(f"rec-sim: DEFECT PROFILES ON: {', '.join(sorted(settings.defects))}")
     print("rec-sim: users (name / password / tenant):")

@@ -1,5 +1,10 @@
-"""Fault injection, in one place: busy (503), dropped connections, added latency, a copy path
-that is down, and jobs that never finish. All off by default (``Settings``)."""
+"""Fault injection, in one place: busy (503), dropped connections, a copy path that is down, and
+jobs that never finish (all jobs, or the PATCH jobs of one user). All off by default (``Settings``).
+
+The HTTP front asks ``fault_for_request`` before it routes anything, so busy and drop faults hit
+every request alike: log in and refresh (``POST /session``), reads, job polls, logout. The added
+``latency`` is slept there too.
+"""
 
 from __future__ import annotations
 

@@ -127,8 +127,8 @@ class Jobs:
                 self._fail(job, refusal[1], refusal[2], ERRORS[refusal[0]][0])
                 return
         elif job.action == "suspend":
-            self._finish_suspend(cs, now)
+            self._finish_suspend(cs)
         elif job.action == "resume":
-            self._finish_resume(cs, now)
+            self._finish_resume(cs)
         job.status = "Success"
         job.operations.append({"result": "Succeeded", "operation": self._cli(job)})

@@ -54,8 +54,9 @@ class Reads:
         keep = set(fields) | {"copysession_id"}
         return {k: v for k, v in body.items() if k in keep}
 
-    def _remember_old_modes(self, cs: CopySession, old: dict) -> None:
-        """read_lag: GETs keep showing ``old`` (the modes before a PATCH job) for a while."""
+    def _remember_old_modes(self, cs: CopySession) -> None:
+        """read_lag: GETs keep showing the modes the session has now (before a PATCH job applies) for a while."""
+        old = {"transfer_mode": cs.transfer_mode, "split_mode": cs.split_mode, "recovery_mode": cs.recovery_mode}
         self._stale[cs.copysession_id] = (time.monotonic() + self.settings.read_lag, old)
 
     def _view(self, cs: CopySession) -> dict:

@@ -73,9 +73,10 @@ class PatchRules:
                     return error(refusal[0], refusal[1])
             if self.settings.one_job_per_session and self._job_running_on(sid):  # pragma: no mutate block, fault injection
                 return error(409, "previous command in process")
-            seen = (cs.transfer_mode, cs.split_mode, cs.recovery_mode)     # the modes as this request found them
-            job = self._new_job(caller, sid, "patch", {"body": dict(body), "user": caller.user, "seen": seen},
-                                description)
+            payload = {"body": dict(body), "user": caller.user}
+            if self.defect("serial-mix"):  # pragma: no mutate block, defect injection
+                payload["seen"] = (cs.transfer_mode, cs.split_mode, cs.recovery_mode)   # as this request found them
+            job = self._new_job(caller, sid, "patch", payload, description)
             return Reply(202, self.job_ref(job))
 
     def _state_refusal(self, user: User, cs: CopySession, body: dict):
@@ -107,12 +108,11 @@ class PatchRules:
         refusal = self._state_refusal(job.payload["user"], cs, job.payload["body"])
         if refusal:
             return refusal
-        old = {"transfer_mode": cs.transfer_mode, "split_mode": cs.split_mode, "recovery_mode": cs.recovery_mode}
+        if self.settings.read_lag:  # pragma: no mutate block, fault injection
+            self._remember_old_modes(cs)
         if self.defect("serial-mix"):  # pragma: no mutate block, defect injection
             cs.transfer_mode, cs.split_mode, cs.recovery_mode = job.payload["seen"]   # a stale read
         self._apply_patch(cs, job.payload["body"])
-        if self.settings.read_lag:  # pragma: no mutate block, fault injection
-            self._remember_old_modes(cs, old)
         return None
 
     def _apply_patch(self, cs: CopySession, body: dict) -> None:

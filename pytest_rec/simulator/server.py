@@ -1,4 +1,8 @@
-"""Serve the simulator with uvicorn in a background thread (loopback, optional TLS)."""
+"""Serve the simulator with uvicorn in a background thread (loopback, optional TLS).
+
+``SimulatorServer.target()`` is the one place that turns a running simulator into a target
+(CONTRACT section 3): the plugin's built-in target and ``rec-sim --target-out`` both use it.
+"""
 
 from __future__ import annotations
 

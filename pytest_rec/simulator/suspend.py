@@ -9,6 +9,8 @@ session "whose phase is not equivalent", and 7.4 says a resume returns the pair 
 
 from __future__ import annotations
 
+import time
+
 from .inventory import CopySession
 from .replies import Reply, error
 
@@ -54,20 +56,20 @@ class SuspendResume:
             job = self._new_job(caller, sid, "resume", {}, description)
             return Reply(202, self.job_ref(job))
 
-    def _finish_suspend(self, cs: CopySession, now: float) -> None:
+    def _finish_suspend(self, cs: CopySession) -> None:
         lag = self.settings.suspend_lag if cs.transfer_mode in ("Synchronous", "Consistency") else 0
         if lag:  # pragma: no mutate block, fault injection
-            self._phase_due[cs.copysession_id] = (now + lag, "Suspend")
+            self._phase_due[cs.copysession_id] = (time.monotonic() + lag, "Suspend")
         else:
             cs.phase = "Suspend"
 
-    def _finish_resume(self, cs: CopySession, now: float) -> None:
+    def _finish_resume(self, cs: CopySession) -> None:
         if cs.transfer_mode == "Stack":
             if not self.settings.stack_equivalent:  # pragma: no mutate, fault injection
                 cs.phase = "Copying"           # a Stack session never reads Equivalent
                 return
         if self.settings.copy_time:  # pragma: no mutate block, fault injection
             cs.phase = "Copying"
-            self._phase_due[cs.copysession_id] = (now + self.settings.copy_time, "Equivalent")
+            self._phase_due[cs.copysession_id] = (time.monotonic() + self.settings.copy_time, "Equivalent")
         else:
             cs.phase = "Equivalent"
