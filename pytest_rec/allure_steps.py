@@ -51,13 +51,16 @@ def step_listener(secrets: Secrets):
     interrupt's restore): with no Allure test open, it records nothing instead of failing."""
     def on_exchange(ex: Exchange) -> None:
         title = f"{ex.method} {ex.path} -> {ex.status if ex.status is not None else ex.error}"
-        with allure.step(secrets.redact(title)):
-            # one attachment per exchange (request and response together): half the files to write
-            allure.attach(secrets.redact(json.dumps({"request": {"headers": ex.request_headers,
-                                                                 "body": ex.request_body},
-                                                     "response": ex.response_body,
-                                                     "elapsed_ms": round(ex.elapsed * 1000, 2)}, indent=1)),
-                          name="request and response", attachment_type=allure.attachment_type.JSON)
+        try:
+            with allure.step(secrets.redact(title)):
+                # one attachment per exchange (request and response together): half the files to write
+                allure.attach(secrets.redact(json.dumps({"request": {"headers": ex.request_headers,
+                                                                     "body": ex.request_body},
+                                                         "response": ex.response_body,
+                                                         "elapsed_ms": round(ex.elapsed * 1000, 2)}, indent=1)),
+                              name="request and response", attachment_type=allure.attachment_type.JSON)
+        except Exception:  # noqa: BLE001 - no test open (an interrupt's restore): a report step is not worth a session
+            pass
     return on_exchange
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -20,8 +21,6 @@ def _report_dir(args: list[str]) -> Path:
 
 def compliance_main(argv: list[str] | None = None) -> int:
     """Run the compliance suite; exit 0 (no new deviation, nothing errored), 1 (deviation), 2 (could not run)."""
-    import pytest
-
     args = list(sys.argv[1:] if argv is None else argv)
     report_dir = _report_dir(args)
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -30,25 +29,71 @@ def compliance_main(argv: list[str] | None = None) -> int:
     pytest_args = ["--pyargs", "pytest_rec.suite", "-p", "no:cacheprovider", "-o", "console_output_style=count",
                    f"--junitxml={report_dir / 'junit.xml'}", f"--alluredir={report_dir / 'allure-results'}",
                    "--clean-alluredir", "--rec-report-dir", str(report_dir), *args]
-    status = pytest.main(pytest_args)
+    received: list[str] = []
+    stop = {"raise": True}
+    previous = _catch_signals(received, stop)     # before and after pytest; the plugin has its own during the run
+    try:
+        return _run_and_report(pytest_args, report_dir, received, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run_and_report(pytest_args: list[str], report_dir: Path, received: list[str], stop: dict) -> int:
+    import pytest
+
+    try:
+        status = int(pytest.main(pytest_args))
+    except KeyboardInterrupt:            # outside the plugin's own handling: before or after the run
+        status = 2
     summary_path = report_dir / "compliance.json"
     if not summary_path.exists():
-        print(f"pytest-rec: no compliance summary was written (pytest exit {int(status)}); verdict: inconclusive")
+        why = f"; stopped by {received[-1]}" if received else ""
+        print(f"pytest-rec: no compliance summary was written (pytest exit {status}{why}); verdict: inconclusive")
         return 2
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    try:
-        from .htmlreport import build_html
-
-        print(build_html(report_dir))
-    except Exception as exc:  # noqa: BLE001 - the other reports stand without the HTML one
-        print(f"pytest-rec: HTML report not built: {exc}")
+    failed = (summary.get("restore") or {}).get("failed") or []
     from .report import manifest, verdict_line
 
-    (report_dir / "MANIFEST.sha256").write_text(manifest(report_dir), encoding="utf-8")
+    try:
+        if not failed and not received:        # a session to put back comes before any HTML
+            try:
+                from .htmlreport import build_html
+
+                print(build_html(report_dir))
+            except Exception as exc:  # noqa: BLE001 - the other reports stand without the HTML one
+                print(f"pytest-rec: HTML report not built: {exc}")
+        (report_dir / "MANIFEST.sha256").write_text(manifest(report_dir), encoding="utf-8")
+    except KeyboardInterrupt:
+        print(f"pytest-rec: {received[-1] if received else 'interrupted'} while writing the reports: the HTML "
+              "report and the manifest may be missing")
+    stop["raise"] = False                      # from here on a signal is only noted
     print(f"pytest-rec: reports in {report_dir}/: compliance.md, compliance.json, junit.xml, allure-results/, "
           f"allure-report/ (if built), transcript*.jsonl, MANIFEST.sha256")
     print(verdict_line(summary))
-    return int(summary.get("exit_code", 2))
+    if failed:
+        from .plugin._signals import last_lines
+
+        for line in last_lines(failed):       # the very last line: the command that puts the array back
+            print(line)
+    code = int(summary.get("exit_code", 2))
+    return 2 if received and code in (0, 1) else code
+
+
+def _catch_signals(received: list[str], stop: dict) -> dict:
+    """SIGINT, SIGTERM and SIGHUP outside pytest: noted, and while ``stop["raise"]`` they stop
+    what is running (the HTML build, say)."""
+    import threading
+
+    def handle(signum, frame):
+        received.append(signal.Signals(signum).name)
+        if stop["raise"]:
+            raise KeyboardInterrupt(received[-1])
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None))
+            if sig is not None}
 
 
 def restore_main(argv: list[str] | None = None) -> int:

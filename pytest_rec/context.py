@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .client import Guard, PlainClient, RecClient, Transcript
+from .errors import TargetError
 from .judge import Outcome, fingerprint, patch_and_judge
 from .model import Expectation
 from .restore import Journal, restore_pending
@@ -34,10 +35,12 @@ class Options:
 
 
 def make_guard(target: Target) -> Guard:
-    """The allow-list of CONTRACT section 1 for this target file."""
-    writes = target.named
-    return Guard(readable=target.named, writable=writes,
-                 suspendable=target.writable + target.tenant_sessions,
+    """The allow-list of CONTRACT section 1 for this target file. ``active`` sessions are readable
+    and patchable (refusal checks) but never suspended or resumed: the suite could not put an
+    active Stack session back without force."""
+    suspendable = [s for s in target.writable + target.tenant_sessions + [target.tenant_foreign]
+                   if s not in target.active]
+    return Guard(readable=target.named, writable=target.named, suspendable=suspendable,
                  absent=[target.absent] if target.absent is not None else [])
 
 
@@ -71,18 +74,23 @@ class RecContext:
         return out
 
     def ensure_suspended(self, sid: int) -> SessionState:
-        """Suspend a named (tenant) session the normal way if it is active; the journal puts it back."""
+        """Suspend a named (tenant) session the normal way if it is active; the journal puts it back.
+        Never a session the target file lists as ``active``: those are never suspended."""
+        if sid in self.target.active:
+            raise TargetError(f"session {sid} is listed under sessions.active: the suite never suspends it")
         self.journal.record(sid, self.admin.get_copysession(sid))
         st = self.operator.read(sid)
         return st if st.suspended else self.operator.suspend(sid)
 
     def fingerprints(self, exclude: set[int]) -> dict[int, tuple]:
-        """(modes, suspended) of every visible REC session not being changed by this process."""
-        busy = set(self.target.writable) - set(self.pool.sids)
+        """(modes, suspended) of every visible REC session that no process of this run writes: not
+        the writable, tenant or active sessions, whichever xdist worker owns them, so that a
+        neighbour's own checks can never pass for a leak (REC-ISOLATION)."""
+        busy = self.target.written | set(exclude)
         out = {}
         for s in self.admin.list_copysessions():
             sid = s.get("copysession_id")
-            if sid in exclude or sid in busy or s.get("type") != "REC":
+            if sid in busy or s.get("type") != "REC":
                 continue
             out[sid] = fingerprint(s, self.target)
         return out

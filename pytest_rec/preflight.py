@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .client import RecClient
+from .restore import pending_journals
 from .state import state_of
 from .target import Target
 
@@ -31,8 +32,13 @@ def preflight(target: Target, admin: RecClient, tenant: RecClient) -> list[str]:
             if s.get(key) != want:
                 problems.append(f"session {sid}: identity pin {key} = {want!r} but the array says {s.get(key)!r}; "
                                 "refusing to touch a session that is not the one the file means")
+        st = state_of(s, target)
+        if sid in target.baseline:
+            problems += _baseline(target, sid, s, st.suspended)
+        if sid in target.active and (st.suspended or st.phase not in prof.active_phases):
+            problems.append(f"session {sid} is listed under sessions.active but reads phase {st.phase!r} (active "
+                            f"phases: {list(prof.active_phases)}); the suite never suspends or resumes it")
         if sid in target.writable:
-            st = state_of(s, target)
             if not st.suspended and st.phase not in prof.active_phases:
                 problems.append(f"session {sid} reads phase {st.phase!r}, which is neither the suspended phase "
                                 f"{prof.suspended_phase!r} nor an active one {list(prof.active_phases)} of the "
@@ -57,3 +63,17 @@ def preflight(target: Target, admin: RecClient, tenant: RecClient) -> list[str]:
         if resp.status_code != 404:
             problems.append(f"session {target.absent} (absent) answered {resp.status_code}, not 404: it exists")
     return problems
+
+
+def _baseline(target: Target, sid: int, s: dict, suspended: bool) -> list[str]:
+    """A ``[sessions.baseline.N]`` pin that the array does not match, with the likely way back."""
+    now = {**{k: s.get(k) for k in ("transfer_mode", "split_mode", "recovery_mode")}, "suspended": suspended}
+    diffs = [f"{k} is {now[k]!r}, the baseline says {want!r}" for k, want in target.baseline[sid].items()
+             if now.get(k) != want]
+    if not diffs:
+        return []
+    journals = [(path, sids) for path, sids in pending_journals(target.url) if sid in sids]
+    hint = (f"an earlier run was stopped before it put it back: run `rec-restore {journals[0][0]}`" if journals else
+            "no journal of an earlier run names it in this user's state directory; put it back by hand (or, if "
+            "the new state is meant, change the baseline)")
+    return [f"session {sid} differs from its baseline in the target file: {'; '.join(diffs)}. {hint}"]

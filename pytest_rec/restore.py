@@ -2,11 +2,14 @@
 
 The journal holds the original state of every copy session a run writes to. It is written
 before the first write (atomically: write, fsync, rename) and kept until each session is
-verified restored by a GET.
+verified restored by a GET. Every write goes to two copies: the report folder's, and one in a
+per-user state directory keyed by the target URL, so that a run from a fresh workspace (another
+folder, a new CI checkout) still finds a journal an earlier, killed run left behind.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -18,18 +21,39 @@ from .model import Modes
 from .sessions import Operator
 from .target import Target
 
-__all__ = ["Journal", "restore_session", "restore_pending", "restore_status"]
+__all__ = ["Journal", "state_dir", "target_journal_dir", "pending_journals", "restore_session", "restore_pending",
+           "restore_status", "RESTORE_ATTEMPTS"]
+
+RESTORE_ATTEMPTS = 3          # tries per session when a step fails (a dropped connection, a busy array)
+
+
+def state_dir() -> Path:
+    """The per-user state directory: ``$REC_STATE_DIR``, else ``${XDG_STATE_HOME:-~/.local/state}/pytest-rec``."""
+    if os.environ.get("REC_STATE_DIR"):
+        return Path(os.environ["REC_STATE_DIR"])
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "pytest-rec"
+
+
+def target_journal_dir(url: str) -> Path:
+    """Where every run against ``url`` records its journal, whatever folder it runs from."""
+    return state_dir() / "journals" / hashlib.sha256(url.rstrip("/").encode()).hexdigest()
 
 
 class Journal:
-    """The restore journal of one process of a run."""
+    """The restore journal of one process of a run (two copies, see the module's docstring)."""
 
-    def __init__(self, path: Path, target: Target):
+    def __init__(self, path: Path, target: Target, run_id: str = ""):
         self.path, self.target = Path(path), target
         self._lock = threading.Lock()
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        # the built-in simulator dies with its run: nothing of it can outlive the process
+        mirror = None if target.kind == "sim" else \
+            target_journal_dir(target.url) / f"{stamp}-{os.getpid()}-{self.path.name}"
         self.data: dict = {"schema_version": 1, "target_url": target.url, "target_file": target.source,
                            "kind": target.kind, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                           "pid": os.getpid(), "sessions": {}}
+                           "pid": os.getpid(), "run_id": run_id, "copies": [str(self.path.resolve())]
+                           + ([str(mirror)] if mirror else []), "sessions": {}}
 
     @classmethod
     def load(cls, path: Path) -> dict:
@@ -37,6 +61,7 @@ class Journal:
 
     @classmethod
     def reopen(cls, path: Path, target: Target) -> "Journal":
+        """The journal at ``path``, for ``rec-restore``: marks go to every copy it names."""
         journal = cls(path, target)
         journal.data = cls.load(path)
         return journal
@@ -64,13 +89,50 @@ class Journal:
         return [int(k) for k, v in self.data["sessions"].items() if not v["restored"]]
 
     def _write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            fh.write(json.dumps(self.data, indent=2))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        text = json.dumps(self.data, indent=2)
+        own = self.path.resolve()
+        _atomic_write(self.path, text)
+        for copy in self.data.get("copies", []):
+            if Path(copy).resolve() != own:
+                _atomic_write(Path(copy), text)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write, fsync, rename: a reader sees the old journal or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def pending_journals(url: str, report_journal: Path | None = None,
+                     run_id: str = "") -> list[tuple[Path, list[int]]]:
+    """Journals for target ``url`` that still hold a session not put back: in the report folder of
+    ``report_journal`` (its per-worker siblings too) and in the per-user state directory. Journals
+    of the run ``run_id`` itself (other xdist workers) and of the built-in simulator do not count."""
+    candidates = []
+    if report_journal is not None:
+        report_journal = Path(report_journal)
+        candidates = sorted(report_journal.parent.glob(f"{report_journal.stem}*{report_journal.suffix}"))
+    candidates += sorted(target_journal_dir(url).glob("*.json"))
+    seen, out = set(), []
+    for path in candidates:
+        try:
+            data = Journal.load(path)
+        except (OSError, ValueError):
+            continue
+        if data.get("kind") == "sim" or data.get("target_url") != url.rstrip("/") \
+                or (run_id and data.get("run_id") == run_id):
+            continue
+        left = sorted(int(k) for k, v in data.get("sessions", {}).items() if not v.get("restored"))
+        key = (data.get("created"), data.get("pid"), tuple(left))
+        if left and key not in seen:
+            seen.add(key)
+            out.append((path, left))
+    return out
 
 
 def restore_session(op: Operator, sid: int, original: dict) -> str:
@@ -94,19 +156,30 @@ def restore_session(op: Operator, sid: int, original: dict) -> str:
     return f"session {sid} restored to {want.label()} {'suspended' if was_suspended else 'active'}"
 
 
-def restore_pending(op: Operator, journal: Journal, say=None) -> tuple[list[str], list[str]]:
+def restore_pending(op: Operator, journal: Journal, say=None, attempts: int = RESTORE_ATTEMPTS,
+                    pause: float = 0.5) -> tuple[list[str], list[str]]:
     """Put back every session the journal has not marked restored. Returns (notes, failures);
-    each outcome is written to the journal as it happens. ``say`` is told each line."""
+    each outcome is written to the journal as it happens. ``say`` is told each line.
+
+    A failed step (a connection reset or a timeout in the middle of a PATCH, a suspend or a
+    resume, a busy array) is never taken as "nothing happened": the next attempt starts from a
+    fresh GET of the session, and the journal notes every failed attempt."""
     notes, failures = [], []
     for sid in journal.pending():
         original = journal.data["sessions"][str(sid)]["original"]
-        try:
-            note = restore_session(op, sid, original)
-        except (TargetError, Deviation) as exc:
-            journal.mark(sid, False, str(exc))
-            failures.append(f"session {sid}: {exc}")
-            if say:
-                say(f"session {sid}: {exc}")
+        for attempt in range(1, attempts + 1):
+            try:
+                note = restore_session(op, sid, original)
+                break
+            except (TargetError, Deviation) as exc:
+                journal.mark(sid, False, f"attempt {attempt} of {attempts}: {exc}")
+                if attempt < attempts:
+                    time.sleep(pause * attempt)
+                    continue
+                failures.append(f"session {sid}: {exc}")
+                if say:
+                    say(f"session {sid}: {exc}")
+        else:
             continue
         journal.mark(sid, True, note)
         notes.append(note)
@@ -127,5 +200,5 @@ def restore_status(journal: Path, since: float = 0.0) -> dict:
             continue
         for sid, entry in data.get("sessions", {}).items():
             (restored if entry.get("restored") else failed).append(
-                {"session": int(sid), "journal": path.name, "note": entry.get("note", "")})
+                {"session": int(sid), "journal": path.name, "path": str(path), "note": entry.get("note", "")})
     return {"restored": restored, "failed": failed}

@@ -42,6 +42,14 @@ class Raw:
             time.sleep(0.01)
 
 
+@pytest.fixture(autouse=True)
+def _rec_state_dir(tmp_path_factory, monkeypatch):
+    """Every test (and every run it starts) records restore journals in a directory of its own,
+    never in the real ``~/.local/state/pytest-rec``: a journal one test leaves behind cannot stop
+    another test whose simulator happens to get the same port."""
+    monkeypatch.setenv("REC_STATE_DIR", str(tmp_path_factory.mktemp("rec-state")))
+
+
 def start(**settings) -> SimulatorServer:
     defects = settings.pop("defects", ())
     tls = settings.pop("tls", False)

@@ -126,7 +126,8 @@ def restore(config: pytest.Config) -> None:
         return
     run.restored = True
     guard = guard_of(config)
-    run.ctx.transcript.listeners.clear()
+    transcript = run.ctx.transcript
+    listeners, transcript.listeners = transcript.listeners, []      # no report step runs during the restore
     failures: list[str] = []
     abandoned = guard is not None and guard.abandon
     if not abandoned:
@@ -137,6 +138,8 @@ def restore(config: pytest.Config) -> None:
             abandoned = True
         except Exception as exc:  # noqa: BLE001 - whatever broke, the journal still names the sessions
             failures = [f"the restore stopped: {exc!r}"]
+        finally:
+            transcript.listeners = listeners      # the same list: a check's teardown still finds its own
     if abandoned:
         failures = [f"session {sid}: not put back (the restore was stopped by a second signal)"
                     for sid in run.ctx.journal.pending()]
