@@ -78,18 +78,20 @@ class RecSim:
         self.proc.wait(timeout=10)
 
 
-def compliance(sim: RecSim, cwd: Path, *args: str, chaos: dict | None = None, timeout: float = 600):
+def compliance(sim: RecSim, cwd: Path, *args: str, chaos: dict | None = None, timeout: float = 900,
+               env: dict | None = None):
     cwd.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **sim.env, "PYTHONPATH": os.pathsep.join([str(CHAOS), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, **sim.env, "PYTHONPATH": os.pathsep.join([str(CHAOS), os.environ.get("PYTHONPATH", "")]),
+           **(env or {})}
     env.update({f"REC_CHAOS_{k.upper()}": str(v) for k, v in (chaos or {}).items()})
     env["REC_CHAOS_LOG"] = str(cwd / "chaos.log")
     return subprocess.run([str(BIN / "rec-compliance"), "--rec-target", str(sim.target), "-p", "rec_chaos", *args],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def rec_restore(sim: RecSim, journal: Path, cwd: Path):
-    return subprocess.run([str(BIN / "rec-restore"), str(journal)], cwd=cwd, env={**os.environ, **sim.env},
-                          capture_output=True, text=True, timeout=300)
+def rec_restore(sim: RecSim, journal: Path, cwd: Path, env: dict | None = None):
+    return subprocess.run([str(BIN / "rec-restore"), str(journal)], cwd=cwd,
+                          env={**os.environ, **sim.env, **(env or {})}, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +153,77 @@ def test_second_signal_during_the_restore_leaves_the_journal(chaos_sim, tmp_path
     restored = rec_restore(chaos_sim, journal, tmp_path)
     assert restored.returncode == 0, restored.stdout + restored.stderr
     assert chaos_sim.states() == chaos_sim.original
+
+
+def test_killed_run_then_a_fresh_workspace_is_refused_until_rec_restore(tmp_path):
+    """A run killed on one machine, then a run from a new CI workspace (another folder, another report
+    folder): refused while the journal is pending, from this user's state directory; from another
+    machine (another state directory) refused by the target's baseline pins, naming the difference.
+    ``rec-restore`` with the first journal puts the array back, and both copies read restored."""
+    sim = RecSim(tmp_path, "--job-latency", "0.05")
+    try:
+        original = sim.states()
+        killed = compliance(sim, tmp_path / "ci-1", "--rec-depth", "smoke",
+                            chaos={"signal": "SIGKILL", "at": "test:test_matrix:30"})
+        assert killed.returncode == -signal.SIGKILL, killed.stdout[-2000:]
+        damaged = sim.states()
+        assert damaged != original, "the kill left nothing changed: this test would prove nothing"
+        journal = tmp_path / "ci-1" / "reports" / "restore-journal.json"
+
+        same_user = compliance(sim, tmp_path / "ci-2", "--rec-depth", "smoke", "--rec-report-dir", "out")
+        out = same_user.stdout + same_user.stderr
+        assert same_user.returncode == 2, out[-2000:]
+        assert "rec-restore" in out and "did not put every session back" in out, out[-2000:]
+
+        other = {"REC_STATE_DIR": str(tmp_path / "another-machine")}
+        other_machine = compliance(sim, tmp_path / "ci-3", "--rec-depth", "smoke", "--rec-report-dir", "out",
+                                   env=other)
+        out = other_machine.stdout + other_machine.stderr
+        assert other_machine.returncode == 2, out[-2000:]
+        assert "differs from its baseline" in out and "the baseline says" in out, out[-2000:]
+        assert sim.states() == damaged                  # nothing was sent: the damage is as the kill left it
+        assert not list((tmp_path / "ci-3").rglob("restore-journal*.json"))
+        assert not (tmp_path / "another-machine").exists()
+
+        restored = rec_restore(sim, journal, tmp_path / "ci-2")
+        assert restored.returncode == 0, restored.stdout + restored.stderr
+        assert sim.states() == original
+        copies = json.loads(journal.read_text())["copies"]
+        assert len(copies) == 2 and all(
+            all(v["restored"] for v in json.loads(Path(c).read_text())["sessions"].values()) for c in copies)
+        again = compliance(sim, tmp_path / "ci-2", "--rec-depth", "smoke", "--rec-report-dir", "out",
+                           "-k", "test_non_rec_session_refused")
+        assert "1 passed" in again.stdout, again.stdout[-2000:] + again.stderr[-2000:]    # no longer refused
+    finally:
+        sim.stop()
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_parallel_runs_on_one_array_are_compliant(tmp_path, workers):
+    """-n N against one shared, correct array: each worker owns its writable sessions and REC-ISOLATION
+    compares only sessions that no worker writes, so the verdict is the sequential one, every time."""
+    sim = RecSim(tmp_path)
+    try:
+        original = sim.states()
+        for i in range(3):
+            result = compliance(sim, tmp_path / f"run-{i}", "-n", str(workers))
+            summary = json.loads((tmp_path / f"run-{i}" / "reports" / "compliance.json").read_text())
+            assert (summary["verdict"], result.returncode) == ("compliant", 0), \
+                f"run {i}: {summary['verdict_reason']}\n{result.stdout[-3000:]}"
+            assert sim.states() == original
+    finally:
+        sim.stop()
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_parallel_runs_still_catch_a_leak_to_a_neighbour(tmp_path, workers):
+    """The defect profile neighbour-recovery-leak (a recovery_mode change also lands on the session with
+    the next id) is caught however the writable sessions are split between workers."""
+    sim = RecSim(tmp_path, "--defect", "neighbour-recovery-leak")
+    try:
+        result = compliance(sim, tmp_path / "run", "--rec-depth", "smoke", "-n", str(workers))
+        summary = json.loads((tmp_path / "run" / "reports" / "compliance.json").read_text())
+        failed = {r["id"] for r in summary["requirements"] if r["verdict"] == "fail"}
+        assert failed == {"REC-ISOLATION"} and result.returncode == 1, result.stdout[-3000:]
+    finally:
+        sim.stop()

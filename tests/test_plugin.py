@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -43,7 +42,7 @@ def external(tmp_path, monkeypatch):
         s.stop()
 
 
-WATCHED = [1, 2, 3, 4, 6, 7, 8]
+WATCHED = [1, 2, 3, 4, 6, 7, 8, 9, 12]
 
 
 def _run(args, cwd, timeout=300):
@@ -129,41 +128,67 @@ def test_failing_run_restores_sessions(external, tmp_path):
     assert _state(server.array, WATCHED) == before
 
 
+class _BreaksAfter(list):
+    """The simulator's request log, which switches the copy path off at the Nth request: from then on
+    every job fails, so the sessions the run changed cannot be put back (decided by the run's own
+    progress, not by a timer)."""
+
+    def __init__(self, array, n):
+        super().__init__()
+        self.array, self.n = array, n
+
+    def append(self, item):
+        super().append(item)
+        if len(self) == self.n:
+            self.array.settings.copy_path_down = "all"
+
+
 def test_unrestorable_session_is_a_loud_error(external, tmp_path):
-    """An array that cannot be put back (here: it never forces Manual split) is reported, never hidden."""
-    server, target = external(defects={"no-forced-manual"})
+    """An array that cannot be put back is reported, never hidden: exit 2, and the last lines name the
+    sessions not put back and the rec-restore command."""
+    server, target = external()
+    server.array.request_log = _BreaksAfter(server.array, 150)
     result = _run(["--rec-target", str(target), "--rec-depth", "smoke"], tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 2, result.stdout[-3000:]
     assert "RESTORE FAILED" in result.stderr + result.stdout
     summary = json.loads((tmp_path / "reports" / "compliance.json").read_text())
     assert summary["restore"]["failed"] and "RESTORE FAILED" in (tmp_path / "reports" / "compliance.md").read_text()
-
-
-def _start_and_stop(target, tmp_path, sig, after):
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", *SUITE, "--rec-target", str(target)], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
+    lines = result.stdout.strip().splitlines()
     journal = tmp_path / "reports" / "restore-journal.json"
-    deadline = time.monotonic() + 60
-    while not journal.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(after)
-    proc.send_signal(sig)
-    out, _ = proc.communicate(timeout=120)
-    return proc.returncode, out
+    assert lines[-1] == f"rec-restore {journal.resolve()}"
+    assert lines[-2].startswith("pytest-rec: sessions NOT put back: ")
+    named = {int(s) for s in lines[-2].split(": ")[-1].split(", ")}
+    assert {f["session"] for f in summary["restore"]["failed"]} == named
+
+
+CHAOS = os.path.join(os.path.dirname(__file__), "chaos")
+
+
+def _stopped_at(target, tmp_path, sig, exchange):
+    """Run the suite and send it ``sig`` at its own Nth HTTP exchange (tests/chaos/rec_chaos.py)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([CHAOS, os.environ.get("PYTHONPATH", "")]),
+               REC_CHAOS_SIGNAL=sig.name, REC_CHAOS_AT=f"exchange:{exchange}",
+               REC_CHAOS_LOG=str(tmp_path / "chaos.log"))
+    proc = subprocess.run([sys.executable, "-m", "pytest", *SUITE, "-p", "rec_chaos", "--rec-target", str(target)],
+                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    assert (tmp_path / "chaos.log").exists(), "the interrupt point was never reached"
+    return proc.returncode, proc.stdout + proc.stderr
 
 
 def test_interrupted_run_restores_sessions(external, tmp_path):
-    server, target = external(job_latency=0.05)   # long enough that the signal lands mid-run
+    server, target = external(job_latency=0.05)
     before = _state(server.array, WATCHED)
-    code, out = _start_and_stop(target, tmp_path, signal.SIGINT, 1.5)
-    assert code != 0
+    code, out = _stopped_at(target, tmp_path, signal.SIGINT, 150)
+    assert code == 2, out[-3000:]                      # never 0, never "the array deviated"
     assert _state(server.array, WATCHED) == before, out[-3000:]
+    assert json.loads((tmp_path / "reports" / "compliance.json").read_text())["interrupted"] == "SIGINT"
 
 
 def test_killed_run_then_rec_restore(external, tmp_path):
-    server, target = external(job_latency=0.05)   # long enough that the signal lands mid-run
+    server, target = external(job_latency=0.05)
     before = _state(server.array, WATCHED)
-    code, out = _start_and_stop(target, tmp_path, signal.SIGKILL, 1.5)
+    code, out = _stopped_at(target, tmp_path, signal.SIGKILL, 150)
+    assert code == -signal.SIGKILL
     journal = tmp_path / "reports" / "restore-journal.json"
     assert json.loads(journal.read_text())["sessions"]
     restore = subprocess.run([sys.executable, "-m", "pytest_rec.cli_restore", str(journal), "--rec-target",

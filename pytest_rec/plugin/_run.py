@@ -33,7 +33,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "rec_lenient_only: collected only without --rec-strict")
     run = RecRun(config, read_options(config))
     config.stash[RUN] = run
-    config.stash[RUN_ID] = str((getattr(config, "workerinput", None) or {}).get("testrunuid") or uuid.uuid4().hex)
+    workerinput = getattr(config, "workerinput", None) or {}
+    config.stash[RUN_ID] = str(workerinput.get("testrunuid") or uuid.uuid4().hex)
     config.pluginmanager.register(run, "pytest-rec-run")
     if run.options.target != "sim" and not run.options.dry_run and \
             not any(config.getoption(o, False) for o in ("help", "version", "collectonly")):
