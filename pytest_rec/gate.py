@@ -26,8 +26,8 @@ def deviations(summary: dict) -> set[tuple[str, str]]:
     out = set()
     for c in summary.get("cases", []):
         if c.get("outcome") in DEVIATING:
-            for rule in c.get("failed_requirements") or ["(unattributed)"]:
-                out.add((rule, c["id"]))
+            for requirement in c.get("failed_requirements") or ["(unattributed)"]:
+                out.add((requirement, c["id"]))
     return out
 
 
@@ -63,7 +63,7 @@ def compare_markdown(diff: dict) -> str:
     for title, key in (("New deviations", "new"), ("Fixed", "fixed"), ("Unchanged deviations", "unchanged"),
                        ("Deviations not compared (case not run in the new run)", "not_compared")):
         lines.append(f"## {title} ({len(diff[key])})")
-        lines += [f"- {rule}: `{case}`" for rule, case in diff[key][:200]] or ["None."]
+        lines += [f"- {req}: `{case}`" for req, case in diff[key][:200]] or ["None."]
         lines.append("")
     lines.append(f"## Requirements that went from pass to error or not-run ({len(diff['pass_to_error'])})")
     lines += [f"- {r}" for r in diff["pass_to_error"]] or ["None."]

@@ -64,11 +64,12 @@ def judge_modes(exp: Expectation, before: SessionState, after: SessionState, bod
                 prefix: str = "") -> None:
     """Each field a GET shows after an accepted change, judged under the requirement that governs it.
 
-    Attribution (CONTRACT section 2): a change that was not applied at all (the GET shows the
-    session exactly as before) is one REC-ACCEPT finding, not one per field; and when the transfer
+    Attribution (CONTRACT section 2): a change of transfer mode that was not applied at all (the GET
+    shows the session exactly as before) is one REC-ACCEPT finding, not one per field; and when the transfer
     mode sent was not applied, the split mode that depends on it (forced or sticky Manual) is not judged."""
     __tracebackhide__ = True
-    if exp.modes is not None and after.modes == before.modes and exp.modes != before.modes:
+    transfer_change = isinstance(body, dict) and body.get("transfer_mode") not in (None, before.modes.transfer_mode)
+    if transfer_change and exp.modes is not None and after.modes == before.modes:
         v.add("REC-ACCEPT", f"{prefix}the change was accepted but not applied: the session still reads "
                             f"{after.modes.label()}, expected {exp.modes.label()} (from {before.modes.label()} "
                             f"with {body})")
@@ -185,16 +186,16 @@ def patch_and_judge(client: RecClient, reader: RecClient, target: Target, sid: i
 
     # a refusal is expected
     forms = exp.refusal_forms(strict)
-    rule = exp.refusal_requirement
+    requirement = exp.refusal_requirement
     if not judge_refusal(resp.status_code, out.job_status, forms, target.profile.refusal_job_statuses):
         if resp.status_code == 202:
-            v.add(rule, f"expected a refusal ({_forms(forms)}), got 202 and job {out.job_status}")
-        else:                # a 5xx also fails REC-NO-5XX above; it is not the refusal the rule asks for
-            v.add(rule, f"expected a refusal ({_forms(forms)}), got {resp.status_code}: {resp.text[:200]}")
+            v.add(requirement, f"expected a refusal ({_forms(forms)}), got 202 and job {out.job_status}")
+        else:                # a 5xx also fails REC-NO-5XX above; it is not the refusal the requirement asks for
+            v.add(requirement, f"expected a refusal ({_forms(forms)}), got {resp.status_code}: {resp.text[:200]}")
     after = state_of(reader.get_copysession(sid), target)
     out.after = after
     if after.modes != before.modes or after.suspended != before.suspended:
-        v.add(rule, f"the session changed although the change had to be refused: "
+        v.add(requirement, f"the session changed although the change had to be refused: "
                     f"{before.modes.label()} -> {after.modes.label()} ({before.phase} -> {after.phase})")
     v.raise_if_any()
     return out

@@ -1,5 +1,5 @@
 """Known deviations (`--rec-known-deviations FILE`): ticketed deviations that must not block a
-build, while a new deviation, or an old one on another rule or case, still does.
+build, while a new deviation, or an old one on another requirement or case, still does.
 
     [[deviation]]
     requirement = "REC-FORCED-MANUAL"
@@ -56,11 +56,11 @@ def load_known(path: str | Path) -> list[Known]:
     return out
 
 
-def match(known: list[Known], rules, case_id: str, firmware: str | None) -> list[Known]:
-    """The entries that cover every broken rule of a case; empty unless all are covered."""
+def match(known: list[Known], requirements, case_id: str, firmware: str | None) -> list[Known]:
+    """The entries that cover every broken requirement of a case; empty unless all are covered."""
     hits = []
-    for rule in rules:
-        entry = next((k for k in known if k.applies(rule, case_id, firmware)), None)
+    for requirement in requirements:
+        entry = next((k for k in known if k.applies(requirement, case_id, firmware)), None)
         if entry is None:
             return []
         hits.append(entry)

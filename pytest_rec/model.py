@@ -169,8 +169,8 @@ def setup_path(current: Modes, wanted: Modes, via: str | None = None) -> list[di
             cur = Modes("Synchronous", "Manual", cur.recovery_mode)
         if cur.is_async and cur.split_mode != "Manual":
             return []                      # no detour from a state the rules cannot produce
-        steps.append({"transfer_mode": via})
-        cur = Modes(via, "Manual", cur.recovery_mode)
+        steps.append({"transfer_mode": via, "recovery_mode": wanted.recovery_mode})
+        cur = Modes(via, "Manual", wanted.recovery_mode)
     if cur == wanted:
         return steps
     if cur.is_async and cur.split_mode != "Manual":

@@ -138,6 +138,8 @@ def build_summary(cases: list[dict], meta: dict) -> dict:
                    **({"fixed_tickets": c["fixed_tickets"]} if c.get("fixed_tickets") else {})}
                   for c in cases],
         "collected": meta.get("collected", len(cases)),
+        # the longest a GET lagged a job's Success before showing the change (seconds; CONTRACT section 1)
+        "longest_read_lag": meta.get("longest_read_lag"),
         "known_deviations": sorted({t for c in cases for t in c.get("tickets", [])}),
         "fixed_known_deviations": sorted({t for c in cases for t in c.get("fixed_tickets", [])}
                                          - {t for c in cases for t in c.get("tickets", [])}),
@@ -190,6 +192,8 @@ def render_markdown(summary: dict) -> str:
         lines.append(f"| Simulator defect profiles | {', '.join(summary['run']['sim_defects'])} |")
     if summary.get("interrupted"):
         lines.append(f"| Interrupted | {summary['interrupted']} |")
+    if summary.get("longest_read_lag") is not None:
+        lines.append(f"| Longest read lag after a job | {summary['longest_read_lag']} s |")
     lines += ["", "## Requirements", "",
               "Basis: **seed** = the published reference page itself; **V** = a verified fact of the public "
               "reference; **I** = an inference from it; **assumption** = assumed where the reference is silent "

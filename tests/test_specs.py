@@ -32,7 +32,7 @@ def test_catalogue_has_exactly_the_contract_ids():
 def test_catalogue_entries_are_complete():
     for r in load_catalogue():
         assert r["basis"] in ("seed", "V", "I", "assumption", "silent"), r["id"]
-        assert r["rule"] and r["source"] and isinstance(r["judged"], bool), r["id"]
+        assert r["statement"] and r["source"] and isinstance(r["judged"], bool), r["id"]
 
 
 def test_refusal_forms_match_the_model():

@@ -86,6 +86,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         obs = item.stash.get(OBSERVED, None)
         if obs:
             info["detail"] = obs
+    _merge_setup_findings(item, call, rep, info)
     if call.when == "teardown":
         rep.user_properties.append(("rec_case", json.dumps(info)))
     return rep
@@ -127,6 +128,35 @@ def _note_unreachable(config: pytest.Config, exc: BaseException | None) -> None:
         seen.append(str(exc))
     else:
         seen.clear()
+
+
+def _merge_setup_findings(item: pytest.Item, call: pytest.CallInfo, rep, info: dict) -> None:
+    """A setup step answered wrongly, then got around by a detour: the case reports that deviation
+    (on the requirement the step broke) beside its own judgement, which did run."""
+    ctx = run_of(item.config).ctx
+    if call.when != "call" or ctx is None or getattr(ctx, "pool", None) is None:
+        return
+    found = ctx.pool.take_findings()
+    if not found or info["outcome"] in ("skipped", "blocked", "error"):
+        return
+    extra = sorted({r for d in found for r in d.requirements})
+    note = "; ".join(str(d) for d in found)
+    hits = _known_hits(item.config, extra, info["id"])
+    if info["outcome"] == "passed" and hits:
+        tickets = sorted({h.ticket for h in hits})
+        info.update(outcome="known-deviation", failed_requirements=extra, tickets=tickets,
+                    detail=f"known deviation ({', '.join(tickets)}): setup step: {note}")
+        rep.outcome = "skipped"
+        rep.wasxfail = f"known deviation {', '.join(tickets)}"
+        return
+    if info["outcome"] == "known-deviation" and not hits:
+        info["outcome"] = "failed"
+    if info["outcome"] == "passed":
+        info["outcome"] = "failed"
+        rep.outcome = "failed"
+        rep.longrepr = f"setup step: {note}"
+    info["failed_requirements"] = sorted(set(info.get("failed_requirements") or []) | set(extra))
+    info["detail"] = (info["detail"] + "; " if info["detail"] else "") + f"setup step: {note}"
 
 
 SERVER_ERRORS_AT = pytest.StashKey[int]()

@@ -207,6 +207,7 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
     collected = run.collected or collected_elsewhere   # xdist: the controller counts the workers' collection
     meta = {"target": _target_meta(run), "depth": options.depth, "interrupted": run.interrupted,
             "narrowed": narrowed(config), "collected": collected,
+            "longest_read_lag": round(run.ctx.transcript.longest_settle, 3) if run.ctx else None,
             "strict": options.strict, "dry_run": options.dry_run,
             "pairwise_seed": options.pairwise_seed if options.depth == "pairwise" else None,
             "run": {"suite_version": __version__, "commit": _git_commit(),
