@@ -227,3 +227,72 @@ def test_parallel_runs_still_catch_a_leak_to_a_neighbour(tmp_path, workers):
         assert failed == {"REC-ISOLATION"} and result.returncode == 1, result.stdout[-3000:]
     finally:
         sim.stop()
+
+
+# ------------------------------------------------------------------ fast checks of the pieces
+def _sim_target(server, **extra):
+    from pytest_rec.simulator.targetfile import target_data
+    from pytest_rec.target import parse_target
+
+    data = target_data(server.array.inventory, server.base_url, True)
+    data["sessions"].update(extra)
+    return parse_target(data, "sim-target.toml", kind="array")
+
+
+def test_a_restore_step_cut_off_is_retried_from_a_fresh_read(make_sim, tmp_path):
+    """The PATCH of a restore step reaches the array but its reply is lost (connection reset): the
+    restore never takes that as "nothing happened"; it reads the session again and goes on. With a
+    single attempt (no retry) the same cut leaves the session pending: the check can fail."""
+    import httpx as _httpx
+
+    from pytest_rec.client import Credentials, RecClient, Transcript
+    from pytest_rec.context import make_guard
+    from pytest_rec.model import Modes
+    from pytest_rec.restore import Journal, restore_pending
+    from pytest_rec.sessions import Operator
+
+    for attempts, restored in ((1, False), (3, True)):
+        server, raw = make_sim()
+        target = _sim_target(server)
+        admin = RecClient(target.url, Credentials("admin", "qa_admin", "sim-admin-Pa55"), verify=True,
+                          guard=make_guard(target), transcript=Transcript()).login()
+        journal = Journal(tmp_path / f"journal-{attempts}.json", target)
+        journal.record(1, admin.get_copysession(1))          # Stack / Manual / Automatic, suspended
+        op = Operator(target, admin, 10)
+        op.set_modes(1, op.read(1), Modes("Synchronous", "Manual", "Manual"))
+        send, cut = admin.http.send, []
+
+        def reset_after_patch(request, **kw):
+            response = send(request, **kw)
+            if request.method == "PATCH" and not cut:
+                cut.append(request.url.path)
+                raise _httpx.ReadError("connection reset by peer", request=request)
+            return response
+        admin.http.send = reset_after_patch
+        _, failures = restore_pending(op, journal, attempts=attempts, pause=0.01)
+        assert cut, "the fault was never injected"
+        assert (not failures) is restored and (journal.pending() == []) is restored, failures
+        if restored:
+            assert op.read(1).modes == Modes("Stack", "Manual", "Automatic") and op.read(1).suspended
+        else:
+            assert journal.data["sessions"]["1"]["note"].startswith("attempt 1 of 1: ")
+        admin.close()
+
+
+def test_baseline_and_active_in_the_target_file(make_sim):
+    from pytest_rec.context import make_guard
+    from pytest_rec.target import TargetFileError
+
+    server, _ = make_sim()
+    target = _sim_target(server, active=[9], baseline={"1": {"transfer_mode": "Stack", "suspended": True}})
+    assert target.baseline == {1: {"transfer_mode": "Stack", "suspended": True}} and target.active == [9]
+    guard = make_guard(target)
+    assert guard.allows("PATCH", "/api/v1/copysession/9") and guard.allows("GET", "/api/v1/copysession/9")
+    assert not guard.allows("POST", "/api/v1/copysession/9/suspend")
+    assert not guard.allows("POST", "/api/v1/copysession/9/resume")
+    assert 9 in target.written and {1, 2, 3, 4, 6, 8}.issubset(target.written)
+    for bad, message in (({"1": {"phase": "Suspend"}}, "unknown key phase"),
+                         ({"77": {"suspended": True}}, "not a session this file names"),
+                         ({"1": {"suspended": "yes"}}, "expected a bool")):
+        with pytest.raises(TargetFileError, match=message):
+            _sim_target(server, baseline=bad)
