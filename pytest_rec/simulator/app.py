@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .array import Array, LoginSession, Reply, error
+from .array import ERRORS, Array, LoginSession, Reply, error
 
 MAX_REQUEST_LINE = 1280
 
@@ -81,9 +81,9 @@ class SimulatorApp:
             route = Route(path, self._endpoint(methods), methods=list(methods))
             route.methods.discard("HEAD")           # only the methods of CONTRACT section 1
             routes.append(route)
-        self.router = Starlette(routes=routes, exception_handlers={HTTPException: self._http_error,
+        self.routed = Starlette(routes=routes, exception_handlers={HTTPException: self._http_error,
                                                                     Exception: self._crash})
-        self.router.router.redirect_slashes = False
+        self.routed.router.redirect_slashes = False
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -109,7 +109,7 @@ class SimulatorApp:
             self.array.tick()
         except Exception:                       # a job that crashed while settling: still the error body
             return await self._internal_error(scope["method"], scope["path"])(scope, receive, send)
-        return await self.router(scope, receive, send)
+        return await self.routed(scope, receive, send)
 
     # ------------------------------------------------------------- errors outside a handler
     async def _http_error(self, request: Request, exc: HTTPException) -> Response:
@@ -117,7 +117,7 @@ class SimulatorApp:
             reply = error(405, request.method)
             reply.headers["Allow"] = ", ".join(sorted((exc.headers or {}).get("Allow", "").split(", ")))
         else:
-            reply = error(404 if exc.status_code == 404 else exc.status_code, "path")
+            reply = error(exc.status_code if exc.status_code in ERRORS else 500, "path")
         self.array.log(request.method, request.url.path, None, reply.status)
         return self._respond(reply)
 

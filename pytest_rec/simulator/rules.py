@@ -12,8 +12,10 @@ latency. With ``one_job_per_session`` a change to a session that still has a job
 Running is refused at once with 409 ("previous command in process"), as a real array may do
 (CONTRACT section 1). The ``serial-mix`` defect applies a job's fields to the modes its request
 found (a stale read), so the second of two concurrent changes undoes the first.
+
 Every defect switch is a line ``if self.defect("name")`` carrying the no-mutate pragma: the
-mutation run (benchmarks/mutation.py) mutates this module's rule logic, not the switches.
+mutation run (benchmarks/mutation.py) mutates this module's rule logic (with jobs.py and
+suspend.py), not the switches.
 """
 
 from __future__ import annotations
