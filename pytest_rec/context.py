@@ -57,6 +57,7 @@ class RecContext:
     operator: Operator
     pool: SessionPool
     simulator: Any = None              # the SimulatorServer when the target is the built-in one
+    workers: int = 1                   # processes of the run (xdist workers) that write to the target
 
     @property
     def strict(self) -> bool:
@@ -83,10 +84,12 @@ class RecContext:
         return st if st.suspended else self.operator.suspend(sid)
 
     def fingerprints(self, exclude: set[int]) -> dict[int, tuple]:
-        """(modes, suspended) of every visible REC session that no process of this run writes: not
-        the writable, tenant or active sessions, whichever xdist worker owns them, so that a
-        neighbour's own checks can never pass for a leak (REC-ISOLATION)."""
-        busy = self.target.written | set(exclude)
+        """(modes, suspended) of every visible REC session but ``exclude`` that nothing changes while
+        the check runs (REC-ISOLATION). In a run of one process that is every other session: the
+        process changes one at a time. With xdist workers, no session that any process of the run
+        writes (writable, tenant or active, whichever worker owns it), so that another worker's
+        checks can never pass for a leak."""
+        busy = set(exclude) | (self.target.written if self.workers > 1 else set())
         out = {}
         for s in self.admin.list_copysessions():
             sid = s.get("copysession_id")

@@ -45,6 +45,7 @@ class Journal:
 
     def __init__(self, path: Path, target: Target, run_id: str = ""):
         self.path, self.target = Path(path), target
+        self.new = True                     # written by this run (False: reopened by rec-restore)
         self._lock = threading.Lock()
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         # the built-in simulator dies with its run: nothing of it can outlive the process
@@ -63,7 +64,7 @@ class Journal:
     def reopen(cls, path: Path, target: Target) -> "Journal":
         """The journal at ``path``, for ``rec-restore``: marks go to every copy it names."""
         journal = cls(path, target)
-        journal.data = cls.load(path)
+        journal.data, journal.new = cls.load(path), False
         return journal
 
     def record(self, sid: int, original: dict) -> None:
@@ -92,9 +93,9 @@ class Journal:
         text = json.dumps(self.data, indent=2)
         own = self.path.resolve()
         _atomic_write(self.path, text)
-        for copy in self.data.get("copies", []):
-            if Path(copy).resolve() != own:
-                _atomic_write(Path(copy), text)
+        for copy in map(Path, self.data.get("copies", [])):
+            if copy.resolve() != own and (self.new or copy.parent.is_dir()):
+                _atomic_write(copy, text)       # rec-restore does not make a deleted report folder again
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -215,16 +215,36 @@ def test_parallel_runs_on_one_array_are_compliant(tmp_path, workers):
         sim.stop()
 
 
-@pytest.mark.parametrize("workers", [1, 2, 4])
-def test_parallel_runs_still_catch_a_leak_to_a_neighbour(tmp_path, workers):
+def _inventory_with_an_unnamed_neighbour(folder: Path) -> Path:
+    """The default inventory, but session 5 (after writable session 4) is a REC session no target
+    names, and the EC session 11 is the non-REC one: a leak from the writable session 4 to its
+    neighbour has a witness however the writable sessions are split between workers."""
+    from pytest_rec.simulator.inventory import DEFAULT_INVENTORY
+
+    text = DEFAULT_INVENTORY.read_text()
+    opc = re.search(r"\{ copysession_id = 5, .*\}", text).group(0)
+    rec = ('{ copysession_id = 5, type = "REC", source_volume = 100005, destination_volume = 100006, '
+           'phase = "Suspend", transfer_mode = "Synchronous", split_mode = "Automatic", recovery_mode = "Automatic", '
+           'remote_boxid = "00ETERNUSDXHS3ET00000A####EI000001######", remote_copysession_id = 5 }')
+    text = text.replace(opc, rec).replace("non_rec = 5", "non_rec = 11")
+    path = folder / "inventory.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("workers, neighbour", [(1, False), (2, True), (4, True)])
+def test_parallel_runs_still_catch_a_leak_to_a_neighbour(tmp_path, workers, neighbour):
     """The defect profile neighbour-recovery-leak (a recovery_mode change also lands on the session with
-    the next id) is caught however the writable sessions are split between workers."""
-    sim = RecSim(tmp_path, "--defect", "neighbour-recovery-leak")
+    the next id) is caught with one worker on the default inventory (its other writable sessions are
+    witnesses: nothing else changes them), and with 2 or 4 workers through an unnamed neighbour."""
+    inventory = ["--inventory", str(_inventory_with_an_unnamed_neighbour(tmp_path))] if neighbour else []
+    sim = RecSim(tmp_path, "--defect", "neighbour-recovery-leak", *inventory)
     try:
         result = compliance(sim, tmp_path / "run", "--rec-depth", "smoke", "-n", str(workers))
         summary = json.loads((tmp_path / "run" / "reports" / "compliance.json").read_text())
         failed = {r["id"] for r in summary["requirements"] if r["verdict"] == "fail"}
-        assert failed == {"REC-ISOLATION"} and result.returncode == 1, result.stdout[-3000:]
+        assert "REC-ISOLATION" in failed and summary["verdict"] == "non-compliant", result.stdout[-3000:]
+        assert result.returncode == 1
     finally:
         sim.stop()
 
@@ -296,3 +316,27 @@ def test_baseline_and_active_in_the_target_file(make_sim):
                          ({"1": {"suspended": "yes"}}, "expected a bool")):
         with pytest.raises(TargetFileError, match=message):
             _sim_target(server, baseline=bad)
+
+
+def test_journal_in_two_places_and_pending_from_either(make_sim, tmp_path, monkeypatch):
+    """Each write goes to the report folder and to the state directory keyed by the target; a pending
+    journal is found from either (a fresh workspace sees the state copy); the run's own journals
+    (same run id) and restored ones do not count; a reopened journal marks every copy."""
+    from pytest_rec.restore import Journal, pending_journals, target_journal_dir
+
+    monkeypatch.setenv("REC_STATE_DIR", str(tmp_path / "state"))
+    server, _ = make_sim()
+    target = _sim_target(server)
+    journal = Journal(tmp_path / "ci-1" / "reports" / "restore-journal.json", target, run_id="run-1")
+    journal.record(1, {"transfer_mode": "Stack", "split_mode": "Manual", "recovery_mode": "Automatic",
+                       "phase": "Suspend"})
+    mirror = Path(journal.data["copies"][1])
+    assert mirror.parent == target_journal_dir(target.url) and json.loads(mirror.read_text())["sessions"]["1"]
+    fresh = tmp_path / "ci-2" / "reports" / "restore-journal.json"
+    assert pending_journals(target.url, fresh) == [(mirror, [1])]
+    assert pending_journals(target.url, journal.path) and not pending_journals(target.url, fresh, "run-1")
+    assert not pending_journals(target.url.replace("127.0.0.1", "localhost"), fresh)
+    reopened = Journal.reopen(mirror, target)
+    reopened.mark(1, True, "put back")
+    assert not pending_journals(target.url, journal.path)
+    assert json.loads(journal.path.read_text())["sessions"]["1"]["restored"] is True

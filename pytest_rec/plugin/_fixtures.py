@@ -178,7 +178,7 @@ def rec_ctx(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec
         journal.record(sid, rec_admin.get_copysession(sid))
     op = Operator(rec_target, rec_admin, rec_options.job_timeout)
     ctx = RecContext(rec_options, rec_target, rec_admin, rec_tenant, None, rec_plain, rec_transcript,
-                     journal, op, None, simulator=rec_simulator)  # type: ignore[arg-type]
+                     journal, op, None, simulator=rec_simulator, workers=count)  # type: ignore[arg-type]
     ctx.pool = SessionPool(op, mine)
     run_of(pytestconfig).ctx = ctx
     if count > 1 and not mine:

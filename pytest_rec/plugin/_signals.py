@@ -94,6 +94,8 @@ class SignalGuard:
     @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.uninstall()
+        if self.run.interrupted and self.session is not None and self.session.exitstatus in (0, 1):
+            self.session.exitstatus = pytest.ExitCode.INTERRUPTED     # a signal after the summary: still 2
         failed = ((self.run.summary or {}).get("restore") or {}).get("failed") or []
         if failed and not self.last_lines and not getattr(config, "workerinput", None):
             self.last_lines = last_lines(failed)
