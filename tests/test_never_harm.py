@@ -340,3 +340,27 @@ def test_journal_in_two_places_and_pending_from_either(make_sim, tmp_path, monke
     reopened.mark(1, True, "put back")
     assert not pending_journals(target.url, journal.path)
     assert json.loads(journal.path.read_text())["sessions"]["1"]["restored"] is True
+
+
+def test_isolation_witnesses_are_sessions_no_process_writes(make_sim, tmp_path):
+    """Under xdist, REC-ISOLATION compares only sessions that no worker writes (another worker's
+    writable, tenant or active session may change at any moment); in a one-process run every other
+    REC session is a witness, since the process changes one session at a time."""
+    from pytest_rec.client import Credentials, RecClient, Transcript
+    from pytest_rec.context import Options, RecContext, make_guard
+    from pytest_rec.restore import Journal
+    from pytest_rec.sessions import Operator, SessionPool
+
+    server, _ = make_sim()
+    target = _sim_target(server)
+    assert target.active == [9] and target.tenant_sessions      # what the default inventory names
+    admin = RecClient(target.url, Credentials("admin", "qa_admin", "sim-admin-Pa55"), guard=make_guard(target),
+                      transcript=Transcript()).login()
+    rec = {s["copysession_id"] for s in admin.list_copysessions() if s.get("type") == "REC"}
+    op = Operator(target, admin, 10)
+    for workers, mine, witnesses in ((2, [1, 3], rec - target.written), (1, target.writable, rec - {1})):
+        ctx = RecContext(Options(), target, admin, admin, None, None, admin.transcript,  # type: ignore[arg-type]
+                         Journal(tmp_path / "j.json", target), op, SessionPool(op, mine), workers=workers)
+        assert set(ctx.fingerprints(exclude={1})) == witnesses, workers
+    assert rec - target.written, "no REC session outside the run: nothing would witness a leak"
+    admin.close()
