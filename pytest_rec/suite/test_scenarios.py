@@ -3,8 +3,9 @@
 import pytest
 
 from pytest_rec.errors import Deviation, TargetError
+from pytest_rec.model import Modes, expect
 from pytest_rec.plugin import opt_in
-from pytest_rec.model import Modes, bodies, expect
+from pytest_rec.shapes import SPLIT_STARTS, active_bodies, raise_all, shaped_bodies, split_bodies, transfer_modes
 
 SYNC_AUTO = Modes("Synchronous", "Automatic", "Automatic")
 
@@ -51,15 +52,12 @@ def test_sticky_manual_round_trip(rec_ctx, via, split):
 
 # ---------------------------------------------------------------- seed input criteria
 def _split_cases():
-    for split in ("Automatic", "Manual"):
-        for to in ("Stack", "Consistency"):
-            yield pytest.param(SYNC_AUTO, {"transfer_mode": to, "split_mode": split},
-                               id=f"Synchronous + transfer {to} and split {split}")
-        for start in ("Stack", "Consistency"):
-            yield pytest.param(Modes(start, "Manual", "Automatic"), {"split_mode": split},
-                               id=f"{start} + split {split} alone")
-            yield pytest.param(Modes(start, "Manual", "Automatic"), {"recovery_mode": "Manual", "split_mode": split},
-                               id=f"{start} + recovery and split {split}")
+    """Every shape that carries split_mode and leaves the session asynchronous (``shapes.split_bodies``),
+    from each transfer mode: split alone, with transfer_mode, with recovery_mode, with both."""
+    for start in SPLIT_STARTS:
+        for body in split_bodies(start):
+            what = " and ".join(f"{k.split('_')[0]} {v}" for k, v in body.items())
+            yield pytest.param(start, body, id=f"{start.transfer_mode} + {what}")
 
 
 @pytest.mark.rec("REC-SPLIT-SYNC-ONLY")
@@ -73,16 +71,6 @@ def test_split_mode_refused_when_asynchronous(rec_ctx, start, body):
 
 
 # ---------------------------------------------------------------- seed caution 1
-def _active_bodies(depth):
-    all_bodies = [b for b in bodies() if b]
-    if depth == "full":
-        return all_bodies
-    if depth == "pairwise":
-        return all_bodies[::4]
-    return [{"transfer_mode": "Stack"}, {"recovery_mode": "Manual"}, {"transfer_mode": "Synchronous",
-                                                                       "split_mode": "Manual"}]
-
-
 @pytest.mark.rec("REC-SUSPEND-FIRST")
 @pytest.mark.parametrize("start", [Modes("Synchronous", "Automatic", "Automatic"),
                                    Modes("Consistency", "Manual", "Manual")], ids=lambda m: f"{m.label()} active")
@@ -100,14 +88,10 @@ def test_suspend_first(rec_ctx, start):
     st = op.resume(sid, wait_equivalent=True)
     sent = 0
     try:
-        for body in _active_bodies(rec_ctx.options.depth):
-            if rec_ctx.target.kind != "sim" and body.get("transfer_mode") == "Stack":
-                continue
+        for body in active_bodies(st.modes, rec_ctx.options.depth, transfer_modes(rec_ctx.target, active=True)):
             if not expect(st.modes, body).accepted:
                 continue          # refused on a suspended session too: its refusal would prove nothing here
-            exp = expect(st.modes, body, suspended=False)
-            out = rec_ctx.judge(sid, st, body, exp)
-            st = out.after
+            st = rec_ctx.judge(sid, st, body, expect(st.modes, body, suspended=False)).after
             sent += 1
     finally:
         rec_ctx.pool.forget(sid)
@@ -121,15 +105,7 @@ def _tenant_body(state):
     return {"recovery_mode": flip}
 
 
-@pytest.mark.rec("REC-TENANT-DENY")
-def test_tenant_refused_on_foreign_session(rec_ctx):
-    """A tenant user cannot change a session whose local volume is in another tenant."""
-    sid = rec_ctx.target.tenant_foreign
-    before = rec_ctx.ensure_suspended(sid)
-    body = _tenant_body(before)
-    rec_ctx.judge(sid, before, body, expect(before.modes, body, tenant_allowed=False), client=rec_ctx.tenant)
-
-
+# REC-TENANT-DENY, with bodies of every shape on both local sides: suite/test_refusals.py
 def _tenant_allow(rec_ctx, sid):
     before = rec_ctx.ensure_suspended(sid)
     others = rec_ctx.fingerprints(exclude={sid})
@@ -171,9 +147,14 @@ def test_tenant_allowed_on_own_destination_session(rec_ctx):
 def test_non_rec_session_refused(rec_ctx):
     """A copy session of another type (OPC, EC, ...) cannot be given to this call."""
     sid = rec_ctx.target.non_rec
-    before = rec_ctx.operator.read(sid)
-    body = {"transfer_mode": "Synchronous"}
-    rec_ctx.judge(sid, before, body, expect(before.modes, body, is_rec=False))
+    found = []
+    for body in shaped_bodies(None, transfer_modes=transfer_modes(rec_ctx.target), valid_only=False):
+        before = rec_ctx.operator.read(sid)
+        try:
+            rec_ctx.judge(sid, before, body, expect(before.modes, body, is_rec=False))
+        except Deviation as exc:
+            found.append(exc)
+    raise_all(found)
 
 
 def _absent_id(rec_ctx) -> int:
@@ -192,14 +173,19 @@ def _absent_id(rec_ctx) -> int:
 
 @pytest.mark.rec("REC-NOT-FOUND")
 def test_unknown_id_is_404(rec_ctx):
-    """A PATCH to an id that a GET has just shown absent answers 404."""
+    """A PATCH to an id that a GET has just shown absent answers 404, whatever the body's shape."""
     sid = _absent_id(rec_ctx)
-    probe = rec_ctx.admin.request("GET", f"/copysession/{sid}")
-    if probe.status_code != 404:
-        raise TargetError(f"session {sid} is meant to be absent but GET answered {probe.status_code}; nothing sent")
-    resp = rec_ctx.admin.patch(sid, {"transfer_mode": "Synchronous"})
-    if resp.status_code != 404:
-        raise Deviation({"REC-NOT-FOUND"}, f"PATCH to absent session {sid} answered {resp.status_code}, expected 404")
+    wrong = []
+    for body in shaped_bodies(None, transfer_modes=transfer_modes(rec_ctx.target), valid_only=False):
+        probe = rec_ctx.admin.request("GET", f"/copysession/{sid}")
+        if probe.status_code != 404:
+            raise TargetError(f"session {sid} is meant to be absent but GET answered {probe.status_code}; "
+                              f"not sent: {body}")
+        resp = rec_ctx.admin.patch(sid, body)
+        if resp.status_code != 404:
+            wrong.append(f"{body} answered {resp.status_code}")
+    if wrong:
+        raise Deviation({"REC-NOT-FOUND"}, f"PATCH to absent session {sid}, expected 404: {'; '.join(wrong)}")
 
 
 @pytest.mark.rec("REC-ISOLATION")
