@@ -116,18 +116,23 @@ def _firmware(config: pytest.Config) -> str | None:
         return None
 
 
-_CONNECTION_WORDS = ("ConnectError", "ConnectTimeout", "ReadTimeout", "RemoteProtocolError", "ReadError",
-                     "(--rec-job-timeout)")
+_CONNECTION_WORDS = ("ConnectError", "ConnectTimeout", "ReadTimeout", "RemoteProtocolError", "ReadError")
+_JOB_TIMEOUT = "(--rec-job-timeout)"
+_MAX_JOB_TIMEOUTS = 3
 
 
 def _note_unreachable(config: pytest.Config, exc: BaseException | None) -> None:
-    """Count consecutive connection failures and jobs that never ended; after three in a row, the rest
-    of the run is not tried (each such check errors with the reason): the run is inconclusive."""
-    seen = run_of(config).unreachable
-    if isinstance(exc, TargetError) and any(w in str(exc) for w in _CONNECTION_WORDS):
-        seen.append(str(exc))
+    """Count consecutive connection failures, and jobs that never ended (in the whole run): after three,
+    the rest of the run is not tried (each check errors with the reason), so an array that stopped
+    answering or finishing jobs is not written to any further and the run is inconclusive."""
+    run = run_of(config)
+    text = str(exc) if exc is not None else ""
+    if isinstance(exc, TargetError) and _JOB_TIMEOUT in text and not text.startswith("not tried"):
+        run.job_timeouts.append(text)
+    if isinstance(exc, TargetError) and any(w in text for w in _CONNECTION_WORDS):
+        run.unreachable.append(text)
     else:
-        seen.clear()
+        run.unreachable.clear()
 
 
 def _merge_setup_findings(item: pytest.Item, call: pytest.CallInfo, rep, info: dict) -> None:
@@ -171,11 +176,16 @@ def _new_server_errors(item: pytest.Item) -> list:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    ctx = run_of(item.config).ctx
+    run = run_of(item.config)
+    ctx = run.ctx
     item.stash[SERVER_ERRORS_AT] = len(ctx.transcript.server_errors) if ctx is not None else 0
-    seen = run_of(item.config).unreachable
-    if item.get_closest_marker("rec") is not None and len(seen) >= 3:
-        raise TargetError(f"not tried: the target stopped answering or finishing jobs ({seen[-1][:300]})")
+    if item.get_closest_marker("rec") is None:
+        return
+    if len(run.unreachable) >= 3:
+        raise TargetError(f"not tried: the target stopped answering ({run.unreachable[-1][:300]})")
+    if len(run.job_timeouts) >= _MAX_JOB_TIMEOUTS:
+        raise TargetError(f"not tried: {len(run.job_timeouts)} jobs never ended within --rec-job-timeout, so the "
+                          f"suite writes nothing more ({run.job_timeouts[-1][:200]})")
 
 
 def case_id(item: pytest.Item) -> str:

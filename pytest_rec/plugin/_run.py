@@ -23,7 +23,8 @@ from ._xdist import group_count, mark_shared, worker
 
 RUN_ID = pytest.StashKey[str]()     # one id for the whole run, shared by its xdist workers (testrunuid)
 
-__all__ = ["pytest_configure", "pytest_generate_tests", "pytest_collection_modifyitems", "pytest_sessionfinish",
+__all__ = ["pytest_configure", "pytest_generate_tests", "pytest_collection_modifyitems", "pytest_collection_finish",
+           "pytest_sessionfinish",
            "pytest_terminal_summary", "restore"]
 
 
@@ -80,7 +81,6 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if not rec_items:
         return
     run.active = True
-    run.collected = len(rec_items)
     if opts.target != "sim":
         try:
             load_target(opts.target)          # fail before anything is sent, naming file and key
@@ -115,6 +115,11 @@ def refuse_if_journal_pending(config: pytest.Config, target_file: str) -> None:
         lines = [f"{path} (sessions {', '.join(map(str, sids))})" for path, sids in pending]
         pytest.exit(f"pytest-rec: an earlier run against {url} did not put every session back; nothing was sent. "
                     f"Journal(s): {'; '.join(lines)}. Run `rec-restore {pending[0][0]}` first.", returncode=2)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """How many checks this process will run, after every deselection (-k, -m, strict-only ...)."""
+    run_of(session.config).collected = sum(1 for i in session.items if i.get_closest_marker("rec") is not None)
 
 
 def restore(config: pytest.Config) -> None:

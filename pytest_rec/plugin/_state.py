@@ -30,7 +30,8 @@ class RecRun:
     plan: list[str] = field(default_factory=list)
     summary_lines: list[str] = field(default_factory=list)
     verdict_line: str | None = None
-    unreachable: list[str] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)     # consecutive connection failures
+    job_timeouts: list[str] = field(default_factory=list)    # jobs that never ended (whole run)
     summary: dict[str, Any] | None = None
 
     # a plugin object: pytest calls this hook on it, so no hook needs a global to find the run
