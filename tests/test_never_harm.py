@@ -116,9 +116,15 @@ POINTS = [
 ]
 
 
-@pytest.mark.parametrize("sig, where", POINTS, ids=[f"{s}@{w}" for s, w in POINTS])
+# with -n 2, the signal goes to the xdist controller, at the Nth test report it receives
+PARALLEL_POINTS = [("SIGTERM", "report:15"), ("SIGINT", "report:40")]
+
+
+@pytest.mark.parametrize("sig, where", POINTS + PARALLEL_POINTS,
+                         ids=[f"{s}@{w}" for s, w in POINTS] + [f"{s}@{w}-n2" for s, w in PARALLEL_POINTS])
 def test_interrupt_leaves_every_session_as_found(chaos_sim, tmp_path, sig, where):
-    result = compliance(chaos_sim, tmp_path, "--rec-depth", "smoke", chaos={"signal": sig, "at": where})
+    workers = ["-n", "2"] if where.startswith("report:") else []
+    result = compliance(chaos_sim, tmp_path, "--rec-depth", "smoke", *workers, chaos={"signal": sig, "at": where})
     out = result.stdout + result.stderr
     fired = (tmp_path / "chaos.log").read_text() if (tmp_path / "chaos.log").exists() else ""
     assert fired, f"the interrupt point {where} was never reached:\n{out[-2000:]}"

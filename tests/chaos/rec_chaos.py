@@ -5,7 +5,9 @@ point of the run's own progress, never after a sleep, so every interrupt lands w
 - ``REC_CHAOS_SIGNAL``: SIGINT, SIGTERM, SIGHUP or SIGKILL
 - ``REC_CHAOS_AT``: ``exchange:N`` (the Nth HTTP exchange), ``job:N`` (the Nth job poll: the middle
   of a job wait), ``test:NAME:N`` (the Nth exchange inside a check whose id contains NAME),
-  ``collection`` (while the checks are collected), ``finish`` (as the summary is written)
+  ``collection`` (while the checks are collected), ``finish`` (as the summary is written),
+  ``report:N`` (the Nth test report the pytest process receives: with ``-n``, the xdist controller,
+  which then stops its workers)
 - ``REC_CHAOS_AGAIN``: ``N`` sends the same signal again as the restore begins on its Nth session
   after the first signal (the second signal, which abandons the restore)
 """
@@ -35,6 +37,7 @@ class Chaos:
         self.count = 0
         self.fired_at: int | None = None
         self.current = ""
+        self.worker = False
         self.lock = threading.Lock()
 
     def fire(self, where: str) -> None:
@@ -80,6 +83,13 @@ class Chaos:
     def pytest_runtest_setup(self, item) -> None:
         self.current = item.nodeid
 
+    def pytest_runtest_logreport(self, report) -> None:
+        if self.kind == "report" and report.when == "call" and self.fired_at is None and not self.worker:
+            self.count += 1
+            if self.count == self.n:
+                self.fired_at = self.count
+                self.fire(f"report {self.count} ({report.nodeid})")
+
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items) -> None:
         if self.kind == "collection":
@@ -96,6 +106,7 @@ class Chaos:
 def pytest_configure(config: pytest.Config) -> None:
     if AT:
         chaos = Chaos()
+        chaos.worker = bool(getattr(config, "workerinput", None))
         config.pluginmanager.register(chaos, "rec-chaos")
         if AGAIN:
             chaos.watch_restore()
