@@ -26,9 +26,12 @@ def compliance_main(argv: list[str] | None = None) -> int:
     report_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("compliance.json", "compliance.md", "junit.xml", "MANIFEST.sha256"):
         (report_dir / stale).unlink(missing_ok=True)
+    quiet = [] if any(a.startswith(("-v", "--verbose", "--tb", "-r")) for a in args) else ["--tb=no", "-rN"]
+    # a quiet console by default: one line per distinct deviation (the plugin's summary), the verdict
+    # last; the tracebacks are in junit.xml and the Allure results, and on the console with -v
     pytest_args = ["--pyargs", "pytest_rec.suite", "-p", "no:cacheprovider", "-o", "console_output_style=count",
                    f"--junitxml={report_dir / 'junit.xml'}", f"--alluredir={report_dir / 'allure-results'}",
-                   "--clean-alluredir", "--rec-report-dir", str(report_dir), *args]
+                   "--clean-alluredir", "--rec-report-dir", str(report_dir), *quiet, *args]
     received: list[str] = []
     stop = {"raise": True}
     previous = _catch_signals(received, stop)     # before and after pytest; the plugin has its own during the run

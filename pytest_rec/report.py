@@ -144,6 +144,7 @@ def build_summary(cases: list[dict], meta: dict) -> dict:
         "fixed_known_deviations": sorted({t for c in cases for t in c.get("fixed_tickets", [])}
                                          - {t for c in cases for t in c.get("tickets", [])}),
         "counts": dict(Counter(c["outcome"] for c in cases)),
+        "provenance": meta.get("provenance", {}),
         "run": meta["run"],
     }
 
@@ -188,6 +189,16 @@ def render_markdown(summary: dict) -> str:
              f"| Suite | pytest-rec {summary['run']['suite_version']} ({summary['run']['commit'][:12]}) |",
              f"| Started / ended | {summary['run']['started']} / {summary['run']['ended']} |",
              f"| Command | `{summary['run']['command']}` |"]
+    prov = summary.get("provenance") or {}
+    if prov:
+        lines.append(f"| Run by / on | {prov.get('operator', 'unknown')} / {prov.get('host', 'unknown')} |")
+    if prov.get("target_file"):
+        lines.append(f"| Target file | `{prov['target_file']}` (SHA-256 {prov.get('target_file_sha256', '')}) |")
+    if prov.get("tls_certificate_sha256"):
+        lines.append(f"| Array TLS certificate (SHA-256) | {prov['tls_certificate_sha256']} |")
+    if prov.get("transcript_sha256"):
+        lines.append(f"| Evidence: every HTTP exchange (transcript*.jsonl, SHA-256) | {prov['transcript_sha256']} |")
+    lines.append("| Evidence: every file | MANIFEST.sha256 (SHA-256 of each report file) |")
     if summary["run"].get("sim_defects"):
         lines.append(f"| Simulator defect profiles | {', '.join(summary['run']['sim_defects'])} |")
     if summary.get("interrupted"):
@@ -209,7 +220,7 @@ def render_markdown(summary: dict) -> str:
     lines += ["", "## Deviations (one line per distinct failure)", ""]
     groups = deviation_groups(summary["cases"])
     if not groups:
-        lines.append("None found.")
+        lines.append("No deviation found.")
     for g in groups:
         lines.append(f"- **{g['requirement']}**: {g['count']} case(s), e.g. `{g['example']}` — {g['message'][:400]}")
     if known or summary.get("fixed_known_deviations"):
@@ -221,12 +232,19 @@ def render_markdown(summary: dict) -> str:
     lines += ["", "## Sessions put back", ""]
     rs = summary.get("restore", {"restored": [], "failed": []})
     for f in rs["failed"]:
-        lines.append(f"- **RESTORE FAILED** session {f['session']}: {f['note'] or 'not restored (run interrupted?)'}. "
+        lines.append(f"- **RESTORE FAILED** session {f['session']}: {f.get('note') or 'not restored (run interrupted?)'}. "
                      f"Run `rec-restore reports/{f['journal']}`.")
     for r in rs["restored"]:
         lines.append(f"- {r['note']}")
     if not rs["failed"] and not rs["restored"]:
         lines.append("No session was written.")
+    seen = [c for c in summary["cases"] if "REC-UNSPECIFIED" in c["requirements"]]
+    if seen:
+        lines += ["", "## What the array did where the reference is silent (REC-UNSPECIFIED: recorded, not judged)",
+                  "", "| check | what the array did |", "|---|---|"]
+        for c in seen:
+            what = c["detail"] or ("ran" if c["outcome"] == "passed" else c["outcome"])
+            lines.append(f"| `{c['id']}` | {what[:300].replace('|', '/')} |")
     opt = [c for c in summary["cases"] if c.get("opt_in")]
     if opt:
         lines += ["", "## Not run (opt-in)", "",

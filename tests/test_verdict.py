@@ -136,6 +136,9 @@ def check_counts(report_dir: Path, out: str) -> dict:
         assert [int(x) for x in row[2:8]] == [r["tests"], r["passed"], r["failed"], r["known"], r["errors"],
                                                r["blocked"]], (r, row)
         assert row[8] == f"{r['skipped']} ({r['opt_in']})"
+    # a page a buyer signs: no programming-language literals, the basis codes explained
+    assert not re.search(r"\b(None|False|True)\b", md), re.findall(r".*\b(?:None|False|True)\b.*", md)[:3]
+    assert "**seed** = the published reference page" in md
     counts = summary["counts"]
     assert sum(counts.values()) == len(summary["cases"])
     if not summary["cases"]:

@@ -181,6 +181,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     item.stash[SERVER_ERRORS_AT] = len(ctx.transcript.server_errors) if ctx is not None else 0
     if item.get_closest_marker("rec") is None:
         return
+    if ctx is not None and run.tls_fingerprint is None:
+        from ._run import note_tls_fingerprint
+
+        note_tls_fingerprint(run)
     if len(run.unreachable) >= 3:
         raise TargetError(f"not tried: the target stopped answering ({run.unreachable[-1][:300]})")
     if len(run.job_timeouts) >= _MAX_JOB_TIMEOUTS:

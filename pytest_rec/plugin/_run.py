@@ -75,6 +75,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     opts = run.options
     drop = [i for i in items if i.get_closest_marker("rec_lenient_only" if opts.strict else "rec_strict_only")]
     if drop:
+        run.deselected_own = len(drop)
         config.hook.pytest_deselected(items=drop)
         items[:] = [i for i in items if i not in drop]
     rec_items = [i for i in items if i.get_closest_marker("rec") is not None]
@@ -177,6 +178,19 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     run = run_of(config)
     for plan_line in run.plan:
         terminalreporter.write_line(plan_line)
+    if run.summary is not None:
+        from ..report import deviation_groups
+
+        groups = deviation_groups(run.summary["cases"])
+        if groups:
+            terminalreporter.write_sep("-", f"pytest-rec: {len(groups)} distinct deviation(s)")
+        for g in groups:
+            terminalreporter.write_line(f"  {g['requirement']}: {g['count']} case(s), e.g. {g['example']}: "
+                                        f"{g['message'][:240]}")
+        own = run.deselected_own
+        if own:
+            terminalreporter.write_line(f"pytest-rec: {own} check(s) deselected by the suite itself: they run only "
+                                        f"{'without' if run.options.strict else 'with'} --rec-strict")
     if run.verdict_line:
         for extra in run.summary_lines:
             terminalreporter.write_line(extra)
@@ -213,6 +227,7 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
     meta = {"target": _target_meta(run), "depth": options.depth, "interrupted": run.interrupted,
             "narrowed": narrowed(config), "collected": collected,
             "longest_read_lag": round(run.ctx.transcript.longest_settle, 3) if run.ctx else None,
+            "provenance": provenance(run),
             "strict": options.strict, "dry_run": options.dry_run,
             "pairwise_seed": options.pairwise_seed if options.depth == "pairwise" else None,
             "run": {"suite_version": __version__, "commit": _git_commit(),
@@ -262,6 +277,55 @@ def narrowed(config: pytest.Config) -> list[str]:
     if getattr(config.option, "maxfail", 0):
         out.append(f"stops after {config.option.maxfail} failure(s) (-x / --maxfail)")
     return out
+
+
+def provenance(run: RecRun) -> dict:
+    """Who ran it where, and what it ran against: for a report a buyer signs (no secret in it)."""
+    import getpass
+    import hashlib
+    import os
+    import socket
+
+    out: dict = {"host": socket.gethostname()}
+    try:
+        out["operator"] = os.environ.get("REC_OPERATOR") or getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name is not a reason to lose the summary
+        out["operator"] = "unknown"
+    opts = run.options
+    if opts.target != "sim" and Path(opts.target).is_file():
+        out["target_file"] = str(opts.target)
+        out["target_file_sha256"] = hashlib.sha256(Path(opts.target).read_bytes()).hexdigest()
+    if run.tls_fingerprint:
+        out["tls_certificate_sha256"] = run.tls_fingerprint
+    transcripts = sorted(Path(opts.report_dir).glob("transcript*.jsonl"))
+    if transcripts:
+        digest = hashlib.sha256()
+        for t in transcripts:
+            digest.update(t.read_bytes())
+        out["transcript_sha256"] = digest.hexdigest()
+    return out
+
+
+def note_tls_fingerprint(run: RecRun) -> None:
+    """Read the array's certificate once, while the run talks to it (for the report)."""
+    url = run.ctx.target.url if run.ctx else ""
+    if run.tls_fingerprint is None and url.startswith("https://"):
+        run.tls_fingerprint = _tls_fingerprint(url)
+
+
+def _tls_fingerprint(url: str) -> str:
+    """SHA-256 of the array's TLS certificate (DER), as presented now."""
+    import hashlib
+    import ssl
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        pem = ssl.get_server_certificate((parts.hostname, parts.port or 443), timeout=10)
+    except (OSError, ValueError) as exc:
+        return f"not read ({type(exc).__name__})"
+    digest = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest().upper()
+    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
 
 
 def _no_secrets():

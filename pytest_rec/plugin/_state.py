@@ -20,6 +20,7 @@ class RecRun:
     options: Options
     started: float = field(default_factory=time.time)
     active: bool = False                    # the run collected checks marked ``rec``
+    deselected_own: int = 0                 # strict-only / lenient-only checks the suite itself left out
     collected: int = 0                      # how many (in this process; see _xdist for the controller)
     known: list = field(default_factory=list)      # known deviations (--rec-known-deviations)
     ctx: RecContext | None = None
@@ -33,6 +34,7 @@ class RecRun:
     unreachable: list[str] = field(default_factory=list)     # consecutive connection failures
     job_timeouts: list[str] = field(default_factory=list)    # jobs that never ended (whole run)
     summary: dict[str, Any] | None = None
+    tls_fingerprint: str | None = None       # SHA-256 of the array's certificate, read during the run
 
     # a plugin object: pytest calls this hook on it, so no hook needs a global to find the run
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

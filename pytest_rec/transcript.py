@@ -1,0 +1,109 @@
+"""The run's record of every HTTP exchange, and the secrets it must never show.
+
+``Secrets`` holds every password and token one run has seen; ``Transcript`` records each
+exchange redacted with them at the source, keeps the answers 5xx other than 503 (the evidence of
+REC-NO-5XX) and the longest read lag, and tells listeners (report steps) of each exchange.
+No pytest and no HTTP in here.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+__all__ = ["REDACTED", "Secrets", "Exchange", "Transcript", "redact_json", "redact_body"]
+
+REDACTED = "***"
+_SECRET_KEYS = {"password", "token", "refresh_token"}
+
+
+# --------------------------------------------------------------------------- secrets
+class Secrets:
+    """Every password and token one run has seen, for redaction (one per ``Transcript``)."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, value: str | None) -> None:
+        if value and len(value) >= 4:
+            with self._lock:
+                self._values.add(value)
+
+    def redact(self, text: str) -> str:
+        with self._lock:
+            values = sorted(self._values, key=len, reverse=True)
+        for v in values:
+            if v in text:
+                text = text.replace(v, REDACTED)
+        return text
+
+    def __iter__(self):
+        with self._lock:
+            return iter(list(self._values))
+
+
+def redact_json(value: Any, secrets: Secrets) -> Any:
+    if isinstance(value, dict):
+        return {k: (REDACTED if k in _SECRET_KEYS and v is not None else redact_json(v, secrets))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_json(v, secrets) for v in value]
+    if isinstance(value, str):
+        return secrets.redact(value)
+    return value
+
+
+def redact_body(raw: bytes | str | None, secrets: Secrets) -> Any:
+    if raw is None or raw == b"" or raw == "":
+        return None
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    try:
+        return redact_json(json.loads(text), secrets)
+    except ValueError:
+        return secrets.redact(text)
+
+
+# --------------------------------------------------------------------------- transcript
+@dataclass
+class Exchange:
+    user: str
+    method: str
+    path: str
+    status: int | None
+    request_headers: dict
+    request_body: Any
+    response_body: Any
+    started: float
+    elapsed: float
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"user": self.user, "method": self.method, "path": self.path, "status": self.status,
+                "request_headers": self.request_headers, "request_body": self.request_body,
+                "response_body": self.response_body, "started": self.started,
+                "elapsed_ms": round(self.elapsed * 1000, 2), "error": self.error}
+
+
+class Transcript:
+    """Thread-safe record of one run's exchanges; listeners see each one (for report steps).
+    It owns the run's ``Secrets``: everything recorded is redacted with them at the source."""
+
+    def __init__(self, secrets: Secrets | None = None) -> None:
+        self.secrets = secrets or Secrets()
+        self.server_errors: list[Exchange] = []     # answers 5xx other than 503 (REC-NO-5XX evidence)
+        self.longest_settle = 0.0                   # longest time a GET lagged a job's Success (seconds)
+        self.exchanges: list[Exchange] = []
+        self.listeners: list[Callable[[Exchange], None]] = []
+        self._lock = threading.Lock()
+
+    def add(self, ex: Exchange) -> None:
+        with self._lock:
+            self.exchanges.append(ex)
+            if ex.status is not None and ex.status >= 500 and ex.status != 503:
+                self.server_errors.append(ex)
+            listeners = list(self.listeners)
+        for fn in listeners:
+            fn(ex)
