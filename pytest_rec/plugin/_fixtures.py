@@ -60,13 +60,7 @@ def rec_simulator(rec_options: Options, tmp_path_factory: pytest.TempPathFactory
 def rec_target(rec_options: Options, rec_simulator) -> Target:
     """The resolved target: the built-in simulator's ready target, or the target file."""
     if rec_simulator is not None:
-        inv = rec_simulator.array.inventory
-        data = {"url": rec_simulator.base_url, "verify": str(rec_simulator.ca_path),
-                "users": {k: {"name": inv.users[k].name, "password_env": f"REC_SIM_{k.upper()}_PASSWORD"}
-                          for k in ("admin", "tenant", "other") if k in inv.users},
-                "sessions": dict(inv.target["sessions"]), "array": dict(inv.target.get("array", {})),
-                "capabilities": dict(inv.target.get("capabilities", {}))}
-        target = parse_target(data, "built-in simulator", kind="sim")
+        target = parse_target(rec_simulator.target(), "built-in simulator", kind="sim")
         # the simulator shows a suspend or resume within its own configured lag: no need to wait the
         # two minutes a real array may take before calling it a failure (DECISIONS 16)
         st = rec_simulator.array.settings
@@ -223,7 +217,8 @@ def _rec_allure(request: pytest.FixtureRequest):
     try:
         yield
     finally:
-        transcript.listeners.remove(listener)
+        if listener in transcript.listeners:        # the restore may have cleared them
+            transcript.listeners.remove(listener)
 
 
 @pytest.fixture
