@@ -29,6 +29,8 @@ REFUSALS: dict[str, tuple[tuple, tuple]] = {
     "REC-CONTENT-TYPE": ((415,), (415,)),
     "REC-AUTH": ((401,), (401,)),
     "REC-JOB-PRIVACY": ((404,), (404,)),
+    # the one of two concurrent PATCHes an array may refuse ("previous command in process")
+    "REC-SERIAL": ((409, 400, JOB_ERROR), (409,)),
 }
 
 
@@ -138,6 +140,28 @@ def expect(before: Modes, body: dict, *, suspended: bool = True, is_rec: bool = 
 
     reqs = ["REC-ACCEPT", "REC-RESPONSE"] + sorted(set(judged.values()) - {"REC-ACCEPT"})
     return Expectation(True, tuple(reqs), Modes(transfer, split, recovery), judged)
+
+
+def serial_outcomes(before: Modes, first: dict, second: dict, taken: tuple[bool, bool]) -> set[Modes]:
+    """REC-SERIAL: the states that two concurrent PATCHes may leave, given which of them the array took
+    (``taken``: job Success) and which it refused. Each order the array could have run them in gives
+    one state, if it agrees with what was taken: a body taken must be one the model accepts at that
+    point of the order; a refused body changes nothing (refused for being concurrent, or because
+    the model refuses it there). Empty when no order explains what was taken."""
+    out = set()
+    pairs = ((first, taken[0]), (second, taken[1]))
+    for order in (pairs, pairs[::-1]):
+        modes = before
+        for body, was_taken in order:
+            if not was_taken:
+                continue
+            exp = expect(modes, body)
+            if not exp.accepted or exp.modes is None:
+                break
+            modes = exp.modes
+        else:
+            out.add(modes)
+    return out
 
 
 def setup_body(current: Modes, wanted: Modes) -> dict[str, str] | None:

@@ -1,9 +1,16 @@
 """The plan of a run (`--rec-dry-run`): per writable session, the jobs, suspends and resumes
-the matrix and the named scenarios would cause, and the time that takes at a given job latency."""
+the matrix would cause; the named scenarios (REC-SERIAL included); and the wider refusal coverage
+(every refusal rule with bodies of every shape, ``shapes.refusal_counts``) with what it costs when
+the array refuses at once and when it refuses by job, against the job budget; at a given job latency."""
 
 from __future__ import annotations
 
-from .matrix import Case, chunk, order, setup_jobs
+from .matrix import Case, chunk, full_cases, order, setup_jobs
+from .shapes import refusal_counts, shapes_for
+
+# REC-SERIAL pairs (suite/test_serial.py): two accepted jobs each, and at most one setup job
+SERIAL_PAIRS = 5
+SMALL_BUDGET = 60           # jobs: the refusal coverage may always cost this much (about 2 min at 2 s/job)
 
 
 def matrix_jobs(cases: list[Case], refusals_cost_jobs: bool = False) -> int:
@@ -12,7 +19,31 @@ def matrix_jobs(cases: list[Case], refusals_cost_jobs: bool = False) -> int:
     return sum(1 for c in cases if c.expectation.accepted or refusals_cost_jobs)
 
 
-def plan_lines(cases: list[Case], writable: list[int], groups: int, latencies=(2.0, 10.0)) -> list[str]:
+def job_budget(matrix_total: int) -> int:
+    """The jobs the refusal coverage may add when the array refuses by job: no more than the matrix
+    itself registers, or ``SMALL_BUDGET`` for a small matrix (smoke)."""
+    return max(matrix_total, SMALL_BUDGET)
+
+
+def _depth_of(cases: list[Case]) -> str:
+    n = len(cases)
+    return "full" if n == len(full_cases()) else ("smoke" if n <= 20 else "pairwise")
+
+
+def named_scenario_jobs(consistency: bool, depth: str, writable: int) -> dict[str, int]:
+    """Accepted jobs of the named scenarios (setup jobs to reach their starting states included)."""
+    vias = 2 if consistency else 1
+    pairs = SERIAL_PAIRS - (0 if consistency else 1)
+    return {"REC-FORCED-MANUAL": 2 * vias,
+            "REC-STICKY-MANUAL": 3 * vias * 3,                 # setup, to asynchronous, back
+            "REC-TENANT-ALLOW": 2 * 2,                         # the change and its putting back
+            "REC-ISOLATION": 4 * writable,                     # setup and three changes per session
+            "REC-SERIAL": 3 * pairs}                           # setup and two concurrent changes
+
+
+def plan_lines(cases: list[Case], writable: list[int], groups: int, latencies=(2.0, 10.0), *,
+               depth: str | None = None, consistency: bool = True, active: int | None = None) -> list[str]:
+    depth = depth or _depth_of(cases)
     ordered = order(cases)
     runs = chunk(ordered, max(1, min(groups, len(writable))))
     lines = [f"pytest-rec dry run: {len(cases)} matrix cases over {len(runs)} session(s); nothing is sent"]
@@ -22,13 +53,34 @@ def plan_lines(cases: list[Case], writable: list[int], groups: int, latencies=(2
         jobs = matrix_jobs(run) + setups
         total_jobs += jobs
         lines.append(f"  session {sid}: {len(run)} cases, {jobs} jobs ({setups} to reach starting states), "
-                     f"0 suspends, 0 resumes; " + ", ".join(f"~{jobs * lat / 60:.1f} min at {lat:g} s/job"
-                                                            for lat in latencies))
-    lines.append("  named scenarios and fuzzing: not estimated here; they add jobs and, for suspend-first, "
-                 "one resume and one suspend per active starting state (docs/benchmarks.md counts a whole run)")
-    lines.append("  restore at the end: at most 1 job and 1 suspend or resume per session written")
+                     f"0 suspends, 0 resumes; " + _times(jobs, latencies))
     per_case = (total_jobs / len(cases)) if cases else 0
     lines.append(f"  matrix total: {total_jobs} jobs ({per_case:.2f} per case); matrix wall time with the sessions "
-                 "in parallel (-n): " + ", ".join(f"~{total_jobs / max(1, len(runs)) * lat / 60:.1f} min at "
-                                                  f"{lat:g} s/job" for lat in latencies))
+                 "in parallel (-n): " + _times(total_jobs / max(1, len(runs)), latencies))
+
+    named = named_scenario_jobs(consistency, depth, len(writable))
+    lines.append(f"  named scenarios: {sum(named.values())} jobs (" + ", ".join(f"{k} {v}" for k, v in named.items())
+                 + "); REC-SERIAL sends each pair's two PATCHes at the same moment")
+    counts = refusal_counts(consistency=consistency, active=active or 0, depth=depth)
+    setup, turns = counts.pop("setup jobs"), counts.pop("suspends and resumes")
+    counts.pop("REC-SUSPEND-FIRST (sessions.active)")
+    per_active = len(shapes_for(depth))
+    patches = sum(counts.values()) + per_active * (active or 0)
+    by_job = patches - counts["REC-NOT-FOUND"]           # a 404 never registers a job
+    budget = job_budget(total_jobs)
+    named_active = (f"{per_active} to each of the {active} session(s) under sessions.active" if active is not None
+                    else f"{per_active} to each session under sessions.active")
+    lines.append(f"  refusal coverage (every refusal rule, bodies of every shape): {patches} PATCHes ("
+                 + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"; {named_active}), "
+                 f"{setup} setup jobs, {turns} suspends and resumes")
+    state = "within" if by_job + setup <= budget else "OVER"
+    lines.append(f"  refusal coverage in jobs: {setup} when the array refuses at once (4xx); {by_job + setup} when it "
+                 f"refuses by job (202, then Error): " + _times(by_job + setup, latencies)
+                 + f"; {state} the job budget of {budget} jobs (the matrix's own jobs, at least {SMALL_BUDGET})")
+    lines.append("  fuzzing: not estimated here (docs/benchmarks.md counts a whole run)")
+    lines.append("  restore at the end: at most 1 job and 1 suspend or resume per session written")
     return lines
+
+
+def _times(jobs: float, latencies) -> str:
+    return ", ".join(f"~{jobs * lat / 60:.1f} min at {lat:g} s/job" for lat in latencies)

@@ -22,7 +22,7 @@ from pytest_rec.simulator.inventory import passwords, target_file_text
 JUDGED = {"REC-ACCEPT", "REC-RESPONSE", "REC-SUSPEND-FIRST", "REC-FORCED-MANUAL", "REC-STICKY-MANUAL",
           "REC-SPLIT-SYNC-ONLY", "REC-RECOVERY", "REC-KEEP-OMITTED", "REC-TENANT-DENY", "REC-TENANT-ALLOW",
           "REC-NON-REC", "REC-NOT-FOUND", "REC-BAD-INPUT", "REC-CONTENT-TYPE", "REC-AUTH", "REC-ISOLATION",
-          "REC-JOB-PRIVACY", "REC-NO-5XX"}
+          "REC-JOB-PRIVACY", "REC-SERIAL", "REC-NO-5XX"}
 
 
 def run_suite(tmp_path: Path, *args: str, env: dict | None = None) -> tuple[int, dict, str]:

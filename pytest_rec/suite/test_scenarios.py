@@ -148,7 +148,8 @@ def test_non_rec_session_refused(rec_ctx):
     """A copy session of another type (OPC, EC, ...) cannot be given to this call."""
     sid = rec_ctx.target.non_rec
     found = []
-    for body in shaped_bodies(None, transfer_modes=transfer_modes(rec_ctx.target), valid_only=False):
+    for body in shaped_bodies(None, transfer_modes=transfer_modes(rec_ctx.target), valid_only=False,
+                              depth=rec_ctx.options.depth):
         before = rec_ctx.operator.read(sid)
         try:
             rec_ctx.judge(sid, before, body, expect(before.modes, body, is_rec=False))
@@ -176,7 +177,8 @@ def test_unknown_id_is_404(rec_ctx):
     """A PATCH to an id that a GET has just shown absent answers 404, whatever the body's shape."""
     sid = _absent_id(rec_ctx)
     wrong = []
-    for body in shaped_bodies(None, transfer_modes=transfer_modes(rec_ctx.target), valid_only=False):
+    for body in shaped_bodies(None, transfer_modes=transfer_modes(rec_ctx.target), valid_only=False,
+                              depth=rec_ctx.options.depth):
         probe = rec_ctx.admin.request("GET", f"/copysession/{sid}")
         if probe.status_code != 404:
             raise TargetError(f"session {sid} is meant to be absent but GET answered {probe.status_code}; "

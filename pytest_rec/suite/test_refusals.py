@@ -1,0 +1,129 @@
+"""Refusals with bodies of every shape (CONTRACT section 2, issue 16): a rule checked with one body only
+proves that the array refuses that body. Here: REC-TENANT-DENY on both local sides (source-local and
+destination-local) from each transfer mode the suite can reach, and REC-SUSPEND-FIRST on every
+session the target file names under ``sessions.active`` (an active Stack session, which the suite
+cannot make itself). The other refusal rules get every shape in suite/test_scenarios.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_rec.errors import Deviation, TargetError
+from pytest_rec.model import expect, setup_body
+from pytest_rec.plugin import opt_in
+from pytest_rec.shapes import REACHABLE, raise_all, shaped_bodies, transfer_modes
+
+
+def _local_source(rec_ctx, sid: int) -> bool:
+    return rec_ctx.admin.get_copysession(sid).get("is_local_source_volume", True) is not False
+
+
+def _foreign_writable(rec_ctx, source_side: bool) -> int | None:
+    """A writable session of this process whose local volume is on ``source_side`` and outside the tenant
+    user's tenant: the tenant user's GET shows it absent (404; DECISIONS 8 and 21). None if there is none."""
+    for sid in rec_ctx.pool.sids:
+        if _local_source(rec_ctx, sid) != source_side:
+            continue
+        if rec_ctx.tenant.request("GET", f"/copysession/{sid}").status_code == 404:
+            return sid
+    return None
+
+
+def _deny_all(rec_ctx, sid: int, before, bodies, put_back) -> list[Deviation]:
+    """Send each body as the tenant user; every one must be refused and leave the session as it was."""
+    found = []
+    for body in bodies:
+        before = put_back(before)
+        try:
+            rec_ctx.judge(sid, before, body, expect(before.modes, body, tenant_allowed=False), client=rec_ctx.tenant)
+        except Deviation as exc:
+            found.append(exc)
+    return found
+
+
+@pytest.mark.rec("REC-TENANT-DENY")
+@pytest.mark.parametrize("side", ["source", "destination"], ids=["source-local", "destination-local"])
+def test_tenant_refused_on_each_local_side(rec_ctx, side):
+    """A tenant user cannot change a session whose local volume (the source or the destination, by
+    ``is_local_source_volume``) is in another tenant: bodies of every shape, each of which would change
+    the session if taken; on a writable session outside the tenant, from every transfer mode."""
+    source_side = side == "source"
+    target, op = rec_ctx.target, rec_ctx.operator
+    modes, depth = transfer_modes(rec_ctx.target), rec_ctx.options.depth
+    found, tried = [], []
+    foreign = target.tenant_foreign
+    if _local_source(rec_ctx, foreign) == source_side:
+        first = rec_ctx.ensure_suspended(foreign)
+
+        def restore_foreign(st):
+            now = op.read(foreign)
+            return now if now.modes == first.modes else op.set_modes(foreign, now, first.modes)
+
+        found += _deny_all(rec_ctx, foreign, first, shaped_bodies(first.modes, transfer_modes=modes, depth=depth),
+                           restore_foreign)
+        tried.append(f"tenant_foreign {foreign}")
+    sid = _foreign_writable(rec_ctx, source_side)
+    if sid is not None:
+        starts = [m for m in REACHABLE if m.transfer_mode in modes]
+        if depth == "smoke":
+            starts = starts[:1]
+        for start in starts:
+            found += _deny_all(rec_ctx, sid, None, shaped_bodies(start, transfer_modes=modes, depth=depth),
+                               lambda _st, start=start: rec_ctx.pool.acquire(start, sid=sid)[1])
+        tried.append(f"writable {sid}")
+    if not tried:
+        opt_in(f"no named session is {side}-local and outside the tenant user's tenant",
+               f"name such a session as tenant_foreign, or make the local ({side}) volume of a writable "
+               "session one outside the tenant (the tenant user's GET must answer 404)")
+    raise_all(found)
+
+
+# ---------------------------------------------------------------- sessions.active
+def _put_back(rec_ctx, sid: int, first) -> str:
+    """PATCH the old modes back onto an active session the array wrongly changed (it took a change while
+    active, so the same call is the only way back: the suite never suspends or resumes such a session)."""
+    now = rec_ctx.operator.read(sid)
+    if now.modes == first.modes:
+        return ""
+    body = setup_body(now.modes, first.modes)
+    resp = rec_ctx.admin.patch(sid, body)
+    if resp.status_code == 202:
+        rec_ctx.admin.run_job(resp, f"put active session {sid} back", rec_ctx.options.job_timeout)
+    again = rec_ctx.operator.read(sid)
+    if again.modes != first.modes:
+        raise TargetError(f"active session {sid} was changed to {now.modes.label()} and could not be put back to "
+                          f"{first.modes.label()} (PATCH {body} answered {resp.status_code}; it now reads "
+                          f"{again.modes.label()}): put it back by hand")
+    return f"; put back to {first.modes.label()} with {body}"
+
+
+@pytest.mark.rec("REC-SUSPEND-FIRST")
+def test_suspend_first_on_named_active_sessions(rec_ctx):
+    """Every session named under ``sessions.active`` refuses a body of every shape, each of which would
+    change it if taken, and is left as it was. It is never suspended or resumed; if the array takes a
+    change, the old modes are PATCHed back at once and nothing more is sent to that session."""
+    target, op = rec_ctx.target, rec_ctx.operator
+    if not target.active:
+        opt_in("the target file names no active REC session (sessions.active)",
+               "name REC sessions that are not suspended (an active Stack session, say) as [sessions] active = "
+               "[...]; the suite only sends them PATCHes that must be refused, and never suspends or resumes them")
+    found, sent = [], 0
+    for sid in target.active:
+        first = op.read(sid)
+        if first.suspended:
+            raise TargetError(f"session {sid} is listed under sessions.active but reads suspended")
+        for body in shaped_bodies(first.modes, transfer_modes=transfer_modes(rec_ctx.target), valid_only=False,
+                                  depth=rec_ctx.options.depth):
+            before = op.read(sid)
+            if before.suspended:
+                raise TargetError(f"active session {sid} reads suspended now; nothing more sent to it")
+            sent += 1
+            try:
+                rec_ctx.judge(sid, before, body, expect(before.modes, body, suspended=False))
+            except Deviation as exc:
+                note = _put_back(rec_ctx, sid, first)
+                found.append(Deviation(exc.requirements, f"{exc} (active session {sid}{note}; no more bodies "
+                                                         "sent to it)"))
+                break
+    raise_all(found)
+    assert sent > 0
