@@ -20,6 +20,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -169,11 +170,18 @@ def test_killed_run_then_a_fresh_workspace_is_refused_until_rec_restore(tmp_path
     sim = RecSim(tmp_path, "--job-latency", "0.05")
     try:
         original = sim.states()
-        killed = compliance(sim, tmp_path / "ci-1", "--rec-depth", "smoke",
-                            chaos={"signal": "SIGKILL", "at": "test:test_matrix:30"})
-        assert killed.returncode == -signal.SIGKILL, killed.stdout[-2000:]
-        damaged = sim.states()
-        assert damaged != original, "the kill left nothing changed: this test would prove nothing"
+        for n in (6, 9, 14, 20, 27):           # a kill whose PATCH left a session changed
+            killed = compliance(sim, tmp_path / "ci-1", "--rec-depth", "smoke",
+                                chaos={"signal": "SIGKILL", "at": f"patch:test_matrix:{n}"})
+            assert killed.returncode == -signal.SIGKILL, killed.stdout[-2000:]
+            damaged = sim.states()
+            time.sleep(0.3)                  # the PATCH the kill followed still completes (50 ms jobs)
+            while damaged != (damaged := sim.states()):
+                time.sleep(0.3)
+            if damaged != original:
+                break
+            assert rec_restore(sim, tmp_path / "ci-1" / "reports" / "restore-journal.json", tmp_path).returncode == 0
+        assert damaged != original, "no kill left a session changed: this test would prove nothing"
         journal = tmp_path / "ci-1" / "reports" / "restore-journal.json"
 
         same_user = compliance(sim, tmp_path / "ci-2", "--rec-depth", "smoke", "--rec-report-dir", "out")
@@ -221,35 +229,45 @@ def test_parallel_runs_on_one_array_are_compliant(tmp_path, workers):
         sim.stop()
 
 
-def _inventory_with_an_unnamed_neighbour(folder: Path) -> Path:
-    """The default inventory, but session 5 (after writable session 4) is a REC session no target
-    names, and the EC session 11 is the non-REC one: a leak from the writable session 4 to its
-    neighbour has a witness however the writable sessions are split between workers."""
+def _inventory_with_unnamed_neighbours(folder: Path) -> Path:
+    """The default inventory, but the writable sessions are 20, 22, 24 and 26, each followed by a REC
+    session no target names (21, 23, 25, 27): a leak to the next id always lands on a witness that no
+    worker writes, whichever worker runs the isolation check and however the sessions are split."""
     from pytest_rec.simulator.inventory import DEFAULT_INVENTORY
 
+    box = "00ETERNUSDXHS3ET00000A####EI000001######"
+    volumes, sessions = [], []
+    for sid in range(20, 28):
+        volumes.append(f'  {{ volume_id = {700000 + sid}, number = {3000 + 2 * sid}, name = "n#{sid}" }},\n'
+                       f'  {{ volume_id = {800000 + sid}, number = {3001 + 2 * sid}, name = "n#{sid}_rep" }},\n')
+        sessions.append(f'  {{ copysession_id = {sid}, type = "REC", source_volume = {700000 + sid}, '
+                        f'destination_volume = {800000 + sid}, phase = "Suspend", transfer_mode = "Synchronous", '
+                        f'split_mode = "Automatic", recovery_mode = "Automatic", remote_boxid = "{box}", '
+                        f'remote_copysession_id = {sid} }},\n')
     text = DEFAULT_INVENTORY.read_text()
-    opc = re.search(r"\{ copysession_id = 5, .*\}", text).group(0)
-    rec = ('{ copysession_id = 5, type = "REC", source_volume = 100005, destination_volume = 100006, '
-           'phase = "Suspend", transfer_mode = "Synchronous", split_mode = "Automatic", recovery_mode = "Automatic", '
-           'remote_boxid = "00ETERNUSDXHS3ET00000A####EI000001######", remote_copysession_id = 5 }')
-    text = text.replace(opc, rec).replace("non_rec = 5", "non_rec = 11")
+    text = text.replace("volumes = [\n", "volumes = [\n" + "".join(volumes), 1)
+    text = text.replace("sessions = [\n", "sessions = [\n" + "".join(sessions), 1)
+    text = re.sub(r"^writable = \[.*\]$", "writable = [20, 22, 24, 26]", text, count=1, flags=re.M)
     path = folder / "inventory.toml"
     path.write_text(text)
     return path
 
 
-@pytest.mark.parametrize("workers, neighbour", [(1, False), (2, True), (4, True)])
-def test_parallel_runs_still_catch_a_leak_to_a_neighbour(tmp_path, workers, neighbour):
+@pytest.mark.parametrize("workers, neighbours", [(1, False), (1, True), (2, True), (4, True)])
+def test_parallel_runs_still_catch_a_leak_to_a_neighbour(tmp_path, workers, neighbours):
     """The defect profile neighbour-recovery-leak (a recovery_mode change also lands on the session with
-    the next id) is caught with one worker on the default inventory (its other writable sessions are
-    witnesses: nothing else changes them), and with 2 or 4 workers through an unnamed neighbour."""
-    inventory = ["--inventory", str(_inventory_with_an_unnamed_neighbour(tmp_path))] if neighbour else []
+    the next id) is caught in a one-process run on the default inventory (its other writable sessions
+    are witnesses: nothing else changes them), and, on an array where the next id of each writable
+    session is a session no one writes, with 1, 2 or 4 workers alike: REC-ISOLATION alone."""
+    inventory = ["--inventory", str(_inventory_with_unnamed_neighbours(tmp_path))] if neighbours else []
     sim = RecSim(tmp_path, "--defect", "neighbour-recovery-leak", *inventory)
     try:
         result = compliance(sim, tmp_path / "run", "--rec-depth", "smoke", "-n", str(workers))
         summary = json.loads((tmp_path / "run" / "reports" / "compliance.json").read_text())
         failed = {r["id"] for r in summary["requirements"] if r["verdict"] == "fail"}
         assert "REC-ISOLATION" in failed and summary["verdict"] == "non-compliant", result.stdout[-3000:]
+        if neighbours:
+            assert failed == {"REC-ISOLATION"}, result.stdout[-3000:]
         assert result.returncode == 1
     finally:
         sim.stop()

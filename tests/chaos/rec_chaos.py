@@ -29,7 +29,7 @@ class Chaos:
     def __init__(self) -> None:
         self.kind, _, rest = AT.partition(":")
         self.name, self.n = "", 0
-        if self.kind == "test":
+        if self.kind in ("test", "patch"):
             self.name, _, n = rest.partition(":")
             self.n = int(n)
         elif rest:
@@ -49,12 +49,13 @@ class Chaos:
         with self.lock:
             if self.kind == "job" and "/job/" not in ex.path:
                 return
-            if self.kind == "test" and self.name not in self.current:
-                if self.fired_at is None:
-                    return
+            if self.kind in ("test", "patch") and self.name not in self.current:
+                return
+            if self.kind == "patch" and ex.method != "PATCH":
+                return
             self.count += 1
             count = self.count
-        if self.fired_at is None and self.kind in ("exchange", "job", "test") and count == self.n:
+        if self.fired_at is None and self.kind in ("exchange", "job", "test", "patch") and count == self.n:
             self.fired_at = count
             self.fire(f"{self.kind} {count} ({ex.method} {ex.path}, in {self.current or 'no test'})")
 
