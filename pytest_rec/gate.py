@@ -89,59 +89,128 @@ def compare_main(argv: list[str] | None = None) -> int:
 
 
 # --------------------------------------------------------------------------- fleet
+MERGE_CODES = {0: "every array compliant",
+               1: "an array deviated (a non-compliant run; known deviations included)",
+               2: "none deviated, but a run was inconclusive or a report folder could not be read"}
+MERGE_EXIT = "exit codes: " + "; ".join(f"{k} {v}" for k, v in MERGE_CODES.items())
+
+
+def identity(summary: dict) -> str:
+    """The array a run was against: model, serial and firmware (the same array on two firmware
+    builds is two rows, and two cases of the same name on them are two cases, not retries)."""
+    t, defects = summary.get("target") or {}, (summary.get("run") or {}).get("sim_defects")
+    return f"{t.get('model', 'unknown')} {t.get('serial', '')}".strip() + f", firmware {t.get('firmware', 'unknown')}" \
+        + (f" (simulator defect {', '.join(defects)})" if defects else "")
+
+
+def run_label(summary: dict) -> str:
+    """One run as a row and a tree node names it: array, firmware, when it ran, and its verdict."""
+    return f"{identity(summary)}, run {(summary.get('run') or {}).get('started', 'unknown')}: {summary.get('verdict')}"
+
+
 def fleet_table(summaries: list[dict]) -> str:
     reqs: list[str] = []
     for s in summaries:
         for r in s.get("requirements", []):
             if r["id"] not in reqs:
                 reqs.append(r["id"])
-    head = "| array | firmware | kind | depth | verdict | " + " | ".join(reqs) + " |"
-    lines = ["# Fleet compliance", "", head, "|" + "---|" * (5 + len(reqs))]
+    head = "| array | firmware | run (UTC) | kind | depth | verdict | " + " | ".join(reqs) + " |"
+    lines = ["# Fleet compliance", "", head, "|" + "---|" * (6 + len(reqs))]
     for s in sorted(summaries, key=lambda s: (str(s["target"].get("model")), str(s["target"].get("serial")),
-                                               str(s["target"].get("firmware")))):
-        t = s["target"]
+                                               str(s["target"].get("firmware")), str((s.get("run") or {}).get("started")))):
+        t, run = s["target"], s.get("run") or {}
         verdicts = {r["id"]: r["verdict"] for r in s.get("requirements", [])}
         array = f"{t.get('model', 'unknown')} {t.get('serial', '')}".strip()
-        lines.append(f"| {array} | {t.get('firmware', 'unknown')} | {t.get('kind')} | {s.get('depth')} | "
+        when = f"{run.get('started', 'unknown')} to {run.get('ended', 'unknown')}"
+        lines.append(f"| {array} | {t.get('firmware', 'unknown')} | {when} | {t.get('kind')} | {s.get('depth')} | "
                      f"**{s.get('verdict')}** | " + " | ".join(verdicts.get(r, "-") for r in reqs) + " |")
     return "\n".join(lines) + "\n"
 
 
+def relabel(results: Path, summary: dict) -> None:
+    """Make every result of one run its own: the history id and test case id include the array's
+    identity and the run's start (else Allure folds the same case of two arrays, or of two runs of
+    one array, into "retries" of one and shows only the last), and an ``array`` label (the first
+    level of the fleet tree) and parameter name the run."""
+    import hashlib
+
+    label = run_label(summary)
+    ident = f"{identity(summary)} {(summary.get('run') or {}).get('started')}"
+    for path in results.glob("*-result.json"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for key in ("historyId", "testCaseId"):
+            data[key] = hashlib.md5(f"{ident}|{data.get(key) or data.get('fullName') or data['uuid']}".encode()).hexdigest()
+        data["labels"] = [lb for lb in data.get("labels", []) if lb.get("name") != "array"] + \
+            [{"name": "array", "value": label}]
+        data["parameters"] = [p for p in data.get("parameters", []) if p.get("name") != "array"] + \
+            [{"name": "array", "value": label}]
+        path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def merge_results(dirs: list[Path], summaries: list[dict], merged: Path) -> str | None:
+    """Copy each run's Allure results into ``merged``, its verdict and restore results added and
+    every result relabelled for its array; return the result id of the first failing run's verdict."""
+    import tempfile
+
+    from .allure_steps import tidy_results, write_run_results
+
+    shutil.rmtree(merged, ignore_errors=True)
+    merged.mkdir(parents=True)
+    focus = None
+    for d, summary in zip(dirs, summaries):
+        src = d / "allure-results"
+        with tempfile.TemporaryDirectory(dir=merged.parent) as tmp:
+            stage = Path(tmp)
+            if src.is_dir():
+                for f in src.iterdir():
+                    shutil.copy(f, stage / f.name)
+            tidy_results(stage)
+            verdict_id = write_run_results(stage, summary)
+            if focus is None or (summary.get("verdict") == "non-compliant" and not focus[1]):
+                focus = (verdict_id, summary.get("verdict") == "non-compliant")
+            relabel(stage, summary)
+            for f in stage.iterdir():
+                if f.name in ("environment.properties", "categories.json") and (merged / f.name).exists():
+                    continue
+                shutil.move(str(f), merged / f.name)      # result files are named by UUID: no clashes
+    return focus[0] if focus else None
+
+
 def merge_main(argv: list[str] | None = None) -> int:
-    """Merge the report folders of several runs (arrays, builds): one fleet table and one Allure report."""
-    p = argparse.ArgumentParser(prog="rec-merge", description=merge_main.__doc__)
+    """Merge the report folders of several runs (arrays, builds): one fleet table (fleet.md,
+    fleet.json) and one Allure report, array > requirement > case family, each array's cases its own."""
+    p = argparse.ArgumentParser(prog="rec-merge", description=merge_main.__doc__, epilog=MERGE_EXIT,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("reports", nargs="+", help="report folders (each with compliance.json and allure-results/)")
     p.add_argument("-o", "--output", default="reports-merged")
     p.add_argument("--no-html", action="store_true")
     args = p.parse_args(argv)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    summaries = [_load(d) for d in args.reports]
+    try:
+        summaries = [_load(d) for d in args.reports]
+    except SystemExit as exc:
+        print(f"rec-merge: {exc}", file=sys.stderr)
+        return 2
     table = fleet_table(summaries)
     (out / "fleet.md").write_text(table, encoding="utf-8")
-    (out / "fleet.json").write_text(json.dumps([{"target": s["target"], "depth": s.get("depth"),
+    (out / "fleet.json").write_text(json.dumps([{"target": s["target"], "run": s.get("run"), "depth": s.get("depth"),
                                                   "verdict": s.get("verdict"), "seed_verdict": s.get("seed_verdict"),
                                                   "requirements": {r["id"]: r["verdict"] for r in s["requirements"]}}
                                                  for s in summaries], indent=2), encoding="utf-8")
-    merged = out / "allure-results"
-    shutil.rmtree(merged, ignore_errors=True)
-    merged.mkdir()
-    for i, d in enumerate(args.reports):
-        src = Path(d) / "allure-results"
-        if not src.is_dir():
-            continue
-        for f in src.iterdir():
-            if f.name in ("environment.properties", "categories.json"):
-                if not (merged / f.name).exists():
-                    shutil.copy(f, merged / f.name)
-                continue
-            shutil.copy(f, merged / f.name)        # result files are named by UUID: no clashes
+    focus = merge_results([Path(d) for d in args.reports], summaries, out / "allure-results")
     print(table)
+    bad = [s for s in summaries if s.get("verdict") == "non-compliant"]
     if not args.no_html:
         from .htmlreport import build_html
 
-        print(build_html(out, name="pytest-rec fleet"))
-    return 1 if any(s.get("verdict") == "non-compliant" for s in summaries) else 0
+        name = f"FLEET: {len(bad)} of {len(summaries)} run(s) non-compliant" + \
+            ("".join(f"; {identity(s)} fails " + ", ".join(r["id"] for r in s["requirements"] if r["verdict"] == "fail")
+                     for s in bad))
+        print(build_html(out, name=name, group_by=["array", "feature", "story"], focus=focus))
+    code = 1 if bad else 0 if all(s.get("verdict") == "compliant" for s in summaries) else 2
+    print(f"rec-merge: exit {code}: {MERGE_CODES[code]}")
+    return code
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
 """The HTML report: Allure 3 (npm package `allure`, pinned by report-tools/package-lock.json).
 
+The report a reader opens is the single file (it works from disk), at the verdict's result, with
+the verdict as its name and the requirement tree beside it (allure_steps.TREE), failed first, our
+categories applied (Allure 3 reads them from its configuration, not from categories.json).
+
 Allure 3's template loads Google Analytics; a report handed to a buyer must make no network
 request when opened. After generation every page has the analytics tags removed and a
 Content-Security-Policy that forbids loading anything from another host. Without Node the
@@ -8,11 +12,14 @@ other reports still stand, and the message says how to get this one.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+
+from .allure_steps import TREE, categories_allure3, tidy_results, write_run_results
 
 TOOLS = Path(__file__).resolve().parent / "report-tools"
 CSP = ('<meta http-equiv="Content-Security-Policy" content="default-src \'self\' data: blob:; '
@@ -38,16 +45,20 @@ def external_urls(html: str) -> list[str]:
     return re.findall(r'(?:src|href)\s*=\s*["\'](https?://[^"\']+)', html, flags=re.I)
 
 
-def _generate(results: Path, output: Path, single: bool, name: str) -> None:
+def allure_config(output: Path, single: bool, name: str, group_by: list[str]) -> dict:
+    """The Allure 3 configuration: the requirement tree, failed first, our categories."""
+    return {"name": name, "output": str(output), "categories": categories_allure3(),
+            "plugins": {"awesome": {"options": {
+                "singleFile": single, "reportLanguage": "en", "reportName": name, "groupBy": group_by,
+                "defaultSortBy": "status,asc", "stepTreeExpansion": "expand_failed_only", "layout": "split"}}}}
+
+
+def _generate(results: Path, output: Path, single: bool, name: str, group_by: list[str]) -> None:
     cli = TOOLS / "node_modules" / ".bin" / "allure"
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "allurerc.mjs"
-        config.write_text(
-            "export default {\n"
-            f"  name: {name!r},\n"
-            f"  output: {str(output)!r},\n"
-            f"  plugins: {{ awesome: {{ options: {{ singleFile: {'true' if single else 'false'}, "
-            "reportLanguage: \"en\" } } },\n};\n", encoding="utf-8")
+        config.write_text("export default " + json.dumps(allure_config(output, single, name, group_by), indent=1)
+                          + ";\n", encoding="utf-8")
         proc = subprocess.run([str(cli), "generate", "--config", str(config), str(results)], cwd=TOOLS,
                               capture_output=True, text=True, timeout=600)
         if proc.returncode != 0:
@@ -56,7 +67,22 @@ def _generate(results: Path, output: Path, single: bool, name: str) -> None:
         page.write_text(strip_analytics(page.read_text(encoding="utf-8")), encoding="utf-8")
 
 
-def build_html(report_dir: Path, name: str = "pytest-rec compliance") -> str:
+def headline(summary: dict) -> str:
+    """The report's name, the first line of its front page: the verdict and what failed."""
+    target = summary.get("target") or {}
+    failing = [r["id"] for r in summary.get("requirements", []) if r.get("verdict") in ("fail", "error")]
+    line = f"VERDICT: {summary.get('verdict', 'inconclusive')} - {target.get('model', 'unknown')} " \
+           f"{target.get('serial', '')} firmware {target.get('firmware', 'unknown')}"
+    return line + (f" - fails: {', '.join(failing)}" if failing else "")
+
+
+def build_html(report_dir: Path, name: str | None = None, group_by: list[str] | None = None,
+               focus: str | None = None) -> str:
+    """Build the HTML report from ``report_dir/allure-results``; return the line to print: the
+    single-file report (it opens from disk), at the verdict's result. With a compliance.json in
+    ``report_dir`` the verdict and restore results are written and the name is the verdict;
+    ``focus`` is the result to open at otherwise. ``allure-report/`` is the same report as several
+    files, for a web server (from disk it shows a spinner: browsers refuse its data requests)."""
     results = report_dir / "allure-results"
     if shutil.which("node") is None:
         return ("pytest-rec: Node.js is not installed, so the HTML report was not built (every other report is "
@@ -67,9 +93,20 @@ def build_html(report_dir: Path, name: str = "pytest-rec compliance") -> str:
     if not results.is_dir():
         return "pytest-rec: no allure-results, so no HTML report"
     report_dir, results = report_dir.resolve(), results.resolve()
+    summary_path = report_dir / "compliance.json"
+    tidy_results(results)
+    if summary_path.exists():
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        focus = write_run_results(results, summary)
+        name = name or headline(summary)
     full, single = report_dir / "allure-report", report_dir / "allure-report-single"
     for out in (full, single):
         shutil.rmtree(out, ignore_errors=True)
-    _generate(results, full, False, name)
-    _generate(results, single, True, name)
-    return f"pytest-rec: HTML report {full}/index.html (single file: {single}/index.html)"
+    _generate(results, full, False, name or "pytest-rec compliance", group_by or TREE)
+    _generate(results, single, True, name or "pytest-rec compliance", group_by or TREE)
+    return f"pytest-rec: HTML report (one file, opens offline): {report_url(single / 'index.html', focus)}"
+
+
+def report_url(page: Path, focus: str | None = None) -> str:
+    """A file:// address of the page, opened at the result ``focus`` (Allure 3 routes ``#/<id>``)."""
+    return page.resolve().as_uri() + (f"#/{focus}" if focus else "")

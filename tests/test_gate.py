@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from pytest_rec.gate import compare, fleet_table
+from pytest_rec.htmlreport import TOOLS
 from pytest_rec.known import Known, KnownDeviationsError, load_known, match
 
 K = Known("REC-FORCED-MANUAL", "test_patch[Synchronous/Automatic/*", "T-1", "r")
@@ -54,7 +57,7 @@ def test_compare_edge_cases():
 
 def test_fleet_table():
     t = fleet_table([_summary(reqs={"REC-A": "pass"}), _summary(reqs={"REC-A": "fail", "REC-B": "pass"}, fw="F2")])
-    assert "| M S | F1 |" in t and "| M S | F2 |" in t and "REC-B" in t
+    assert "| M S | F1 | unknown to unknown |" in t and "| M S | F2 |" in t and "REC-B" in t
 
 
 def _run(tmp: Path, *args) -> tuple[int, str]:
@@ -99,14 +102,50 @@ def test_compare_clean_and_defective_lists_exactly_the_defect(runs):
     assert not diff["fixed"]
 
 
+def _merge(base: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "import sys; from pytest_rec.gate import merge_main; "
+                           "sys.exit(merge_main(sys.argv[1:]))", str(base / "clean"), str(base / "broken"),
+                           "-o", str(out), *extra], capture_output=True, text=True, timeout=600)
+
+
 def test_merge_runs(runs, tmp_path):
     base, clean, broken = runs
-    p = subprocess.run([sys.executable, "-c", "import sys; from pytest_rec.gate import merge_main; "
-                        "sys.exit(merge_main(sys.argv[1:]))", str(base / "clean"), str(base / "broken"),
-                        "-o", str(tmp_path / "m"), "--no-html"], capture_output=True, text=True)
-    assert p.returncode == 1
+    p = _merge(base, tmp_path / "m", "--no-html")
+    assert p.returncode == 1 and "rec-merge: exit 1: an array deviated" in p.stdout, p.stdout[-2000:]
     fleet = (tmp_path / "m" / "fleet.md").read_text()
-    assert fleet.count("SIMULATOR") == 2 and "REC-RECOVERY" in fleet
+    rows = [line for line in fleet.splitlines() if "SIMULATOR" in line]
+    assert len(rows) == 2 and "REC-RECOVERY" in fleet
+    for name in ("clean", "broken"):            # each row: array, firmware, when it ran, the verdict
+        s = json.loads((base / name / "compliance.json").read_text())
+        assert [r for r in rows if s["run"]["started"] in r and f"**{s['verdict']}**" in r and "SIM-1.0" in r]
+    results = [json.loads(f.read_text()) for f in (tmp_path / "m" / "allure-results").glob("*-result.json")]
     n = len(list((base / "clean" / "allure-results").glob("*-result.json"))) + \
         len(list((base / "broken" / "allure-results").glob("*-result.json")))
-    assert len(list((tmp_path / "m" / "allure-results").glob("*-result.json"))) == n
+    assert len(results) >= n                     # every run's cases (the runs wrote their verdict and restore)
+    assert sorted(r["name"].split(":")[0] for r in results if r["name"].startswith(("VERDICT:", "Restore:"))) == \
+        ["Restore", "Restore", "VERDICT", "VERDICT"]
+    assert max(Counter(r["historyId"] for r in results).values()) == 1, "a case of one run is a retry of another's"
+    assert len({lb["value"] for r in results for lb in r["labels"] if lb["name"] == "array"}) == 2
+
+
+@pytest.mark.skipif(not (TOOLS / "node_modules" / ".bin" / "allure").exists() or shutil.which("node") is None,
+                    reason="the Allure 3 generator is not installed (bash rec.sh setup runs npm ci)")
+def test_merged_report_shows_the_defective_runs_failures_as_failures(runs, tmp_path):
+    base, clean, broken = runs
+    p = _merge(base, tmp_path / "m")
+    assert p.returncode == 1, p.stdout[-2000:]
+    assert "HTML report (one file, opens offline): file://" in p.stdout
+    summary = json.loads((base / "broken" / "compliance.json").read_text())
+    failed = sum(1 for c in summary["cases"] if c["outcome"] == "failed")
+    assert summary["verdict"] == "non-compliant" and failed
+    report = tmp_path / "m" / "allure-report"
+    tree = json.loads((report / "widgets" / "tree.json").read_text())
+    arrays = [tree["groupsById"][g] for g in tree["root"]["groups"]]
+    assert len(arrays) == 2, [a["name"] for a in arrays]
+    broken_node = [a for a in arrays if "recovery-ignored-consistency" in a["name"]]
+    assert len(broken_node) == 1 and "non-compliant" in broken_node[0]["name"]
+    assert broken_node[0]["statistic"].get("failed") == failed + 1, broken_node[0]["statistic"]   # + its verdict
+    stats = json.loads((report / "summary.json").read_text())["stats"]
+    results = list((tmp_path / "m" / "allure-results").glob("*-result.json"))
+    assert stats["total"] == len(results), stats           # nothing folded into "retries"
+    assert stats["failed"] >= failed + 1

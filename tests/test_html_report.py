@@ -1,11 +1,14 @@
 """The HTML report renders in a real headless Chromium, shows the run's test count, and makes
 no request to any other host (every request to a host other than loopback goes through a
-logging proxy; a control page proves the proxy sees such requests)."""
+logging proxy; a control page proves the proxy sees such requests). The single-file report of a
+failing run, opened at the address the run prints, shows without a click the verdict, the failing
+requirement and a failing case's PATCH, job and GET steps, and its tree has one node per requirement."""
 
 from __future__ import annotations
 
 import functools
 import glob
+import html.parser
 import http.server
 import json
 import re
@@ -14,6 +17,7 @@ import socketserver
 import subprocess
 import sys
 import threading
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -28,9 +32,9 @@ pytestmark = [
 ]
 
 
-# Chromium's own services (clock, component updater, sign-in, autofill): traffic of the browser,
-# not of the page; matched by exact host, so a page's analytics host is never excused by this.
-BROWSER_OWN = {"clients2.google.com", "update.googleapis.com", "accounts.google.com",
+# Chromium's own services (clock, component updater, sign-in, autofill, GCM push): traffic of the
+# browser, not of the page; matched by exact host, so a page's analytics host is never excused by this.
+BROWSER_OWN = {"clients2.google.com", "update.googleapis.com", "accounts.google.com", "android.clients.google.com",
                "content-autofill.googleapis.com", "optimizationguide-pa.googleapis.com",
                "safebrowsingohttpgateway.googleapis.com", "www.google.com", "redirector.gvt1.com"}
 
@@ -86,21 +90,28 @@ def _text(dom: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
 
 
+def _run_suite(tmp: Path, *args: str) -> tuple[Path, subprocess.CompletedProcess]:
+    proc = subprocess.run([sys.executable, "-m", "pytest_rec.cli", "-q", "--rec-report-dir", str(tmp / "reports"),
+                           *args], cwd=tmp, capture_output=True, text=True, timeout=900)
+    return tmp / "reports", proc
+
+
+def _statuses(reports: Path) -> Counter:
+    return Counter(json.loads(Path(f).read_text())["status"]
+                   for f in glob.glob(str(reports / "allure-results" / "*-result.json")))
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("html")
-    proc = subprocess.run([sys.executable, "-m", "pytest_rec.cli", "--rec-depth", "smoke", "-q",
-                           "--rec-report-dir", str(tmp / "reports")], cwd=tmp, capture_output=True, text=True,
-                          timeout=600)
+    reports, proc = _run_suite(tmp_path_factory.mktemp("html"), "--rec-depth", "smoke")
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "HTML report" in proc.stdout
-    results = [json.loads(Path(f).read_text()) for f in glob.glob(str(tmp / "reports/allure-results/*-result.json"))]
-    return tmp / "reports", len(results)
+    return reports, _statuses(reports)
 
 
 @pytest.mark.parametrize("variant", ["allure-report", "allure-report-single"])
 def test_report_renders_offline_with_the_test_count(report, variant, tmp_path):
-    reports, count = report
+    reports, statuses = report
     page = reports / variant / "index.html"
     assert not external_urls(page.read_text()), "the page names a remote resource"
     proxy = _Proxy()
@@ -113,9 +124,110 @@ def test_report_renders_offline_with_the_test_count(report, variant, tmp_path):
         server.shutdown()
         proxy.shutdown()
     text = _text(dom)
-    assert f"Total {count}" in text, text[:800]
-    assert f"Passed {count}" in text
+    assert f"Total {sum(statuses.values())}" in text, text[:800]
+    assert f"Passed {statuses['passed']}" in text
     assert page_requests(proxy.seen) == [], f"requests left for another host: {proxy.seen}"
+
+
+class _ByTestId(html.parser.HTMLParser):
+    """The text of every element carrying a data-testid, by test id, in document order."""
+
+    def __init__(self):
+        super().__init__()
+        self.found: dict[str, list[str]] = {}
+        self._open: list[list] = []          # [testid, tag, depth, text parts]
+
+    def handle_starttag(self, tag, attrs):
+        for item in self._open:
+            if item[1] == tag:
+                item[2] += 1
+        testid = dict(attrs).get("data-testid")
+        if testid:
+            self._open.append([testid, tag, 1, []])
+
+    def handle_endtag(self, tag):
+        for item in list(self._open):
+            if item[1] == tag:
+                item[2] -= 1
+                if item[2] == 0:
+                    self._open.remove(item)
+                    self.found.setdefault(item[0], []).append(re.sub(r"\s+", " ", "".join(item[3])).strip())
+
+    def handle_data(self, data):
+        for item in self._open:
+            item[3].append(data)
+
+
+def by_test_id(dom: str) -> dict[str, list[str]]:
+    parser = _ByTestId()
+    parser.feed(dom)
+    return parser.found
+
+
+def front_page_problems(dom: str, summary: dict, failing: str) -> list[str]:
+    """What a reader would miss on the page the run printed, without a click."""
+    found, problems = by_test_id(dom), []
+    title = " ".join(found.get("report-title", []))
+    if not title.startswith(f"VERDICT: {summary['verdict']}") or failing not in title:
+        problems.append(f"the report's title is not the verdict naming {failing}: {title!r}")
+    shown = " ".join(found.get("test-result-info-title", []))
+    if not shown.startswith("VERDICT:"):
+        problems.append(f"the page does not open at the verdict: {shown!r}")
+    steps = found.get("test-result-step-title", [])
+    if not any(s.startswith(f"{failing}:") for s in steps):
+        problems.append(f"no step names the failing requirement {failing}: {steps[:5]}")
+    for call in ("PATCH /api/v1/copysession/", "GET /api/v1/job/", "GET /api/v1/copysession/"):
+        if not any(s.startswith(call) for s in steps):
+            problems.append(f"no visible step {call}...: {steps[:8]}")
+    nodes = [t for t in found.get("tree-section-title", []) if re.match(r"REC-[A-Z0-9-]+: ", t)]
+    per_requirement = Counter(t.split(":")[0] for t in nodes)
+    expected = {r["id"] for r in summary["requirements"] if r["tests"]}
+    if set(per_requirement) != expected or any(n != 1 for n in per_requirement.values()):
+        problems.append(f"the tree is not one node per requirement: {dict(per_requirement)} vs {sorted(expected)}")
+    if nodes and not nodes[0].startswith(failing):
+        problems.append(f"the tree does not lead with the failing requirement: {nodes[:3]}")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def failing(tmp_path_factory):
+    reports, proc = _run_suite(tmp_path_factory.mktemp("failing"), "--rec-depth", "smoke",
+                               "--rec-sim-defect", "no-forced-manual")
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    printed = re.findall(r"HTML report \(one file, opens offline\): (file://\S+)", proc.stdout)
+    assert len(printed) == 1, proc.stdout[-2000:]
+    return reports, printed[0]
+
+
+def test_failing_run_front_page_leads_with_the_verdict_and_the_failing_requirement(failing, tmp_path):
+    reports, url = failing
+    assert url.startswith((reports / "allure-report-single" / "index.html").resolve().as_uri() + "#/")
+    proxy = _Proxy()
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        dom = _render(url, proxy.server_address[1], tmp_path / "profile")
+    finally:
+        proxy.shutdown()
+    summary = json.loads((reports / "compliance.json").read_text())
+    assert summary["verdict"] == "non-compliant"
+    assert front_page_problems(dom, summary, "REC-FORCED-MANUAL") == []
+    assert page_requests(proxy.seen) == [], f"requests left for another host: {proxy.seen}"
+
+
+def test_no_fixture_noise_our_categories_and_the_restore(failing):
+    reports, _ = failing
+    results = reports / "allure-results"
+    containers = [json.loads(f.read_text()) for f in results.glob("*-container.json")]
+    fixtures = [fx for c in containers for fx in c.get("befores", []) + c.get("afters", [])]
+    assert not [fx["name"] for fx in fixtures if "<lambda>" in fx["name"] or not (fx.get("steps") or fx.get(
+        "attachments") or fx.get("status") not in (None, "passed"))], "fixture records that never talked to the array"
+    failed = [r for r in (json.loads(f.read_text()) for f in results.glob("*-result.json")) if r["status"] == "failed"]
+    categories = json.loads((reports / "allure-report" / "widgets" / "categories.json").read_text())
+    roots = {categories["nodes"][n]["name"]: categories["nodes"][n]["statistic"] for n in categories["roots"]}
+    assert "Product errors" not in roots, roots
+    assert roots["Array deviations (the array broke a rule of the reference)"].get("failed") == len(failed), roots
+    restore = [json.loads(f.read_text()) for f in results.glob("*-result.json")]
+    assert [r for r in restore if r["name"].startswith("Restore: ") and r["status"] == "passed"]
 
 
 def test_control_page_with_a_remote_script_is_seen_by_the_proxy(tmp_path):
