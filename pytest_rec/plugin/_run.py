@@ -155,8 +155,9 @@ def restore(config: pytest.Config) -> None:
         journal = run.ctx.journal.path
         sys.stderr.write(f"\n*** pytest-rec: RESTORE FAILED: {'; '.join(failures)}. Run `rec-restore "
                          f"{journal}` once the array allows it.\n")
-        if guard is not None:
-            guard.last_lines = last_lines([{"session": sid, "path": str(journal)} for sid in run.ctx.journal.pending()])
+        pending = run.ctx.journal.pending()
+        if guard is not None and pending:
+            guard.last_lines = last_lines([{"session": sid, "path": str(journal)} for sid in pending])
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -30,7 +30,7 @@ class SignalGuard:
     def __init__(self, run) -> None:
         self.run = run
         self.count = 0              # signals received
-        self.finishing = False      # pytest_sessionfinish began: a signal is noted, never raised, but in the restore
+        self.finishing = False      # pytest_sessionfinish began: a signal is noted, never raised (but in the restore)
         self.restoring = False
         self.session: pytest.Session | None = None
         self.abandon = False        # a second signal came before the restore began: leave the journal
@@ -65,10 +65,10 @@ class SignalGuard:
             if self.session is not None:
                 self.session.shouldstop = f"interrupted by {name}"   # also if some code swallows the exception
             raise KeyboardInterrupt(name)
-        elif not self.run.restored:
+        elif not self.run.restored and self.count > 1:
             self.abandon = True
             _say(f"pytest-rec: {name} again: the sessions will not be put back by this run")
-        # after the restore: noted (the summary says interrupted), the reports are still written
+        # otherwise noted (the summary says interrupted): the restore and the reports go on
 
     @contextmanager
     def restoring_sessions(self):
