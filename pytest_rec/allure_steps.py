@@ -261,12 +261,13 @@ def _results(results_dir: Path) -> list[dict]:
     return out
 
 
-def _example_steps(results_dir: Path, requirement: str) -> tuple[str, list[dict]]:
-    """The name and HTTP steps of the failed case with the fewest steps whose error names ``requirement``."""
+def _example_steps(results_dir: Path, requirement: str, skip: str) -> tuple[str, list[dict]]:
+    """The name and HTTP steps of the failed case with the fewest steps whose error names ``requirement``
+    (never a result of the run itself, nor the one of uuid ``skip``)."""
     found = []
     for data in _results(results_dir):
         if data.get("status") == "failed" and f"[{requirement}]" in (data.get("statusDetails") or {}).get("message", "") \
-                and not _is_run_result(data):
+                and not _is_run_result(data) and data.get("uuid") != skip and not data.get("name", "").startswith("VERDICT"):
             found.append(data)
     if not found:
         return "", []
@@ -290,17 +291,16 @@ def write_verdict_result(results_dir: Path, summary: dict) -> str:
         name += "; fails: " + ", ".join(r["id"] for r in failing)
     lines = [f"VERDICT: {verdict}: {summary.get('verdict_reason', '')}",
              f"seed rules: {summary.get('seed_verdict', 'unknown')}"]
-    steps = []
+    steps, uuid_ = [], _run_uuid("verdict", summary)
     for r in failing:
         count = r.get("failed", 0) + r.get("known", 0)
         what = f"{count} of {r.get('tests', 0)} case(s) failed" if r["verdict"] == "fail" else \
             f"{r.get('errors', 0)} of {r.get('tests', 0)} case(s) could not run"
         lines.append(f"[{r['id']}] {r.get('title', '')}: {what}")
-        case, http = _example_steps(results_dir, r["id"])
+        case, http = _example_steps(results_dir, r["id"], uuid_)
         steps.append({"name": f"{r['id']}: {r.get('title', '')}: {what}" + (f"; e.g. {case}" if case else ""),
                       "status": "failed" if r["verdict"] == "fail" else "broken", "stage": "finished",
                       "steps": http, "start": 0, "stop": 0})
-    uuid_ = _run_uuid("verdict", summary)
     starts = [d.get("start") for d in _results(results_dir) if d.get("uuid") != uuid_ and d.get("start")]
     # first in time, so that the report's tree (sorted by status, then order) shows it first
     data = _run_result(uuid_, name, _STATUS.get(verdict, "broken"), "\n".join(lines), steps, "verdict",
