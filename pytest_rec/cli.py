@@ -29,9 +29,11 @@ def compliance_main(argv: list[str] | None = None) -> int:
     quiet = [] if any(a.startswith(("-v", "--verbose", "--tb", "-r")) for a in args) else ["--tb=no", "-rN"]
     # a quiet console by default: one line per distinct deviation (the plugin's summary), the verdict
     # last; the tracebacks are in junit.xml and the Allure results, and on the console with -v
+    dry = "--rec-dry-run" in args           # the plan only: no JUnit, no Allure, no HTML report
+    outputs = [] if dry else [f"--junitxml={report_dir / 'junit.xml'}", f"--alluredir={report_dir / 'allure-results'}",
+                              "--clean-alluredir"]
     pytest_args = ["--pyargs", "pytest_rec.suite", "-p", "no:cacheprovider", "-o", "console_output_style=count",
-                   f"--junitxml={report_dir / 'junit.xml'}", f"--alluredir={report_dir / 'allure-results'}",
-                   "--clean-alluredir", "--rec-report-dir", str(report_dir), *quiet, *args]
+                   *outputs, "--rec-report-dir", str(report_dir), *quiet, *args]
     received: list[str] = []
     stop = {"raise": True}
     previous = _catch_signals(received, stop)     # before and after pytest; the plugin has its own during the run
@@ -59,7 +61,7 @@ def _run_and_report(pytest_args: list[str], report_dir: Path, received: list[str
     from .report import manifest, verdict_line
 
     try:
-        if not failed and not received:        # a session to put back comes before any HTML
+        if not failed and not received and not summary.get("dry_run"):   # a session to put back comes first
             try:
                 from .htmlreport import build_html
 
@@ -71,8 +73,11 @@ def _run_and_report(pytest_args: list[str], report_dir: Path, received: list[str
         print(f"pytest-rec: {received[-1] if received else 'interrupted'} while writing the reports: the HTML "
               "report and the manifest may be missing")
     stop["raise"] = False                      # from here on a signal is only noted
-    print(f"pytest-rec: reports in {report_dir}/: compliance.md, compliance.json, junit.xml, allure-results/, "
-          f"allure-report/ (if built), transcript*.jsonl, MANIFEST.sha256")
+    if summary.get("dry_run"):
+        print(f"pytest-rec: the plan is above; summary in {report_dir}/: compliance.md, compliance.json")
+    else:
+        print(f"pytest-rec: reports in {report_dir}/: compliance.md, compliance.json, junit.xml, allure-results/, "
+              f"transcript*.jsonl, MANIFEST.sha256")
     print(verdict_line(summary))
     if failed:
         from .plugin._signals import last_lines

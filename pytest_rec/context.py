@@ -24,6 +24,7 @@ class Options:
     depth: str = "full"
     strict: bool = False
     dry_run: bool = False
+    offline: bool = False               # a dry run that does not even log in
     sim_defects: tuple[str, ...] = ()
     sim_options: dict[str, str] = field(default_factory=dict)
     job_timeout: float = 120.0

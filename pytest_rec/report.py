@@ -157,6 +157,8 @@ def exit_code(summary: dict, pytest_status: int) -> int:
         return 2                                     # someone must act: never green, never "the array"
     if outcomes.get("failed"):
         return 1
+    if summary["dry_run"] and not outcomes and pytest_status in (0, 5):
+        return 0                                     # the plan, and the read-only preflight went through
     if not summary["cases"] or outcomes.get("error") or pytest_status not in (0, 1, 5):
         return 2
     if summary["verdict"] == "compliant":

@@ -106,6 +106,8 @@ class Target:
 
 
 _TOP = {"url", "verify", "users", "sessions", "array", "capabilities", "profile"}
+_ARRAY_KEYS = {"model", "serial", "firmware"}
+_CAPABILITIES = {"consistency", "expired_token"}
 _SESSION_KEYS = {"writable", "tenant_own", "tenant_foreign", "non_rec", "tenant_own_destination",
                  "absent", "identity", "active", "baseline"}
 BASELINE_KEYS = {"transfer_mode": str, "split_mode": str, "recovery_mode": str, "suspended": bool}
@@ -195,7 +197,21 @@ def parse_target(data: dict, file: str, kind: str = "array") -> Target:
             if not isinstance(v, BASELINE_KEYS[k]):
                 raise TargetFileError(f"{where} {k}: expected a {BASELINE_KEYS[k].__name__}, got {v!r}")
         baseline[int(sid)] = dict(pins)
+    array = data.get("array", {})
+    if not isinstance(array, dict):
+        raise TargetFileError(f"{file}: [array]: expected a table")
+    unknown = set(array) - _ARRAY_KEYS
+    if unknown:
+        raise TargetFileError(f"{file}: [array]: unknown key(s) {', '.join(sorted(unknown))}; known: "
+                              f"{', '.join(sorted(_ARRAY_KEYS))}")
+    for k, v in array.items():
+        if not isinstance(v, str):
+            raise TargetFileError(f"{file}: [array] {k}: expected a string, got {v!r}")
     caps = data.get("capabilities", {})
+    unknown = set(caps) - _CAPABILITIES
+    if unknown:
+        raise TargetFileError(f"{file}: [capabilities]: unknown key(s) {', '.join(sorted(unknown))}; known: "
+                              f"{', '.join(sorted(_CAPABILITIES))}")
     for k, v in caps.items():
         if not isinstance(v, bool):
             raise TargetFileError(f"{file}: [capabilities] {k}: expected true or false")
@@ -208,7 +224,7 @@ def parse_target(data: dict, file: str, kind: str = "array") -> Target:
                   tenant_own=singles["tenant_own"], tenant_foreign=singles["tenant_foreign"],
                   non_rec=singles["non_rec"], tenant_own_destination=singles.get("tenant_own_destination"),
                   absent=singles.get("absent"), active=active, identity=identity, baseline=baseline,
-                  array=dict(data.get("array", {})),
+                  array=dict(array),
                   capabilities=caps, profile=profile, source=file)
 
 

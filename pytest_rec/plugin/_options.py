@@ -20,7 +20,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--rec-depth", default=None, choices=DEPTHS, help="matrix depth: smoke, pairwise or full (default)")
     g.addoption("--rec-strict", action="store_true", default=None,
                 help="accept only the first refusal code of CONTRACT section 2 and judge case variants")
-    g.addoption("--rec-dry-run", action="store_true", default=None, help="print the plan; send no write")
+    g.addoption("--rec-dry-run", action="store_true", default=None,
+                help="print the plan and check the target file against the array with reads only; write nothing")
+    g.addoption("--rec-offline", action="store_true", default=None,
+                help="with --rec-dry-run: do not contact the target at all (the plan only)")
     g.addoption("--rec-sim-defect", action="append", default=[], metavar="NAME",
                 help="run the built-in simulator with a defect profile (repeatable)")
     g.addoption("--rec-sim-option", action="append", default=[], metavar="KEY=VALUE",
@@ -71,6 +74,7 @@ def read_options(config: pytest.Config) -> Options:
         depth=depth,
         strict=bool(pick("--rec-strict", "rec_strict", default=False)),
         dry_run=bool(config.getoption("--rec-dry-run")),
+        offline=bool(config.getoption("--rec-offline")),
         sim_defects=tuple(config.getoption("--rec-sim-defect") or ()),
         sim_options=sim_options,
         job_timeout=float(pick("--rec-job-timeout", "rec_job_timeout", default=120.0)),

@@ -89,17 +89,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             pytest.exit(f"pytest-rec: target file error: {exc}", returncode=2)
     mark_shared(rec_items)
     if opts.dry_run:
-        for item in rec_items:
-            item.add_marker(pytest.mark.skip(reason="dry run (--rec-dry-run): nothing sent to the target"))
-        from ..plan import plan_lines
+        from ._dryrun import dry_run
 
-        if opts.target == "sim":
-            from ..simulator.inventory import load_inventory
-
-            writable = list(load_inventory().target["sessions"]["writable"])
-        else:
-            writable = load_target(opts.target).writable
-        run.plan = plan_lines(cases_for(opts.depth, opts.pairwise_seed), writable, group_count(config))
+        dry_run(config, run, items, rec_items, group_count(config))
 
 
 def refuse_if_journal_pending(config: pytest.Config, target_file: str) -> None:
@@ -189,7 +181,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             terminalreporter.write_line(f"  {g['requirement']}: {g['count']} case(s), e.g. {g['example']}: "
                                         f"{g['message'][:240]}")
         own = run.deselected_own
-        if own:
+        if run.options.dry_run:
+            terminalreporter.write_line("pytest-rec: every check deselected: a dry run writes nothing to the array")
+        elif own:
             terminalreporter.write_line(f"pytest-rec: {own} check(s) deselected by the suite itself: they run only "
                                         f"{'without' if run.options.strict else 'with'} --rec-strict")
     if run.verdict_line:

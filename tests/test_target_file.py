@@ -1,0 +1,38 @@
+"""Unknown keys are errors in every table of the target file (CONTRACT section 3), naming the
+file, the table and the key: a typo never silently changes what the suite does or reports."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from pytest_rec.target import TargetFileError, parse_target
+
+BASE = {"url": "https://array:5665",
+        "users": {"admin": {"name": "a", "password_env": "A"}, "tenant": {"name": "t", "password_env": "T"}},
+        "sessions": {"writable": [1], "tenant_own": 2, "tenant_foreign": 3, "non_rec": 4},
+        "array": {"model": "AF650 S3", "serial": "1", "firmware": "V11"},
+        "capabilities": {"consistency": True}}
+
+
+def test_the_base_file_is_accepted():
+    t = parse_target(copy.deepcopy(BASE), "t.toml")
+    assert t.array["firmware"] == "V11"
+
+
+@pytest.mark.parametrize("where, key, table", [
+    ((), "urll", None), (("array",), "firmwre", "[array]"), (("capabilities",), "consistancy", "[capabilities]"),
+    (("sessions",), "writeable", "[sessions]"), (("profile",), "settle_windw", "[profile]"),
+])
+def test_unknown_key_is_an_error(where, key, table):
+    data = copy.deepcopy(BASE)
+    node = data
+    for part in where:
+        node = node.setdefault(part, {})
+    node[key] = "x"
+    with pytest.raises(TargetFileError) as err:
+        parse_target(data, "t.toml")
+    assert key in str(err.value) and "t.toml" in str(err.value)
+    if table:
+        assert table in str(err.value)
