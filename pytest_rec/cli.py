@@ -22,6 +22,14 @@ def _report_dir(args: list[str]) -> Path:
 def compliance_main(argv: list[str] | None = None) -> int:
     """Run the compliance suite; exit 0 (no new deviation, nothing errored), 1 (deviation), 2 (could not run)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help", "--version") for a in args):
+        import pytest
+
+        print("rec-compliance: the pytest-rec compliance suite (pytest --pyargs pytest_rec.suite, with the reports).\n"
+              "Exit 0 compliant (or only known deviations, or a narrowed run that went through), 1 a new deviation,\n"
+              "2 anything else (inconclusive, interrupted, a session not put back). The pytest-rec options are\n"
+              "in the 'rec' group below.\n")
+        return int(pytest.main(["--pyargs", "pytest_rec.suite", "-p", "no:cacheprovider", *args]))
     report_dir = _report_dir(args)
     report_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("compliance.json", "compliance.md", "junit.xml", "MANIFEST.sha256"):
