@@ -12,7 +12,7 @@ nothing is written. Per-run state lives in one ``RecRun`` object in ``config.sta
 """
 
 from ._fixtures import (_rec_allure, rec_admin, rec_case_session, rec_credentials, rec_ctx, rec_guard,
-                        rec_observe, rec_options, rec_other, rec_plain, rec_simulator, rec_target, rec_tenant,
+                        rec_record, rec_options, rec_other, rec_plain, rec_simulator, rec_target, rec_tenant,
                         rec_transcript, rec_waiter)
 from ._options import pytest_addoption
 from ._outcomes import opt_in, pytest_runtest_makereport, pytest_runtest_setup
@@ -27,7 +27,7 @@ __all__ = [
     "pytest_runtest_setup", "pytest_runtest_makereport", "pytest_sessionfinish", "pytest_terminal_summary",
     # fixtures
     "rec_options", "rec_simulator", "rec_target", "rec_credentials", "rec_transcript", "rec_guard", "rec_waiter",
-    "rec_admin", "rec_tenant", "rec_other", "rec_plain", "rec_ctx", "rec_case_session", "rec_observe", "_rec_allure",
+    "rec_admin", "rec_tenant", "rec_other", "rec_plain", "rec_ctx", "rec_case_session", "rec_record", "_rec_allure",
     # the per-run state, for other plugins; opt_in for checks a target may leave out
     "RecRun", "run_of", "opt_in",
 ]

@@ -17,12 +17,12 @@ from ..restore import Journal
 from ..sessions import Operator, SessionPool
 from ..target import Target, TargetFileError, load_target, parse_target
 from ._run import RUN_ID, refuse_if_journal_pending, restore
-from ._state import OBSERVED, run_of
+from ._state import RECORDED, run_of
 from ._xdist import worker
 
 __all__ = ["rec_options", "rec_simulator", "rec_target", "rec_credentials", "rec_transcript", "rec_guard",
            "rec_waiter", "rec_admin", "rec_tenant", "rec_other", "rec_plain", "rec_ctx", "rec_case_session",
-           "rec_observe", "_rec_allure"]
+           "rec_record", "_rec_allure"]
 
 
 @pytest.fixture(scope="session")
@@ -222,8 +222,8 @@ def _rec_allure(request: pytest.FixtureRequest):
 
 
 @pytest.fixture
-def rec_observe(request: pytest.FixtureRequest):
+def rec_record(request: pytest.FixtureRequest):
     """Record what the array did in a check that is recorded, not judged (REC-UNSPECIFIED)."""
-    def observe(text: str) -> None:
-        request.node.stash[OBSERVED] = text
-    return observe
+    def record(text: str) -> None:
+        request.node.stash[RECORDED] = text
+    return record

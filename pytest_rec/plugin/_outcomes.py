@@ -9,7 +9,7 @@ import pytest
 
 from ..errors import Blocked, Deviation, TargetError
 from ..target import TargetFileError, load_target
-from ._state import CASE_INFO, OBSERVED, run_of
+from ._state import CASE_INFO, RECORDED, run_of
 
 __all__ = ["pytest_runtest_makereport", "pytest_runtest_setup", "case_id", "opt_in"]
 
@@ -83,7 +83,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         fixed = _known_hits(item.config, list(marker.args), info["id"], any_requirement=True)
         if fixed:
             info["fixed_tickets"] = sorted({h.ticket for h in fixed})
-        obs = item.stash.get(OBSERVED, None)
+        obs = item.stash.get(RECORDED, None)
         if obs:
             info["detail"] = obs
     _merge_setup_findings(item, call, rep, info)

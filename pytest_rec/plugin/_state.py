@@ -10,7 +10,7 @@ import pytest
 
 from ..context import Options, RecContext
 
-__all__ = ["RecRun", "RUN", "CASE_INFO", "OBSERVED", "run_of"]
+__all__ = ["RecRun", "RUN", "CASE_INFO", "RECORDED", "run_of"]
 
 
 @dataclass(eq=False)
@@ -47,7 +47,7 @@ class RecRun:
 
 RUN = pytest.StashKey[RecRun]()
 CASE_INFO = pytest.StashKey[dict]()
-OBSERVED = pytest.StashKey[str]()
+RECORDED = pytest.StashKey[str]()
 
 
 def run_of(config: pytest.Config) -> RecRun:

@@ -49,7 +49,7 @@ def _examples(rec_ctx) -> int:
 
 @pytest.mark.rec("REC-NO-5XX", "REC-RESPONSE", "REC-BAD-INPUT")
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: f"PATCH {m.value}")
-def test_generated_bodies(rec_ctx, mode, rec_observe):
+def test_generated_bodies(rec_ctx, mode, rec_record):
     sent, found = [], []
 
     # no shrinking: the array is stateful, so a replayed example meets another session state; the
@@ -76,5 +76,5 @@ def test_generated_bodies(rec_ctx, mode, rec_observe):
     run()
     if found:
         raise found[0]
-    rec_observe(f"{len(sent)} generated PATCH bodies ({mode.value})")
+    rec_record(f"{len(sent)} generated PATCH bodies ({mode.value})")
     assert sent, "schemathesis generated no example"

@@ -85,7 +85,7 @@ def test_content_type_is_415(rec_ctx, content_type):
 
 
 # ---------------------------------------------------------------- recorded only
-def _record(rec_ctx, rec_observe, what, body=None, raw=None):
+def _record(rec_ctx, rec_record, what, body=None, raw=None):
     sid, before = rec_ctx.pool.acquire_any()
     rec_ctx.pool.forget(sid)
     if raw is not None:
@@ -100,28 +100,28 @@ def _record(rec_ctx, rec_observe, what, body=None, raw=None):
     rec_ctx.pool.note(sid, after)
     if resp.status_code >= 500 and resp.status_code != 503:
         raise Deviation({"REC-NO-5XX"}, f"{what} answered {resp.status_code}")
-    rec_observe(f"{what}: HTTP {resp.status_code}" + (f", job {job}" if job else "")
+    rec_record(f"{what}: HTTP {resp.status_code}" + (f", job {job}" if job else "")
                 + f"; session {before.modes.label()} -> {after.modes.label()}")
 
 
 @pytest.mark.rec("REC-UNSPECIFIED")
-def test_unknown_field_recorded(rec_ctx, rec_observe):
-    _record(rec_ctx, rec_observe, "unknown field", body={"recovery_mode": "Manual", "copy_speed": "High"})
+def test_unknown_field_recorded(rec_ctx, rec_record):
+    _record(rec_ctx, rec_record, "unknown field", body={"recovery_mode": "Manual", "copy_speed": "High"})
 
 
 @pytest.mark.rec("REC-UNSPECIFIED")
 @pytest.mark.rec_lenient_only
 @pytest.mark.parametrize("body", CASE_VARIANTS, ids=lambda b: json.dumps(b))
-def test_case_variant_recorded(rec_ctx, rec_observe, body):
-    _record(rec_ctx, rec_observe, f"case variant {body}", body=body)
+def test_case_variant_recorded(rec_ctx, rec_record, body):
+    _record(rec_ctx, rec_record, f"case variant {body}", body=body)
 
 
 @pytest.mark.rec("REC-UNSPECIFIED")
-def test_long_request_line_recorded(rec_ctx, rec_observe):
+def test_long_request_line_recorded(rec_ctx, rec_record):
     """The fact sheet says 413 past 1280 bytes; the seed page says nothing, so it is recorded."""
     sid = rec_ctx.pool.sids[0] if rec_ctx.pool.sids else rec_ctx.target.writable[0]
     fields = ",".join(["transfer_mode"] * 100)
     resp = rec_ctx.admin.request("GET", f"/copysession/{sid}?fields={fields}")
     if resp.status_code >= 500 and resp.status_code != 503:
         raise Deviation({"REC-NO-5XX"}, f"a request line of {len(fields) + 40} bytes answered {resp.status_code}")
-    rec_observe(f"GET with a request line over 1280 bytes: HTTP {resp.status_code}")
+    rec_record(f"GET with a request line over 1280 bytes: HTTP {resp.status_code}")

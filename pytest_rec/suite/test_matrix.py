@@ -6,8 +6,8 @@ judged under the rule that governs it (REC-FORCED-MANUAL, REC-STICKY-MANUAL, ...
 """
 
 
-def test_patch(rec_ctx, rec_case, rec_case_session, rec_observe):
+def test_patch(rec_ctx, rec_case, rec_case_session, rec_record):
     sid, before = rec_case_session()
     outcome = rec_ctx.judge(sid, before, rec_case.body_dict, rec_case.expectation)
     if rec_case.expectation.recorded:
-        rec_observe(f"empty body on {rec_case.start.label()}: {outcome.summary()}")
+        rec_record(f"empty body on {rec_case.start.label()}: {outcome.summary()}")
