@@ -85,7 +85,7 @@ def _run_and_report(pytest_args: list[str], report_dir: Path, received: list[str
         print(f"pytest-rec: the plan is above; summary in {report_dir}/: compliance.md, compliance.json")
     else:
         print(f"pytest-rec: reports in {report_dir}/: compliance.md, compliance.json, junit.xml, allure-results/, "
-              f"transcript*.jsonl, MANIFEST.sha256")
+              f"allure-report-single/ (if built), transcript*.jsonl, MANIFEST.sha256")
     print(verdict_line(summary))
     if failed:
         from .plugin._signals import last_lines

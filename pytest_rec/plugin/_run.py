@@ -250,6 +250,10 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
             "commit": meta["run"]["commit"], "simulator_defects": ",".join(options.sim_defects) or "none"},
             run.ctx.transcript.secrets if run.ctx else _no_secrets())
     write_summary(report_dir, summary, extra_files)
+    if alluredir:
+        from ..allure_steps import write_run_results
+
+        write_run_results(Path(alluredir), summary)     # the verdict and the restore, each a result of its own
     run.summary = summary
     run.verdict_line = verdict_line(summary)
     run.summary_lines = [f"pytest-rec: {summary['verdict_reason']}"]
