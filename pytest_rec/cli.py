@@ -37,6 +37,9 @@ def compliance_main(argv: list[str] | None = None) -> int:
     quiet = [] if any(a.startswith(("-v", "--verbose", "--tb", "-r")) for a in args) else ["--tb=no", "-rN"]
     # a quiet console by default: one line per distinct deviation (the plugin's summary), the verdict
     # last; the tracebacks are in junit.xml and the Allure results, and on the console with -v
+    if any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args) and \
+            not any(a.startswith("--dist") for a in args):
+        args += ["--dist", "loadgroup"]     # each matrix group on one worker, the shared checks together
     dry = "--rec-dry-run" in args           # the plan only: no JUnit, no Allure, no HTML report
     outputs = [] if dry else [f"--junitxml={report_dir / 'junit.xml'}", f"--alluredir={report_dir / 'allure-results'}",
                               "--clean-alluredir"]
