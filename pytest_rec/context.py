@@ -32,6 +32,7 @@ class Options:
     report_dir: str = "reports"
     pairwise_seed: int = 20261127
     fuzz_examples: int | None = None
+    fuzz_seed: int = 20261127
     known_deviations: str | None = None
 
 

@@ -72,7 +72,7 @@ def judge_modes(exp: Expectation, before: SessionState, after: SessionState, bod
     if transfer_change and exp.modes is not None and after.modes == before.modes:
         v.add("REC-ACCEPT", f"{prefix}the change was accepted but not applied: the session still reads "
                             f"{after.modes.label()}, expected {exp.modes.label()} (from {before.modes.label()} "
-                            f"with {body})")
+                            f"with {show(body)})")
     else:
         transfer_missed = isinstance(body, dict) and "transfer_mode" in body and \
             after.modes.transfer_mode != exp.modes.transfer_mode
@@ -82,7 +82,7 @@ def judge_modes(exp: Expectation, before: SessionState, after: SessionState, bod
             want, got = getattr(exp.modes, f), getattr(after.modes, f)
             if want != got:
                 v.add(requirement, f"{prefix}{f} reads {got!r} after the change, expected {want!r} "
-                                   f"(from {before.modes.label()} with {body})")
+                                   f"(from {before.modes.label()} with {show(body)})")
     if not after.suspended:
         v.add("REC-ACCEPT", f"{prefix}the session reads phase {after.phase!r} after the change; it was suspended")
 
@@ -151,7 +151,12 @@ def patch_and_judge(client: RecClient, reader: RecClient, target: Target, sid: i
     else:
         resp = client.patch(sid, body)
     out = Outcome(resp.status_code)
-    check_no_5xx(resp, v, f"PATCH {body!r}")
+    if body is None and raw is not None:          # judge (and show) raw bytes as the JSON they carry
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = raw
+    check_no_5xx(resp, v, f"PATCH {show(body)}")
 
     job: dict | None = None
     if resp.status_code == 202:
@@ -169,7 +174,8 @@ def patch_and_judge(client: RecClient, reader: RecClient, target: Target, sid: i
 
     if exp.accepted:
         if resp.status_code != 202:
-            v.add("REC-ACCEPT", f"a valid change was refused with {resp.status_code}: {resp.text[:200]}")
+            what = "answered" if 200 <= resp.status_code < 300 else "was refused with"
+            v.add("REC-ACCEPT", f"a valid change {what} {resp.status_code}, not 202 with a job: {resp.text[:200]}")
         elif job is not None and out.job_status != "Success":
             if names_environment(job, target):
                 raise TargetError(f"the job ended {out.job_status} for a reason of the environment, so the "
@@ -205,9 +211,20 @@ def _forms(forms: tuple) -> str:
     return " or ".join(str(f) for f in forms)
 
 
-def fingerprint(session: dict, target: Target) -> tuple:
+def fingerprint(session: dict, target: Target) -> str:
+    """What REC-ISOLATION compares of a session: its modes and whether it is suspended, as a reader says it."""
     st = state_of(session, target)
-    return (st.modes.label(), st.suspended)
+    return f"{st.modes.label()} {'suspended' if st.suspended else st.phase or 'active'}"
+
+
+def show(body: Any) -> str:
+    """A body as JSON (what was sent), for messages a buyer reads; not Python notation."""
+    if isinstance(body, (bytes, bytearray)):
+        return bytes(body).decode("utf-8", "replace")
+    try:
+        return json.dumps(body)
+    except (TypeError, ValueError):
+        return str(body)
 
 
 __all__ = ["Outcome", "patch_and_judge", "judge_modes", "job_error_text", "names_environment", "check_no_5xx",

@@ -72,6 +72,8 @@ def _inconclusive_reasons(rows: list[dict], cases: list[dict], meta: dict, ids: 
     reasons = []
     if meta.get("interrupted"):
         reasons.append(f"the run was interrupted ({meta['interrupted']})")
+    if meta.get("stopped"):
+        reasons.append("the suite stopped the run: " + meta["stopped"].removeprefix("pytest-rec: ").split("\n")[0][:400])
     if meta["depth"] != "full":
         reasons.append(f"depth {meta['depth']} (only full can establish compliance)")
     if meta["dry_run"]:
@@ -123,8 +125,8 @@ def build_summary(cases: list[dict], meta: dict) -> dict:
         "schema_version": SCHEMA_VERSION,
         "target": meta["target"],
         "depth": meta["depth"], "strict": meta["strict"], "dry_run": meta["dry_run"],
-        "pairwise_seed": meta.get("pairwise_seed"),
-        "interrupted": meta.get("interrupted"), "narrowed": meta.get("narrowed", []),
+        "pairwise_seed": meta.get("pairwise_seed"), "fuzz_seed": meta.get("fuzz_seed"),
+        "interrupted": meta.get("interrupted"), "stopped": meta.get("stopped"), "narrowed": meta.get("narrowed", []),
         "verdict": verdict, "verdict_reason": why,
         "seed_verdict": seed_verdict, "seed_verdict_reason": seed_why,
         # what stops "compliant" apart from failures; empty when only known deviations stand in its way
@@ -153,7 +155,7 @@ def exit_code(summary: dict, pytest_status: int) -> int:
     """CONTRACT section 4: 0 compliant (or only known deviations in an otherwise compliant run, or a run
     the user narrowed on purpose that went through); 1 a new deviation; 2 everything else."""
     outcomes = Counter(c["outcome"] for c in summary["cases"])
-    if summary.get("interrupted") or summary.get("restore", {}).get("failed"):
+    if summary.get("interrupted") or summary.get("stopped") or summary.get("restore", {}).get("failed"):
         return 2                                     # someone must act: never green, never "the array"
     if outcomes.get("failed"):
         return 1
@@ -176,18 +178,19 @@ def exit_code(summary: dict, pytest_status: int) -> int:
 
 def render_markdown(summary: dict) -> str:
     t = summary["target"]
-    sim = t.get("kind") == "sim"
+    sim = is_simulator(summary)
     stamp = " — SIMULATOR (not a real array)" if sim else ""
     lines = [f"# REC compliance: **{summary['verdict'].upper()}**{stamp}", "",
              f"Why: {summary['verdict_reason']}.", "",
              f"Seed page sign-off (PATCH /copysession/{{copysession_id}} as published): "
              f"**{summary['seed_verdict']}** — {summary['seed_verdict_reason']}.", "",
              "| | |", "|---|---|",
-             f"| Target | {t.get('url')} ({'built-in simulator' if sim else 'array'}) |",
+             f"| Target | {t.get('url')} ({'built-in simulator' if t.get('kind') == 'sim' else 'a simulator started by hand' if sim else 'array'}) |",
              f"| Model / serial / firmware | {t.get('model', 'unknown')} / {t.get('serial', 'unknown')} / "
              f"{t.get('firmware', 'unknown')} |",
              f"| Depth / strict | {summary['depth']} / {'yes' if summary['strict'] else 'no'} |",
-             f"| Pairwise seed | {summary.get('pairwise_seed') or 'not used (depth is not pairwise)'} |",
+             f"| Pairwise seed / fuzzing seed | {summary.get('pairwise_seed') or 'not used (depth is not pairwise)'} / "
+             f"{summary.get('fuzz_seed') or 'not recorded'} |",
              f"| Suite | pytest-rec {summary['run']['suite_version']} ({summary['run']['commit'][:12]}) |",
              f"| Started / ended | {summary['run']['started']} / {summary['run']['ended']} |",
              f"| Command | `{summary['run']['command']}` |"]
@@ -240,6 +243,11 @@ def render_markdown(summary: dict) -> str:
         lines.append(f"- {r['note']}")
     if not rs["failed"] and not rs["restored"]:
         lines.append("No session was written.")
+    leaked = [c for c in summary["cases"] if "REC-ISOLATION" in c.get("failed_requirements", [])]
+    if leaked:
+        lines.append(f"- **The array changed copy sessions the suite never writes** (REC-ISOLATION, {len(leaked)} "
+                     "case(s), see Deviations): the suite does not write to a session the target file does not "
+                     "name, so they were left as the array left them. Check them by hand.")
     seen = [c for c in summary["cases"] if "REC-UNSPECIFIED" in c["requirements"]]
     if seen:
         lines += ["", "## What the array did where the reference is silent (REC-UNSPECIFIED: recorded, not judged)",
@@ -286,7 +294,7 @@ _STATE = r"\b(Synchronous|Stack|Consistency)/(Automatic|Manual)/(Automatic|Manua
 def _root(message: str) -> str:
     """A failure's shape, without what changes from case to case (ids, bodies, starting states, the
     setup step or generated body it came through): one firmware bug reads as one finding."""
-    text = re.sub(r"^(generated body b?'.*?': |setup step .*? on session \d+: )+", "", message)
+    text = re.sub(r"^(generated body .*? -> (\[[A-Z0-9, -]+\] )?|setup step .*? on session \d+: )+", "", message)
     text = re.sub(r"\(from [^)]*\)", "", text)
     text = re.sub(r"\{[^{}]*\}", "{…}", text)
     text = re.sub(_STATE, "<state>", text)
@@ -306,8 +314,8 @@ def deviation_groups(cases: list[dict]) -> list[dict]:
             key = (rid, _root(msg))
             g = groups.setdefault(key, {"requirement": rid, "count": 0, "example": c["id"], "message": msg})
             g["count"] += 1
-            if g["message"].startswith(("generated body", "setup step")) and \
-                    not msg.startswith(("generated body", "setup step")):
+            if g["message"].startswith(("generated body", "setup step", "setup:")) and \
+                    not msg.startswith(("generated body", "setup step", "setup:")):
                 g.update(example=c["id"], message=msg)        # the plainest case as the example
     return sorted(groups.values(), key=lambda g: (g["requirement"], -g["count"]))
 
@@ -320,9 +328,16 @@ def manifest(report_dir: Path) -> str:
     return "\n".join(rows) + "\n"
 
 
+def is_simulator(summary: dict) -> bool:
+    """A run against the built-in simulator, or against a simulator started by hand (``rec-sim``),
+    whose target file names it in ``[array] model`` (CONTRACT section 3): every report says so."""
+    t = summary["target"]
+    return t.get("kind") == "sim" or "SIMULATOR" in str(t.get("model", "")).upper()
+
+
 def verdict_line(summary: dict) -> str:
     """The run's last line, the same from the plugin and from ``rec-compliance``."""
-    sim = " [SIMULATOR]" if summary["target"].get("kind") == "sim" else ""
+    sim = " [SIMULATOR]" if is_simulator(summary) else ""
     failed = [r["id"] for r in summary["requirements"] if r["verdict"] == "fail"]
     extra = f" ({', '.join(failed)})" if failed else ""
     if failed and not any(c["outcome"] == "failed" for c in summary["cases"]):

@@ -144,7 +144,7 @@ def restore_session(op: Operator, sid: int, original: dict) -> str:
     if st.modes != want:
         if not st.suspended:
             st = op.suspend(sid)
-        st = op.set_modes(sid, st, want)
+        st = op.set_modes(sid, st, want, restoring=True)
     if was_suspended and not st.suspended:
         st = op.suspend(sid)
     elif not was_suspended and st.suspended:

@@ -7,7 +7,7 @@ import time
 
 from .client import RecClient
 from .errors import Blocked, Deviation, TargetError, Violations
-from .judge import job_error_text, judge_modes, names_environment, settled_read
+from .judge import job_error_text, judge_modes, names_environment, settled_read, show
 from .model import Modes, expect, setup_path
 from .state import SessionState, state_of
 from .target import Target
@@ -70,18 +70,22 @@ class Operator:
                                     "become equivalent")
         return self._poll_until(sid, lambda s: not s.suspended, "read active")
 
-    def set_modes(self, sid: int, current: SessionState, wanted: Modes) -> SessionState:
+    def set_modes(self, sid: int, current: SessionState, wanted: Modes, *, restoring: bool = False) -> SessionState:
         """Reach ``wanted`` on a suspended session with the call under test (``model.setup_path``: one
         job usually, along a path that needs neither the forced nor the sticky split). A wrong answer
         from the array to a setup step is ONE deviation of that step (REC-ACCEPT when the change was
         refused or not applied, else the requirement of the field that came out wrong; CONTRACT
         section 2, attribution); a later case that would need the same step again takes a detour
-        through another transfer mode, or is blocked (``Blocked``), never failed."""
+        through another transfer mode, or is blocked (``Blocked``), never failed. A restore
+        (``restoring``) tries every path, the direct one first, whatever failed before: putting a
+        session back matters more than not repeating a wrong answer."""
         __tracebackhide__ = True
         paths = [setup_path(current.modes, wanted)]
         paths += [setup_path(current.modes, wanted, via=v) for v in ("Stack", "Consistency")
                   if v not in (current.modes.transfer_mode, wanted.transfer_mode)
                   and (v != "Consistency" or self.target.has("consistency"))]
+        if restoring:
+            return self._restore_modes(sid, current, wanted, [p for p in paths if p])
         known_bad = None
         for path in paths:
             if not path and current.modes != wanted:
@@ -100,6 +104,22 @@ class Operator:
             st = self._setup_step(sid, st, body)
         return st
 
+    def _restore_modes(self, sid: int, current: SessionState, wanted: Modes, paths: list) -> SessionState:
+        last: Exception | None = None
+        for path in paths or [[]]:
+            st = current
+            try:
+                for body in path:
+                    st = self._setup_step(sid, st, body)
+                if st.modes == wanted:
+                    return st
+            except (Deviation, TargetError) as exc:
+                last = exc
+            current = self.read(sid)
+            if current.modes == wanted:
+                return current
+        raise TargetError(f"session {sid} could not be put back to {wanted.label()}: {last}")
+
     def _known_bad(self, start: Modes, path: list[dict]) -> str | None:
         modes = start
         for body in path:
@@ -113,14 +133,15 @@ class Operator:
         __tracebackhide__ = True
         exp = expect(current.modes, body)
         key = (current.modes, tuple(sorted(body.items())))
-        what = f"setup step {body} from {current.modes.label()} on session {sid}"
+        what = f"setup step {show(body)} from {current.modes.label()} on session {sid}"
         resp = self.admin.patch(sid, body)
         self.counts["setup_jobs"] += 1
         problem = None
         if resp.status_code >= 500 and resp.status_code != 503:
             problem = ("REC-NO-5XX", f"{what} answered {resp.status_code}")
         elif resp.status_code != 202:
-            problem = ("REC-ACCEPT", f"{what} was refused with {resp.status_code}: {resp.text[:200]}")
+            verb = "answered" if 200 <= resp.status_code < 300 else "was refused with"
+            problem = ("REC-ACCEPT", f"{what} {verb} {resp.status_code}, not 202 with a job: {resp.text[:200]}")
         else:
             result = self.admin.run_job(resp, what, self.job_timeout)
             if result.status != "Success":

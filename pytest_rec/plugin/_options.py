@@ -33,6 +33,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--rec-report-dir", default=None, help="where reports go (default reports)")
     g.addoption("--rec-pairwise-seed", type=int, default=None, help="seed of the pairwise generator")
     g.addoption("--rec-fuzz-examples", type=int, default=None, help="schemathesis examples per fuzz test")
+    g.addoption("--rec-fuzz-seed", type=int, default=None,
+                help="seed of the generated PATCH bodies (default 20261127; recorded in compliance.json)")
     g.addoption("--rec-known-deviations", default=None, metavar="FILE",
                 help="TOML of ticketed deviations: reported apart, they do not fail the run")
     for name, kind, default, help_ in [
@@ -82,5 +84,6 @@ def read_options(config: pytest.Config) -> Options:
         report_dir=report_dir,
         pairwise_seed=int(pick("--rec-pairwise-seed", "", default=20261127)),
         fuzz_examples=config.getoption("--rec-fuzz-examples"),
+        fuzz_seed=int(config.getoption("--rec-fuzz-seed") or 20261127),
         known_deviations=config.getoption("--rec-known-deviations"),
     )

@@ -216,15 +216,16 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
     options, config = run.options, run.config
     report_dir = Path(options.report_dir)
     gmt = "%Y-%m-%dT%H:%M:%SZ"
-    if pytest_status == pytest.ExitCode.INTERRUPTED and not run.interrupted:
+    if pytest_status == pytest.ExitCode.INTERRUPTED and not run.interrupted and not run.stop_reason:
         run.interrupted = "interrupted (Ctrl-C)"
     collected = run.collected or collected_elsewhere   # xdist: the controller counts the workers' collection
     meta = {"target": _target_meta(run), "depth": options.depth, "interrupted": run.interrupted,
-            "narrowed": narrowed(config), "collected": collected,
+            "narrowed": narrowed(config), "collected": collected, "stopped": run.stop_reason,
             "longest_read_lag": round(run.ctx.transcript.longest_settle, 3) if run.ctx else None,
             "provenance": provenance(run),
             "strict": options.strict, "dry_run": options.dry_run,
             "pairwise_seed": options.pairwise_seed if options.depth == "pairwise" else None,
+            "fuzz_seed": options.fuzz_seed,
             "run": {"suite_version": __version__, "commit": _git_commit(),
                     "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
                     "started": time.strftime(gmt, time.gmtime(run.started)),

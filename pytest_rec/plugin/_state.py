@@ -36,7 +36,15 @@ class RecRun:
     summary: dict[str, Any] | None = None
     tls_fingerprint: str | None = None       # SHA-256 of the array's certificate, read during the run
 
-    # a plugin object: pytest calls this hook on it, so no hook needs a global to find the run
+    stop_reason: str | None = None           # why the suite stopped the run itself (pytest.exit)
+
+    # a plugin object: pytest calls these hooks on it, so no hook needs a global to find the run
+    def pytest_keyboard_interrupt(self, excinfo) -> None:
+        """A stop by the suite itself (pytest.exit: wrong password, target file, journal pending,
+        ...) is not an interrupt by the user: keep its reason for the report."""
+        if isinstance(excinfo.value, pytest.exit.Exception) and self.interrupted is None:
+            self.stop_reason = str(excinfo.value.msg)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         import json
 

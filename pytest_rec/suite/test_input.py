@@ -21,6 +21,18 @@ BAD_BODIES = [
     pytest.param({"recovery_mode": ["Manual"]}, id="recovery_mode an array"),
     pytest.param({"transfer_mode": {"value": "Stack"}}, id="transfer_mode an object"),
     pytest.param({"transfer_mode": ""}, id="transfer_mode empty string"),
+    # values that differ from the table's only by white space: outside the table all the same
+    pytest.param({"transfer_mode": "Synchronous "}, id="transfer_mode with a trailing space"),
+    pytest.param({"recovery_mode": " Manual"}, id="recovery_mode with a leading space"),
+    pytest.param({"split_mode": "Manual\t"}, id="split_mode with a tab"),
+    # a valid field beside an invalid one: refused whole, so the valid field must not be applied
+    # either (each valid value in one of a pair, so one of the two would change any session)
+    pytest.param({"recovery_mode": "Manual", "transfer_mode": "Bogus"}, id="valid recovery Manual + bad transfer"),
+    pytest.param({"recovery_mode": "Automatic", "transfer_mode": "Bogus"}, id="valid recovery Automatic + bad transfer"),
+    pytest.param({"transfer_mode": "Stack", "recovery_mode": 1}, id="valid transfer Stack + recovery a number"),
+    pytest.param({"transfer_mode": "Synchronous", "recovery_mode": None}, id="valid transfer Synchronous + recovery null"),
+    pytest.param({"recovery_mode": "Manual", "split_mode": "Auto"}, id="valid recovery Manual + bad split"),
+    pytest.param({"recovery_mode": "Automatic", "split_mode": ["Manual"]}, id="valid recovery Automatic + split an array"),
 ]
 RAW_BODIES = [
     pytest.param(b'{"transfer_mode": "Synchronous"', id="malformed JSON"),
@@ -113,7 +125,7 @@ def test_unknown_field_recorded(rec_ctx, rec_record):
 @pytest.mark.rec_lenient_only
 @pytest.mark.parametrize("body", CASE_VARIANTS, ids=lambda b: json.dumps(b))
 def test_case_variant_recorded(rec_ctx, rec_record, body):
-    _record(rec_ctx, rec_record, f"case variant {body}", body=body)
+    _record(rec_ctx, rec_record, f"case variant {json.dumps(body)}", body=body)
 
 
 @pytest.mark.rec("REC-UNSPECIFIED")
