@@ -72,7 +72,8 @@ def _run_and_report(pytest_args: list[str], report_dir: Path, received: list[str
     from .report import manifest, verdict_line
 
     try:
-        if not failed and not received and not summary.get("dry_run"):   # a session to put back comes first
+        html = os.environ.get("REC_HTML", "1") != "0"   # REC_HTML=0: no HTML report (the project's own tests)
+        if html and not failed and not received and not summary.get("dry_run"):   # a session to put back comes first
             try:
                 from .htmlreport import build_html
 

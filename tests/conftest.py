@@ -48,6 +48,8 @@ def _rec_state_dir(tmp_path_factory, monkeypatch):
     never in the real ``~/.local/state/pytest-rec``: a journal one test leaves behind cannot stop
     another test whose simulator happens to get the same port."""
     monkeypatch.setenv("REC_STATE_DIR", str(tmp_path_factory.mktemp("rec-state")))
+    # whole compliance runs build no HTML report unless the test is about it (tests/test_html_report.py)
+    monkeypatch.setenv("REC_HTML", "0")
 
 
 def start(**settings) -> SimulatorServer:

@@ -11,6 +11,7 @@ import glob
 import html.parser
 import http.server
 import json
+import os
 import re
 import shutil
 import socketserver
@@ -92,7 +93,8 @@ def _text(dom: str) -> str:
 
 def _run_suite(tmp: Path, *args: str) -> tuple[Path, subprocess.CompletedProcess]:
     proc = subprocess.run([sys.executable, "-m", "pytest_rec.cli", "-q", "--rec-report-dir", str(tmp / "reports"),
-                           *args], cwd=tmp, capture_output=True, text=True, timeout=900)
+                           *args], cwd=tmp, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "REC_HTML": "1"})
     return tmp / "reports", proc
 
 
