@@ -2,10 +2,12 @@
 depth; which requirement it breaks and whether the suite caught exactly that.
 
     .venv/bin/python benchmarks/detection.py            # writes docs/detection.md and the README table
+    .venv/bin/python benchmarks/detection.py --jobs 4 --partial /tmp/detection.json   # side by side, resumable
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -46,27 +48,57 @@ def depth_note(missed: dict[str, list[str]]) -> str:
     return " ".join(lines)
 
 
+def cell(defect, verdict: str, failed: set[str], errors: int) -> tuple[str, bool]:
+    """The table cell of one run, and whether the suite caught exactly the profile's requirements."""
+    exact = verdict == "non-compliant" and failed == set(defect.breaks) and errors == 0
+    if exact:
+        return "caught", True
+    if failed & set(defect.breaks):
+        extra = sorted(failed - set(defect.breaks))
+        return (f"caught, also {', '.join(extra)}" if extra else f"caught with {errors} error(s)"), False
+    return "**missed**", False
+
+
+def measure(names: list[str], jobs: int, partial: Path | None) -> dict[str, dict]:
+    """Run every (profile, depth) not yet in ``partial`` (a JSON file of finished profiles, written as each
+    one finishes, so an interrupted run resumes), ``jobs`` runs at a time: a run mostly waits (jobs, the
+    settle window of a change that was not applied), so runs side by side share two cores well."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    done: dict[str, dict] = json.loads(partial.read_text()) if partial and partial.exists() else {}
+    todo = [(n, d) for n in names if n not in done for d in DEPTHS]
+    results: dict[str, dict[str, tuple[str, bool]]] = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(run, n, d): (n, d) for n, d in todo}
+        for fut in futures:
+            n, d = futures[fut]
+            results.setdefault(n, {})[d] = cell(DEFECTS[n], *fut.result())
+            if len(results[n]) == len(DEPTHS):
+                done[n] = {"cells": [results[n][x][0] for x in DEPTHS], "exact": [results[n][x][1] for x in DEPTHS]}
+                if partial:
+                    partial.write_text(json.dumps(done, indent=1))
+    return done
+
+
 def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--jobs", type=int, default=1, help="runs side by side (default 1)")
+    ap.add_argument("--partial", type=Path, help="JSON file of finished profiles: reused, and written as each finishes")
+    ap.add_argument("--profiles", nargs="*", help="only these profiles (no file is written)")
+    opts = ap.parse_args()
+    names = sorted(opts.profiles or DEFECTS)
+    started = time.time()
+    done = measure(names, opts.jobs, opts.partial)
     rows, caught = [], {d: 0 for d in DEPTHS}
     missed: dict[str, list[str]] = {d: [] for d in DEPTHS}
-    started = time.time()
-    for name, defect in sorted(DEFECTS.items()):
-        cells = []
-        for depth in DEPTHS:
-            verdict, failed, errors = run(name, depth)
-            exact = verdict == "non-compliant" and failed == set(defect.breaks) and errors == 0
-            caught[depth] += exact
-            if not exact:
+    for name in names:
+        cells, exact = done[name]["cells"], done[name]["exact"]
+        for depth, ok in zip(DEPTHS, exact):
+            caught[depth] += ok
+            if not ok:
                 missed[depth].append(name)
-            if exact:
-                cells.append("caught")
-            elif failed & set(defect.breaks):
-                cells.append(f"caught, also {', '.join(sorted(failed - set(defect.breaks)))}" if failed - set(defect.breaks)
-                             else f"caught with {errors} error(s)")
-            else:
-                cells.append("**missed**")
-        rows.append(f"| {name} | {', '.join(sorted(defect.breaks))} | " + " | ".join(cells) + " |")
-    n = len(DEFECTS)
+        rows.append(f"| {name} | {', '.join(sorted(DEFECTS[name].breaks))} | " + " | ".join(cells) + " |")
+    n = len(names)
     table = "\n".join([
         "| defect profile | breaks | full | pairwise | smoke |", "|---|---|---|---|---|", *rows,
         f"| **caught exactly / total** | | **{caught['full']}/{n}** | **{caught['pairwise']}/{n}** | "
@@ -75,7 +107,8 @@ def main() -> int:
            f"({time.strftime('%Y-%m-%d', time.gmtime())}, {time.time() - started:.0f} s). \"caught\" means the run was "
            "non-compliant, the failed requirements were exactly the set the profile declares, and no check errored.\n\n"
            + table + "\n")
-    publish("detection", doc, table)
+    if not opts.profiles:
+        publish("detection", doc, table)
     print(doc)
     return 0
 
