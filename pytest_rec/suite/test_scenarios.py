@@ -110,6 +110,7 @@ def _tenant_allow(rec_ctx, sid):
     before = rec_ctx.ensure_suspended(sid)
     others = rec_ctx.fingerprints(exclude={sid})
     body = _tenant_body(before)
+    changed: list[str] = []
     try:
         rec_ctx.judge(sid, before, body, expect(before.modes, body), client=rec_ctx.tenant)
     except Deviation as exc:
@@ -117,11 +118,13 @@ def _tenant_allow(rec_ctx, sid):
         requirements = {"REC-TENANT-ALLOW" if r == "REC-ACCEPT" else r for r in exc.requirements}
         raise Deviation(requirements, f"the tenant user on session {sid} of its own tenant: {exc}") from None
     finally:
+        # compared right after the change, before the session is set back: setting it back could
+        # repeat a leak and hide it
+        now = rec_ctx.fingerprints(exclude={sid})
+        changed = [f"session {k}: {v} -> {now.get(k)}" for k, v in others.items() if now.get(k) != v]
         after = rec_ctx.operator.read(sid)
         if after.modes != before.modes:
-            rec_ctx.operator.set_modes(sid, after, before.modes)
-    now = rec_ctx.fingerprints(exclude={sid})
-    changed = [f"session {k}: {v} -> {now.get(k)}" for k, v in others.items() if now.get(k) != v]
+            rec_ctx.operator.set_modes(sid, after, before.modes, restoring=True)
     if changed:
         raise Deviation({"REC-ISOLATION"}, f"changing session {sid} also changed: {'; '.join(changed)}")
 
