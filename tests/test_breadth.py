@@ -56,9 +56,9 @@ def test_every_shape_for_an_active_stack_session_and_sessions_without_modes():
 
 def test_no_consistency_without_a_rec_buffer():
     modes = ("Synchronous", "Stack")
-    for start in REACHABLE[:2]:
-        for body in shaped_bodies(start, transfer_modes=modes) + split_bodies(start, modes) + \
-                active_bodies(start, "full", modes):
+    for modes_before in REACHABLE[:2]:
+        for body in shaped_bodies(modes_before, transfer_modes=modes) + split_bodies(modes_before, modes) + \
+                active_bodies(modes_before, "full", modes):
             assert body.get("transfer_mode") != "Consistency", body
 
 
@@ -80,8 +80,8 @@ def test_serial_outcomes():
     assert serial_outcomes(SYNC, r, t, (False, False)) == {SYNC}
     # the same field twice: either order
     a, b = {"recovery_mode": "Automatic"}, {"transfer_mode": "Stack", "recovery_mode": "Manual"}
-    start = Modes("Synchronous", "Automatic", "Manual")
-    assert serial_outcomes(start, a, b, (True, True)) == {Modes("Stack", "Manual", "Manual"),
+    sync_manual = Modes("Synchronous", "Automatic", "Manual")
+    assert serial_outcomes(sync_manual, a, b, (True, True)) == {Modes("Stack", "Manual", "Manual"),
                                                           Modes("Stack", "Manual", "Automatic")}
     # a body taken although no order accepts it there: no state explains it
     split = {"split_mode": "Manual"}
