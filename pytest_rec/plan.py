@@ -46,7 +46,7 @@ def plan_lines(cases: list[Case], writable: list[int], groups: int, latencies=(2
     depth = depth or _depth_of(cases)
     ordered = order(cases)
     runs = chunk(ordered, max(1, min(groups, len(writable))))
-    lines = [f"pytest-rec dry run: {len(cases)} matrix cases over {len(runs)} session(s); nothing is sent"]
+    lines = [f"pytest-rec dry run: {len(cases)} matrix cases over {len(runs)} session(s); nothing is written"]
     total_jobs = 0
     for sid, run in zip(writable, runs):
         setups = setup_jobs(run)

@@ -77,7 +77,7 @@ def _inconclusive_reasons(rows: list[dict], cases: list[dict], meta: dict, ids: 
     if meta["depth"] != "full":
         reasons.append(f"depth {meta['depth']} (only full can establish compliance)")
     if meta["dry_run"]:
-        reasons.append("dry run: nothing was sent")
+        reasons.append("dry run: nothing was written")
     if meta.get("narrowed"):
         reasons.append("narrowed by the user (" + "; ".join(meta["narrowed"]) + ")")
     judged = [r for r in rows if r["id"] in ids]

@@ -25,10 +25,14 @@ def dry_run(config: pytest.Config, run, items: list[pytest.Item], rec_items: lis
     if opts.target == "sim":
         from ..simulator.inventory import load_inventory
 
-        writable = list(load_inventory().target["sessions"]["writable"])
+        sessions = load_inventory().target["sessions"]
+        writable, active = list(sessions["writable"]), len(sessions.get("active", []))
+        consistency = bool(load_inventory().target.get("capabilities", {}).get("consistency", True))
     else:
-        writable = load_target(opts.target).writable
-    run.plan = plan_lines(cases_for(opts.depth, opts.pairwise_seed), writable, groups)
+        target = load_target(opts.target)
+        writable, active, consistency = target.writable, len(target.active), target.has("consistency")
+    run.plan = plan_lines(cases_for(opts.depth, opts.pairwise_seed), writable, groups, depth=opts.depth,
+                          consistency=consistency, active=active)
     if opts.target == "sim":
         run.plan.append("pytest-rec dry run: the built-in simulator starts with the run; nothing to check beforehand")
     elif opts.offline:
