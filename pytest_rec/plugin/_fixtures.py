@@ -64,6 +64,8 @@ def rec_target(rec_options: Options, rec_simulator) -> Target:
         # the simulator shows a suspend or resume within its own configured lag: no need to wait the
         # two minutes a real array may take before calling it a failure (DECISIONS 16)
         st = rec_simulator.array.settings
+        # and it shows a change after its own configured read lag, not the 10 s a real array is given
+        target.profile.settle_window = min(target.profile.settle_window, st.read_lag + 0.25 + 4 * st.latency)
         target.profile.suspend_timeout = (10.0 + st.suspend_lag + st.copy_time + 4 * st.job_latency + 20 * st.latency
                                           + (30.0 if st.busy_every or st.busy_rate or st.drop_every else 0.0))
         return target
