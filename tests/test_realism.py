@@ -130,3 +130,16 @@ def test_schemathesis_run_under_realism(tmp_path, options):
         server.stop()
     tail = proc.stdout[-4000:]
     assert proc.returncode == 0, tail
+
+
+def test_a_500_on_a_read_is_a_deviation_not_an_error(tmp_path):
+    """A 500 on a GET (every 50th read of a copy session) is a REC-NO-5XX deviation of the check that
+    met it, with the exchange as evidence: never an error of the run, never blamed on another requirement."""
+    code, summary, out = run(tmp_path, "--rec-sim-option", "get_500_every=50")
+    assert code == 1, out[-3000:]
+    failed = {r["id"] for r in summary["requirements"] if r["verdict"] == "fail"}
+    assert failed == {"REC-NO-5XX"}, summary["verdict_reason"]
+    assert not [c for c in summary["cases"] if c["outcome"] == "error"]
+    assert not summary["restore"]["failed"]
+    bad = [c for c in summary["cases"] if c["outcome"] == "failed"]
+    assert bad and all("answered 500" in c["detail"] for c in bad)

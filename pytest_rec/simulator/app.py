@@ -98,6 +98,9 @@ class SimulatorApp:
         if fault == "busy":
             self.array.log(scope["method"], scope["path"], None, 503)
             return await self._respond(self.array.busy())(scope, receive, send)
+        if self.array.server_error_for(scope["method"], scope["path"]):
+            self.array.log(scope["method"], scope["path"], None, 500)
+            return await self._respond(error(500, "injected fault"))(scope, receive, send)
         raw = scope.get("raw_path") or scope["path"].encode()
         qs = scope.get("query_string") or b""
         line = len(scope["method"]) + 1 + len(raw) + (1 + len(qs) if qs else 0) + len(" HTTP/") \

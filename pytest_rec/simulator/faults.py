@@ -28,6 +28,16 @@ class Faults:
                 return "busy"
         return None
 
+    def server_error_for(self, method: str, path: str) -> bool:
+        """get_500_every: every Nth GET of one copy session answers 500 (a fault of the array, which
+        the suite must report as a REC-NO-5XX deviation, never as an error of the run)."""
+        n = self.settings.get_500_every
+        if not n or method != "GET" or not path.rstrip("/").split("/")[-1].isdigit() or "/copysession/" not in path:
+            return False
+        with self.lock:
+            self._get_count = getattr(self, "_get_count", 0) + 1
+            return self._get_count % n == 0
+
     def busy(self) -> Reply:
         return error(503, "system busy", headers={"Retry-After": str(self.settings.busy_retry_after)})
 

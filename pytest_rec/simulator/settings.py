@@ -34,6 +34,7 @@ class Settings:
     hung_jobs: bool = False           # fault: jobs never finish
     hung_jobs_user: str = ""          # fault: PATCH jobs started by this user (a name) never finish
     drop_every: int = 0               # fault: every Nth request loses its connection
+    get_500_every: int = 0            # fault: every Nth GET /copysession/{id} answers 500
     # realism (issue 15); the defaults keep the simple behaviour
     page_size: int = 0                # GET /copysession: this many per page, next_href to the rest (0: one page)
     read_lag: float = 0.0             # after a PATCH job's Success, GETs show the old modes this long
