@@ -79,9 +79,10 @@ class Exchange:
     started: float
     elapsed: float
     error: str | None = None
+    case: str | None = None           # the check that sent it ("restore", "preflight", ... outside a check)
 
     def as_dict(self) -> dict:
-        return {"user": self.user, "method": self.method, "path": self.path, "status": self.status,
+        return {"case": self.case, "user": self.user, "method": self.method, "path": self.path, "status": self.status,
                 "request_headers": self.request_headers, "request_body": self.request_body,
                 "response_body": self.response_body, "started": self.started,
                 "elapsed_ms": round(self.elapsed * 1000, 2), "error": self.error}
@@ -93,6 +94,7 @@ class Transcript:
 
     def __init__(self, secrets: Secrets | None = None) -> None:
         self.secrets = secrets or Secrets()
+        self.case = "setup"                         # the check (case id) that sends the next exchanges
         self.server_errors: list[Exchange] = []     # answers 5xx other than 503 (REC-NO-5XX evidence)
         self.longest_settle = 0.0                   # longest time a GET lagged a job's Success (seconds)
         self.exchanges: list[Exchange] = []
@@ -100,6 +102,8 @@ class Transcript:
         self._lock = threading.Lock()
 
     def add(self, ex: Exchange) -> None:
+        if ex.case is None:
+            ex.case = self.case
         with self._lock:
             self.exchanges.append(ex)
             if ex.status is not None and ex.status >= 500 and ex.status != 503:

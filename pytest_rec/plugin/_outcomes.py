@@ -37,7 +37,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if five and not rep.skipped:
         # any 5xx but 503, on any request of the check (reads and job polls included), is a deviation of
         # REC-NO-5XX, never an error of the run (CONTRACT section 1); the exchanges are the evidence
-        evidence = "; ".join(f"{e.method} {e.path} answered {e.status}: {str(e.response_body)[:160]}" for e in five[:3])
+        evidence = "; ".join(f"{e.method} {e.path} answered {e.status}: {json.dumps(e.response_body)[:160]}"
+                             for e in five[:3])
         failed = sorted(set(info.get("failed_requirements") or []) | {"REC-NO-5XX"})
         if isinstance(exc, Deviation):
             failed = sorted(set(exc.requirements) | {"REC-NO-5XX"})
@@ -179,6 +180,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     run = run_of(item.config)
     ctx = run.ctx
     item.stash[SERVER_ERRORS_AT] = len(ctx.transcript.server_errors) if ctx is not None else 0
+    if ctx is not None:
+        ctx.transcript.case = case_id(item)        # every transcript line names its check
     if item.get_closest_marker("rec") is None:
         return
     if ctx is not None and run.tls_fingerprint is None:

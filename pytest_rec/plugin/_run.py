@@ -124,6 +124,7 @@ def restore(config: pytest.Config) -> None:
     if run.ctx is None or run.restored:
         return
     run.restored = True
+    run.ctx.transcript.case = "restore"
     guard = guard_of(config)
     transcript = run.ctx.transcript
     listeners, transcript.listeners = transcript.listeners, []      # no report step runs during the restore
