@@ -143,9 +143,10 @@ def check_counts(report_dir: Path, out: str) -> dict:
     assert sum(counts.values()) == len(summary["cases"])
     # every transcript line names the check that sent it (or the run's own set-up and restore)
     ids = {c["id"] for c in summary["cases"]} | {"setup", "restore"}
-    for t in report_dir.glob("transcript*.jsonl"):
-        for line in t.read_text().splitlines():
-            assert json.loads(line)["case"] in ids, line[:200]
+    unknown = {json.loads(line)["case"] for t in report_dir.glob("transcript*.jsonl")
+               for line in t.read_text().splitlines()} - ids
+    # only an interrupt leaves exchanges of a check with no record: the one it cut short
+    assert len(unknown) <= (1 if summary.get("interrupted") else 0), sorted(unknown)[:3]
     if not summary["cases"]:
         assert "Nothing ran" in md and "Every required check ran" not in md
     junit = report_dir / "junit.xml"
