@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import json
 
-import trustme  # noqa: F401  imported here, so pytester's module snapshot keeps one copy of cryptography
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: F401
+import pytest
+from _pytest.pytester import SysModulesSnapshot
 
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(autouse=True)
+def _keep_modules(monkeypatch):
+    """pytester drops the modules an in-process run imported; the next import then makes second
+    copies (of cryptography, httpcore ...) whose classes no longer match the first ones, which
+    breaks later tests of this process. Keep them: only the plugin's own state must not leak."""
+    monkeypatch.setattr(SysModulesSnapshot, "restore", lambda self: None)
 
 CHECKS = '''
 import pytest
