@@ -121,6 +121,21 @@ def _int(file: str, key: str, value: Any) -> int:
     return value
 
 
+def _closed_table(data: dict, name: str, known: set[str], kind: type, what: str) -> dict:
+    """An optional table whose keys are all known and whose values are all of one type."""
+    table = data.get(name, {})
+    if not isinstance(table, dict):
+        raise TargetFileError(f"{data.get('_file', '')}[{name}]: expected a table")
+    unknown = set(table) - known
+    if unknown:
+        raise TargetFileError(f"{data['_file']}: [{name}]: unknown key(s) {', '.join(sorted(unknown))}; known: "
+                              f"{', '.join(sorted(known))}")
+    for k, v in table.items():
+        if not isinstance(v, kind):
+            raise TargetFileError(f"{data['_file']}: [{name}] {k}: expected {what}, got {v!r}")
+    return table
+
+
 def parse_target(data: dict, file: str, kind: str = "array") -> Target:
     unknown = set(data) - _TOP
     if unknown:
@@ -197,24 +212,9 @@ def parse_target(data: dict, file: str, kind: str = "array") -> Target:
             if not isinstance(v, BASELINE_KEYS[k]):
                 raise TargetFileError(f"{where} {k}: expected a {BASELINE_KEYS[k].__name__}, got {v!r}")
         baseline[int(sid)] = dict(pins)
-    array = data.get("array", {})
-    if not isinstance(array, dict):
-        raise TargetFileError(f"{file}: [array]: expected a table")
-    unknown = set(array) - _ARRAY_KEYS
-    if unknown:
-        raise TargetFileError(f"{file}: [array]: unknown key(s) {', '.join(sorted(unknown))}; known: "
-                              f"{', '.join(sorted(_ARRAY_KEYS))}")
-    for k, v in array.items():
-        if not isinstance(v, str):
-            raise TargetFileError(f"{file}: [array] {k}: expected a string, got {v!r}")
-    caps = data.get("capabilities", {})
-    unknown = set(caps) - _CAPABILITIES
-    if unknown:
-        raise TargetFileError(f"{file}: [capabilities]: unknown key(s) {', '.join(sorted(unknown))}; known: "
-                              f"{', '.join(sorted(_CAPABILITIES))}")
-    for k, v in caps.items():
-        if not isinstance(v, bool):
-            raise TargetFileError(f"{file}: [capabilities] {k}: expected true or false")
+    data = {**data, "_file": file}
+    array = _closed_table(data, "array", _ARRAY_KEYS, str, "a string")
+    caps = _closed_table(data, "capabilities", _CAPABILITIES, bool, "true or false")
     profile = Profile()
     for k, v in (data.get("profile") or {}).items():
         if k not in Profile.__dataclass_fields__:

@@ -52,6 +52,14 @@ def _rec_state_dir(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("REC_HTML", "0")
 
 
+def patch_and_read(raw, sid, body, h=None):
+    """PATCH a session, wait for its job, and GET it: (response, job or None, session after)."""
+    h = h or raw.auth()
+    r = raw.http.patch(f"/copysession/{sid}", json=body, headers=h)
+    job = raw.wait(r.json()["job_id"], h) if r.status_code == 202 else None
+    return r, job, raw.http.get(f"/copysession/{sid}", headers=raw.auth()).json()
+
+
 def start(**settings) -> SimulatorServer:
     defects = settings.pop("defects", ())
     tls = settings.pop("tls", False)

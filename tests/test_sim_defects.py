@@ -8,16 +8,12 @@ import time
 
 import pytest
 
-from conftest import TENANT, Raw
+from conftest import TENANT, Raw, patch_and_read
 
 from pytest_rec.simulator.defects import DEFECTS
 
 
-def _patch(raw, sid, body, h=None):
-    h = h or raw.auth()
-    r = raw.http.patch(f"/copysession/{sid}", json=body, headers=h)
-    job = raw.wait(r.json()["job_id"], h) if r.status_code == 202 else None
-    return r, job, raw.http.get(f"/copysession/{sid}", headers=raw.auth()).json()
+_patch = patch_and_read
 
 
 def _modes(s):

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from conftest import ADMIN, OTHER, TENANT, Raw
+from conftest import ADMIN, OTHER, TENANT, Raw, patch_and_read
 
 
 # ------------------------------------------------------------------ the seed example
@@ -122,11 +122,7 @@ def test_other_users_job_is_404(raw):
 
 
 # ------------------------------------------------------------------ the rules of the call
-def _patch(raw, sid, body, h=None):
-    h = h or raw.auth()
-    r = raw.http.patch(f"/copysession/{sid}", json=body, headers=h)
-    job = raw.wait(r.json()["job_id"], h) if r.status_code == 202 else None
-    return r, job, raw.http.get(f"/copysession/{sid}", headers=raw.auth()).json()
+_patch = patch_and_read
 
 
 def test_forced_and_sticky_manual(raw):
