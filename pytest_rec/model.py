@@ -183,11 +183,14 @@ def setup_path(current: Modes, wanted: Modes, via: str | None = None) -> list[di
       back to Synchronous with split_mode given (legal from any state);
     - Synchronous to asynchronous goes through split Manual first, so the forced split is not needed;
     - going back to Synchronous always gives split_mode, so the sticky split is not needed.
-    ``via`` names an asynchronous transfer mode to pass through first (a detour around a step the
-    array answered wrongly before). Usually one body; [] when the session is there already."""
+    ``via`` names a transfer mode to pass through first (a detour around a step the array answered
+    wrongly before; through Synchronous the split is given, so no rule but REC-ACCEPT is relied on). Usually one body; [] when the session is there already."""
     steps: list[dict[str, str]] = []
     cur = current
-    if via is not None and via != cur.transfer_mode:
+    if via == "Synchronous" and cur.transfer_mode != "Synchronous":
+        steps.append({"transfer_mode": "Synchronous", "split_mode": "Manual", "recovery_mode": wanted.recovery_mode})
+        cur = Modes("Synchronous", "Manual", wanted.recovery_mode)
+    elif via is not None and via != cur.transfer_mode:
         if cur.transfer_mode == "Synchronous" and cur.split_mode != "Manual":
             steps.append({"split_mode": "Manual"})
             cur = Modes("Synchronous", "Manual", cur.recovery_mode)

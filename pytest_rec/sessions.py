@@ -81,7 +81,7 @@ class Operator:
         session back matters more than not repeating a wrong answer."""
         __tracebackhide__ = True
         paths = [setup_path(current.modes, wanted)]
-        paths += [setup_path(current.modes, wanted, via=v) for v in ("Stack", "Consistency")
+        paths += [setup_path(current.modes, wanted, via=v) for v in ("Stack", "Consistency", "Synchronous")
                   if v not in (current.modes.transfer_mode, wanted.transfer_mode)
                   and (v != "Consistency" or self.target.has("consistency"))]
         if restoring:
@@ -166,6 +166,8 @@ class Operator:
 class SessionPool:
     """The writable sessions this process may use, with their last verified state."""
 
+    DETOURS = 3         # further paths tried after a setup step the array answered wrongly
+
     def __init__(self, operator: Operator, sids: list[int]):
         self.operator, self.sids = operator, list(sids)
         self.known: dict[int, SessionState | None] = {sid: None for sid in sids}
@@ -216,13 +218,23 @@ class SessionPool:
                 if not exc.setup_step:
                     raise
                 # the array answered a setup step wrongly: that is a finding of its own; the case
-                # still runs if a detour reaches its starting state, else it is not judged
-                self.forget(sid)
-                try:
-                    st = op.set_modes(sid, self.state(sid), start)
-                except (Deviation, TargetError):
+                # still runs if a detour reaches its starting state, else it is not judged. Each
+                # wrong step is remembered (failed_steps), so every retry takes another path.
+                found = [exc]
+                for _ in range(self.DETOURS):
+                    self.forget(sid)
+                    try:
+                        st = op.set_modes(sid, self.state(sid), start)
+                        break
+                    except Deviation as again:
+                        if not again.setup_step:
+                            raise exc from None
+                        found.append(again)
+                    except (TargetError, Blocked):
+                        raise exc from None
+                else:
                     raise exc from None
-                self.findings.append(exc)
+                self.findings.extend(found)
         except BaseException:
             self.forget(sid)
             raise

@@ -285,8 +285,9 @@ def _sim_target(server, **extra):
 
 def test_a_restore_step_cut_off_is_retried_from_a_fresh_read(make_sim, tmp_path):
     """The PATCH of a restore step reaches the array but its reply is lost (connection reset): the
-    restore never takes that as "nothing happened"; it reads the session again and goes on. With a
-    single attempt (no retry) the same cut leaves the session pending: the check can fail."""
+    restore never takes that as "nothing happened"; it reads the session again and goes on. The
+    control: an array that never takes a PATCH (every one cut before it is sent) leaves the session
+    pending with the attempt noted, so the check can fail."""
     import httpx as _httpx
 
     from pytest_rec.client import Credentials, RecClient, Transcript
@@ -296,6 +297,7 @@ def test_a_restore_step_cut_off_is_retried_from_a_fresh_read(make_sim, tmp_path)
     from pytest_rec.sessions import Operator
 
     for attempts, restored in ((1, False), (3, True)):
+        # restored=False: every PATCH is cut before it reaches the array; True: the first PATCH's reply is lost
         server, raw = make_sim()
         target = _sim_target(server)
         admin = RecClient(target.url, Credentials("admin", "qa_admin", "sim-admin-Pa55"), verify=True,
@@ -306,7 +308,10 @@ def test_a_restore_step_cut_off_is_retried_from_a_fresh_read(make_sim, tmp_path)
         op.set_modes(1, op.read(1), Modes("Synchronous", "Manual", "Manual"))
         send, cut = admin.http.send, []
 
-        def reset_after_patch(request, **kw):
+        def reset_after_patch(request, _never=not restored, **kw):
+            if request.method == "PATCH" and _never:
+                cut.append(request.url.path)
+                raise _httpx.ConnectError("connection refused", request=request)
             response = send(request, **kw)
             if request.method == "PATCH" and not cut:
                 cut.append(request.url.path)

@@ -165,7 +165,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return                      # the controller writes the reports from every worker's results
     if not run.active and not run.cases:
         return
-    write_reports(run, exitstatus, int(getattr(session, "testscollected", 0) or 0))
+    code = write_reports(run, exitstatus, int(getattr(session, "testscollected", 0) or 0))
+    if exitstatus != pytest.ExitCode.USAGE_ERROR:
+        session.exitstatus = code       # plain pytest exits as rec-compliance does (CONTRACT section 4)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
