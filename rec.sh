@@ -7,6 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV="${REC_VENV:-.venv}"
+# Python's bytecode caches on (a machine may set PYTHONDONTWRITEBYTECODE): without them every run, and
+# every run the project's tests start, compiles schemathesis, hypothesis and the suite from source
+unset PYTHONDONTWRITEBYTECODE
 PY="${PYTHON:-python3}"
 
 setup() {

@@ -37,9 +37,10 @@ def compliance_main(argv: list[str] | None = None) -> int:
     quiet = [] if any(a.startswith(("-v", "--verbose", "--tb", "-r")) for a in args) else ["--tb=no", "-rN"]
     # a quiet console by default: one line per distinct deviation (the plugin's summary), the verdict
     # last; the tracebacks are in junit.xml and the Allure results, and on the console with -v
+    args = _with_lanes(args)
     if any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args) and \
             not any(a.startswith("--dist") for a in args):
-        args += ["--dist", "loadgroup"]     # each matrix group on one worker, the shared checks together
+        args += ["--dist", "loadgroup"]     # each lane on one worker (its sessions, its share of the checks)
     dry = "--rec-dry-run" in args           # the plan only: no JUnit, no Allure, no HTML report
     outputs = [] if dry else [f"--junitxml={report_dir / 'junit.xml'}", f"--alluredir={report_dir / 'allure-results'}",
                               "--clean-alluredir"]
@@ -53,6 +54,52 @@ def compliance_main(argv: list[str] | None = None) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _option_value(args: list[str], name: str) -> str | None:
+    for i, a in enumerate(args):
+        if a == name and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith(name + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def _with_lanes(args: list[str]) -> list[str]:
+    """On an array, one lane (an xdist worker owning its writable sessions) per writable session, so
+    the jobs of different sessions overlap; ``--rec-lanes N`` caps it, ``-n`` overrides it, the
+    built-in simulator (fast jobs, CPU-bound) runs one lane unless asked. A dry run only plans them."""
+    if any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args):
+        return args
+    asked = _option_value(args, "--rec-lanes")
+    target = _option_value(args, "--rec-target") or os.environ.get("REC_TARGET") or "sim"
+    writable = None
+    if target != "sim":
+        from .target import TargetFileError, load_target
+
+        try:
+            writable = len(load_target(target).writable)
+        except (TargetFileError, OSError):
+            return args                  # the plugin reports the target file's error, naming the key
+    try:
+        lanes = int(asked) if asked is not None else (writable or 1)
+    except ValueError:
+        return args                      # pytest's own option parsing says what is wrong
+    if writable:
+        lanes = min(lanes, writable)
+    lanes = max(1, lanes)
+    out, skip = [], False
+    for a in args:                       # the lanes as capped, once
+        if skip:
+            skip = False
+        elif a == "--rec-lanes":
+            skip = True
+        elif not a.startswith("--rec-lanes="):
+            out.append(a)
+    out += ["--rec-lanes", str(lanes)]
+    if lanes > 1 and "--rec-dry-run" not in args:
+        out += ["-n", str(lanes)]
+    return out
 
 
 def _run_and_report(pytest_args: list[str], report_dir: Path, received: list[str], stop: dict) -> int:

@@ -34,6 +34,7 @@ class Options:
     fuzz_examples: int | None = None
     fuzz_seed: int = 20261127
     known_deviations: str | None = None
+    lanes: int | None = None            # --rec-lanes; None: as many as -n, else 1
 
 
 def make_guard(target: Target) -> Guard:

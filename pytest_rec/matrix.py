@@ -118,15 +118,25 @@ def order(cases: list[Case], start: Modes | None = None) -> list[Case]:
     return out
 
 
+REFUSED_WEIGHT = 0.15     # a refused case costs requests, not a job (when the array refuses at once)
+
+
 def chunk(ordered: list[Case], n: int) -> list[list[Case]]:
-    """Cut an ordered list into n contiguous runs of near-equal length."""
+    """Cut an ordered list into n contiguous runs of near-equal expected jobs (an accepted case is a
+    job; a refused one a few requests), so that lanes of the matrix end at about the same time."""
     n = max(1, min(n, len(ordered) or 1))
-    size, extra = divmod(len(ordered), n)
-    out, i = [], 0
-    for k in range(n):
-        j = i + size + (1 if k < extra else 0)
-        out.append(ordered[i:j])
-        i = j
+    weights = [1.0 if c.expectation.accepted else REFUSED_WEIGHT for c in ordered]
+    total = sum(weights)
+    out, current, acc, k = [], [], 0.0, 1
+    for c, w in zip(ordered, weights):
+        if current and k < n and acc + w / 2 > total * k / n and len(ordered) - len(out) - len(current) >= n - k:
+            out.append(current)
+            current, k = [], k + 1
+        current.append(c)
+        acc += w
+    out.append(current)
+    while len(out) < n:
+        out.append([])
     return out
 
 

@@ -42,21 +42,23 @@ def named_scenario_jobs(consistency: bool, depth: str, writable: int) -> dict[st
 
 
 def plan_lines(cases: list[Case], writable: list[int], groups: int, latencies=(2.0, 10.0), *,
-               depth: str | None = None, consistency: bool = True, active: int | None = None) -> list[str]:
+               depth: str | None = None, consistency: bool = True, active: int | None = None,
+               lane_other: list[float] | None = None, shared_lane: int | None = None) -> list[str]:
     depth = depth or _depth_of(cases)
     ordered = order(cases)
     runs = chunk(ordered, max(1, min(groups, len(writable))))
     lines = [f"pytest-rec dry run: {len(cases)} matrix cases over {len(runs)} session(s); nothing is written"]
     total_jobs = 0
+    lane_jobs = []
     for sid, run in zip(writable, runs):
         setups = setup_jobs(run)
         jobs = matrix_jobs(run) + setups
         total_jobs += jobs
+        lane_jobs.append(jobs)
         lines.append(f"  session {sid}: {len(run)} cases, {jobs} jobs ({setups} to reach starting states), "
                      f"0 suspends, 0 resumes; " + _times(jobs, latencies))
     per_case = (total_jobs / len(cases)) if cases else 0
-    lines.append(f"  matrix total: {total_jobs} jobs ({per_case:.2f} per case); matrix wall time with the sessions "
-                 "in parallel (-n): " + _times(total_jobs / max(1, len(runs)), latencies))
+    lines.append(f"  matrix total: {total_jobs} jobs ({per_case:.2f} per case)")
 
     named = named_scenario_jobs(consistency, depth, len(writable))
     lines.append(f"  named scenarios: {sum(named.values())} jobs (" + ", ".join(f"{k} {v}" for k, v in named.items())
@@ -77,8 +79,29 @@ def plan_lines(cases: list[Case], writable: list[int], groups: int, latencies=(2
     lines.append(f"  refusal coverage in jobs: {setup} when the array refuses at once (4xx); {by_job + setup} when it "
                  f"refuses by job (202, then Error): " + _times(by_job + setup, latencies)
                  + f"; {state} the job budget of {budget} jobs (the matrix's own jobs, at least {SMALL_BUDGET})")
+    lines += lane_lines(writable, lane_jobs, lane_other or [], shared_lane, latencies)
     lines.append("  fuzzing: not estimated here (docs/benchmarks.md counts a whole run)")
     lines.append("  restore at the end: at most 1 job and 1 suspend or resume per session written")
+    return lines
+
+
+def lane_lines(writable: list[int], lane_jobs: list[int], lane_other: list[float], shared_lane: int | None,
+               latencies) -> list[str]:
+    """The lanes (one process each, owning its writable sessions) and the expected wall time: the
+    longest lane's jobs (its matrix run, and its share of the other checks, estimated) x latency."""
+    n = len(lane_jobs)
+    other = list(lane_other[:n]) + [0.0] * (n - len(lane_other[:n]))
+    per_lane = [m + o for m, o in zip(lane_jobs, other)]
+    owners = [", ".join(map(str, writable[k::n])) for k in range(n)]
+    lines = [f"  lanes: {n} ({'one process each, owning sessions ' + ' | '.join(owners) if n > 1 else 'one process'}"
+             f"{'; --rec-lanes or -n caps them' if n > 1 else '; rec-compliance overlaps one lane per writable session on an array'})"]
+    for k in range(n):
+        shared = "; with the tenant, active and non-REC checks" if shared_lane == k and n > 1 else ""
+        lines.append(f"    lane {k}: {lane_jobs[k]} matrix jobs + ~{other[k]:.0f} jobs of other checks{shared}")
+    longest = max(per_lane) if per_lane else 0
+    serial = sum(per_lane)
+    lines.append(f"  expected wall time (the longest lane, jobs overlapping across lanes): " + _times(longest, latencies)
+                 + (f"; one lane: " + _times(serial, latencies) if n > 1 else ""))
     return lines
 
 

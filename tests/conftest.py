@@ -93,3 +93,31 @@ def make_sim():
     yield make
     for s in started:
         s.stop()
+
+
+# ---------------------------------------------------------------- tiers
+# `bash rec.sh test` runs the quick tier (a few minutes); `bash rec.sh test --all` adds the tests
+# marked `whole_run` (every defect profile at depth full, interrupts, lanes, ...). CI runs --all.
+def pytest_addoption(parser):
+    parser.addoption("--all", action="store_true", default=False,
+                     help="also run the tests marked whole_run (what CI runs)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--all"):
+        return
+    slow = [i for i in items if i.get_closest_marker("whole_run") is not None]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [i for i in items if i.get_closest_marker("whole_run") is None]
+        config.stash[_SLOW] = len(slow)
+
+
+_SLOW = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    n = config.stash.get(_SLOW, 0)
+    if n:
+        terminalreporter.write_line(f"{n} whole-run test(s) deselected (the quick tier): `bash rec.sh test --all` "
+                                    "runs them too, as CI does")

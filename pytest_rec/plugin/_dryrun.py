@@ -32,7 +32,8 @@ def dry_run(config: pytest.Config, run, items: list[pytest.Item], rec_items: lis
         target = load_target(opts.target)
         writable, active, consistency = target.writable, len(target.active), target.has("consistency")
     run.plan = plan_lines(cases_for(opts.depth, opts.pairwise_seed), writable, groups, depth=opts.depth,
-                          consistency=consistency, active=active)
+                          consistency=consistency, active=active, lane_other=run.lane_load,
+                          shared_lane=run.shared_lane)
     if opts.target == "sim":
         run.plan.append("pytest-rec dry run: the built-in simulator starts with the run; nothing to check beforehand")
     elif opts.offline:

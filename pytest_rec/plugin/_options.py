@@ -35,6 +35,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--rec-fuzz-examples", type=int, default=None, help="schemathesis examples per fuzz test")
     g.addoption("--rec-fuzz-seed", type=int, default=None,
                 help="seed of the generated PATCH bodies (default 20261127; recorded in compliance.json)")
+    g.addoption("--rec-lanes", type=int, default=None, metavar="N",
+                help="session lanes: processes that each own writable sessions and overlap their jobs "
+                     "(rec-compliance: one per writable session on an array, 1 on the built-in simulator; "
+                     "1 runs everything in one process; -n N sets it too)")
     g.addoption("--rec-known-deviations", default=None, metavar="FILE",
                 help="TOML of ticketed deviations: reported apart, they do not fail the run")
     for name, kind, default, help_ in [
@@ -86,4 +90,5 @@ def read_options(config: pytest.Config) -> Options:
         fuzz_examples=config.getoption("--rec-fuzz-examples"),
         fuzz_seed=int(config.getoption("--rec-fuzz-seed") or 20261127),
         known_deviations=config.getoption("--rec-known-deviations"),
+        lanes=config.getoption("--rec-lanes"),
     )

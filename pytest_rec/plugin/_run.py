@@ -19,7 +19,7 @@ from ._options import read_options
 from ._signals import guard_of, last_lines
 from ._signals import install as install_signal_guard
 from ._state import RUN, RecRun, run_of
-from ._xdist import group_count, mark_shared, worker
+from ._xdist import LANE, assign_lanes, group_count, worker
 
 RUN_ID = pytest.StashKey[str]()     # one id for the whole run, shared by its xdist workers (testrunuid)
 
@@ -32,6 +32,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "rec(*requirement_ids): the requirement IDs of CONTRACT section 2 this test checks")
     config.addinivalue_line("markers", "rec_strict_only: collected only with --rec-strict")
     config.addinivalue_line("markers", "rec_lenient_only: collected only without --rec-strict")
+    config.addinivalue_line("markers", "rec_shared_sessions: writes sessions outside the writable pool (tenant, "
+                                       "active, non-REC); these checks stay together in one lane")
     run = RecRun(config, read_options(config))
     config.stash[RUN] = run
     workerinput = getattr(config, "workerinput", None) or {}
@@ -65,11 +67,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     params = []
     for k, group in enumerate(chunk(ordered, group_count(metafunc.config))):
         for case in group:
-            marks = [pytest.mark.rec(*case.expectation.requirements), pytest.mark.xdist_group(f"rec-writable-{k}")]
+            marks = [pytest.mark.rec(*case.expectation.requirements), pytest.mark.xdist_group(LANE.format(k))]
             params.append(pytest.param(case, id=case.id, marks=marks))
     metafunc.parametrize("rec_case", params)
 
 
+@pytest.hookimpl(tryfirst=True)     # before xdist's, which reads the lane (xdist_group) into the node id
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     run = run_of(config)
     opts = run.options
@@ -82,16 +85,34 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if not rec_items:
         return
     run.active = True
+    _hypothesis_cache()
     if opts.target != "sim":
         try:
             load_target(opts.target)          # fail before anything is sent, naming file and key
         except TargetFileError as exc:
             pytest.exit(f"pytest-rec: target file error: {exc}", returncode=2)
-    mark_shared(rec_items)
+    run.lane_load, run.shared_lane = assign_lanes(rec_items, group_count(config))
     if opts.dry_run:
         from ._dryrun import dry_run
 
         dry_run(config, run, items, rec_items, group_count(config))
+
+
+def _hypothesis_cache() -> None:
+    """Hypothesis keeps its Unicode tables and source constants under ``./.hypothesis`` of the working
+    directory, and computes them again (seconds) in every new folder. For the suite's fuzzing they go
+    to one per-user cache instead (``$HYPOTHESIS_STORAGE_DIRECTORY`` wins), and no ``.hypothesis``
+    folder is left where the user ran the suite."""
+    import os
+
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        return
+    try:
+        from hypothesis.configuration import set_hypothesis_home_dir
+    except ImportError:
+        return
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    set_hypothesis_home_dir(Path(base) / "pytest-rec" / "hypothesis")
 
 
 def refuse_if_journal_pending(config: pytest.Config, target_file: str) -> None:

@@ -35,6 +35,8 @@ class RecRun:
     job_timeouts: list[str] = field(default_factory=list)    # jobs that never ended (whole run)
     summary: dict[str, Any] | None = None
     tls_fingerprint: str | None = None       # SHA-256 of the array's certificate, read during the run
+    lane_load: list[float] = field(default_factory=list)     # expected jobs outside the matrix, per lane
+    shared_lane: int | None = None           # the lane of the rec_shared_sessions checks
 
     stop_reason: str | None = None           # why the suite stopped the run itself (pytest.exit)
 

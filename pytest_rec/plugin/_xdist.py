@@ -1,11 +1,24 @@
-"""pytest-xdist: which worker this process is, how many groups the matrix is cut into, and the
-one group that holds every check outside the matrix (shared sessions stay in one hand)."""
+"""Session lanes over pytest-xdist: which worker this process is, how many lanes the run has, and
+which lane each check runs in. A lane is one worker that owns its writable sessions
+(``writable[index::lanes]``), so the jobs of different lanes overlap on the array. The matrix is cut
+into one contiguous, job-frugal run per lane; every other check goes to the lane with the least
+expected work, and the checks that write sessions outside the writable pool (tenant, active,
+non-REC: marked ``rec_shared_sessions``) stay together in one lane, so that those sessions stay in
+one hand."""
 
 from __future__ import annotations
 
 import pytest
 
-__all__ = ["worker", "group_count", "mark_shared"]
+__all__ = ["worker", "group_count", "assign_lanes", "LANE", "check_weight"]
+
+LANE = "rec-lane-{}"
+
+# expected jobs of one check outside the matrix (setup included): used only to balance the lanes
+_WEIGHTS = {"test_sticky_manual_round_trip": 3.0, "test_forced_manual_split": 2.0, "test_isolation": 4.0,
+            "test_concurrent_changes_do_not_mix": 3.0, "test_suspend_first": 4.0, "test_generated_bodies": 8.0,
+            "test_split_mode_refused_when_asynchronous": 1.0, "test_tenant_allowed_on_own_session": 3.0,
+            "test_tenant_allowed_on_own_destination_session": 3.0, "test_tenant_refused_on_each_local_side": 3.0}
 
 
 def worker(config: pytest.Config) -> tuple[int, int]:
@@ -20,14 +33,55 @@ def worker(config: pytest.Config) -> tuple[int, int]:
 
 
 def group_count(config: pytest.Config) -> int:
-    n = getattr(config.option, "numprocesses", None) or 0
+    """The run's lanes: the xdist workers (in a worker, its ``workercount``: xdist clears -n there),
+    else --rec-lanes (a dry run's plan), else 1."""
+    info = getattr(config, "workerinput", None)
+    n = (info.get("workercount") if info else None) or getattr(config.option, "numprocesses", None) \
+        or getattr(config.option, "rec_lanes", None) or 0
     try:
         return max(1, int(n))
     except (TypeError, ValueError):
         return 1
 
 
-def mark_shared(items: list[pytest.Item]) -> None:
+def check_weight(item: pytest.Item) -> float:
+    """Expected jobs of a check: a matrix case 1 when accepted, a few requests when refused."""
+    case = getattr(item, "callspec", None) and item.callspec.params.get("rec_case")
+    if case is not None:
+        from ..matrix import REFUSED_WEIGHT
+
+        return 1.0 if case.expectation.accepted else REFUSED_WEIGHT
+    name = getattr(item, "originalname", None) or item.name.split("[")[0]
+    return _WEIGHTS.get(name, 1.0)
+
+
+def assign_lanes(items: list[pytest.Item], lanes: int) -> tuple[list[float], int | None]:
+    """Put every check outside the matrix (which has its lane already) in the lane with the least
+    expected work; the ``rec_shared_sessions`` checks as one block. Returns the expected jobs outside
+    the matrix per lane, and the lane of the shared block."""
+    load = [0.0] * max(1, lanes)
+    other = [0.0] * len(load)
+    shared_lane = None
+    free: list[pytest.Item] = []
+    shared: list[pytest.Item] = []
     for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group("rec-shared"))
+        marker = item.get_closest_marker("xdist_group")
+        if marker is not None and marker.args and str(marker.args[0]).startswith("rec-lane-"):
+            load[int(str(marker.args[0]).rsplit("-", 1)[1]) % len(load)] += check_weight(item)
+        elif item.get_closest_marker("rec_shared_sessions") is not None:
+            shared.append(item)
+        else:
+            free.append(item)
+    units = [shared] if shared else []
+    units += [[i] for i in free]
+    units.sort(key=lambda u: -sum(check_weight(i) for i in u))    # the largest first: a tighter balance
+    for unit in units:
+        k = min(range(len(load)), key=lambda j: load[j])
+        weight = sum(check_weight(i) for i in unit)
+        load[k] += weight
+        other[k] += weight
+        if unit is shared:
+            shared_lane = k
+        for item in unit:
+            item.add_marker(pytest.mark.xdist_group(LANE.format(k)))
+    return other, shared_lane

@@ -41,6 +41,7 @@ def _deny_all(rec_ctx, sid: int, before, bodies, put_back) -> list[Deviation]:
     return found
 
 
+@pytest.mark.rec_shared_sessions
 @pytest.mark.rec("REC-TENANT-DENY")
 @pytest.mark.parametrize("side", ["source", "destination"], ids=["source-local", "destination-local"])
 def test_tenant_refused_on_each_local_side(rec_ctx, side):
@@ -97,6 +98,7 @@ def _put_back(rec_ctx, sid: int, first) -> str:
     return f"; put back to {first.modes.label()} with {body}"
 
 
+@pytest.mark.rec_shared_sessions
 @pytest.mark.rec("REC-SUSPEND-FIRST")
 def test_suspend_first_on_named_active_sessions(rec_ctx):
     """Every session named under ``sessions.active`` refuses a body of every shape, each of which would

@@ -129,12 +129,14 @@ def _tenant_allow(rec_ctx, sid):
         raise Deviation({"REC-ISOLATION"}, f"changing session {sid} also changed: {'; '.join(changed)}")
 
 
+@pytest.mark.rec_shared_sessions
 @pytest.mark.rec("REC-TENANT-ALLOW", "REC-ISOLATION")
 def test_tenant_allowed_on_own_session(rec_ctx):
     """Positive control: the same tenant user may change a session whose local (source) volume is in its tenant."""
     _tenant_allow(rec_ctx, rec_ctx.target.tenant_own)
 
 
+@pytest.mark.rec_shared_sessions
 @pytest.mark.rec("REC-TENANT-ALLOW", "REC-ISOLATION")
 def test_tenant_allowed_on_own_destination_session(rec_ctx):
     """The local volume decides: a session whose local destination volume is in the tenant is the tenant's."""
@@ -146,6 +148,7 @@ def test_tenant_allowed_on_own_destination_session(rec_ctx):
 
 
 # ---------------------------------------------------------------- other refusals
+@pytest.mark.rec_shared_sessions
 @pytest.mark.rec("REC-NON-REC")
 def test_non_rec_session_refused(rec_ctx):
     """A copy session of another type (OPC, EC, ...) cannot be given to this call."""
