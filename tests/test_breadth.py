@@ -130,6 +130,7 @@ CAUGHT_BY = {
 }
 
 
+@pytest.mark.whole_run
 @pytest.mark.parametrize("defect", sorted(CAUGHT_BY))
 def test_new_refusal_checks_fail_on_their_defect(tmp_path, defect):
     from pytest_rec.simulator.defects import DEFECTS
@@ -142,6 +143,7 @@ def test_new_refusal_checks_fail_on_their_defect(tmp_path, defect):
     assert bad == set(DEFECTS[defect].breaks)
 
 
+@pytest.mark.whole_run
 @pytest.mark.parametrize("options", [[], ["--rec-sim-option", "one_job_per_session=true"],
                                      ["--rec-sim-option", "job_latency=0.2"], ["--rec-strict"]],
                          ids=["serialised", "one job per session", "slow jobs", "strict"])
@@ -152,6 +154,7 @@ def test_serial_passes_on_a_correct_array(tmp_path, options):
     assert v["REC-SERIAL"]["verdict"] == "pass" and v["REC-SERIAL"]["tests"] == 5
 
 
+@pytest.mark.whole_run
 def test_serial_catches_a_mix(tmp_path):
     code, summary, out = _run(tmp_path, "-k", "serial", "--rec-sim-defect", "serial-mix")
     assert code == 1, out[-3000:]
@@ -161,6 +164,7 @@ def test_serial_catches_a_mix(tmp_path):
 
 
 # ---------------------------------------------------------------- a named active Stack session
+@pytest.mark.whole_run
 def test_named_active_stack_session_runs_compliant_and_is_left_as_found(tmp_path):
     """Issue 16, done when: a target with sessions.active naming an active Stack session runs
     compliant, and leaves that session active and unchanged."""

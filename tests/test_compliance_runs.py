@@ -37,8 +37,10 @@ def verdicts(summary: dict) -> dict[str, str]:
     return {r["id"]: r["verdict"] for r in summary["requirements"]}
 
 
-@pytest.mark.parametrize("args", [[], ["--rec-sim-option", "refusals=job"], ["--rec-strict"]],
-                         ids=["immediate refusals", "refusals as job errors", "strict"])
+@pytest.mark.parametrize("args", [pytest.param([], id="immediate refusals"),
+                                  pytest.param(["--rec-sim-option", "refusals=job"], id="refusals as job errors",
+                                               marks=pytest.mark.whole_run),
+                                  pytest.param(["--rec-strict"], id="strict", marks=pytest.mark.whole_run)])
 def test_clean_simulator_is_compliant(tmp_path, args):
     code, summary, out = run_suite(tmp_path, *args)
     assert code == 0, out[-3000:]
@@ -58,6 +60,7 @@ def test_clean_simulator_is_compliant(tmp_path, args):
     validate(summary, json.loads((SPECS / "compliance.schema.json").read_text()))
 
 
+@pytest.mark.whole_run
 @pytest.mark.parametrize("depth", ["pairwise", "smoke"])
 def test_reduced_depths_check_every_judged_rule(tmp_path, depth):
     code, summary, out = run_suite(tmp_path, "--rec-depth", depth)
@@ -68,6 +71,7 @@ def test_reduced_depths_check_every_judged_rule(tmp_path, depth):
     assert len(summary["cases"]) < 340
 
 
+@pytest.mark.whole_run
 @pytest.mark.parametrize("name", sorted(DEFECTS))
 def test_defect_profile_is_caught_on_its_rule(tmp_path, name):
     code, summary, out = run_suite(tmp_path, "--rec-sim-defect", name)
@@ -89,6 +93,7 @@ def test_broken_copy_path_is_an_error_not_a_deviation(tmp_path):
     assert errors and any("REC path" in c["detail"] for c in errors)
 
 
+@pytest.mark.whole_run
 def test_target_gone_mid_run_gives_errors_not_failures(tmp_path, monkeypatch):
     server = start(tls=True, job_latency=0.005)
     inv = server.array.inventory

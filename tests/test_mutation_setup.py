@@ -3,6 +3,7 @@ mutmut, every reason for a surviving mutant is one of the allowed kinds, and non
 
 from __future__ import annotations
 
+import pytest
 import ast
 import re
 import sys
@@ -91,6 +92,7 @@ def test_mutmut_runs_the_whole_suite_at_depth_full():
     assert 'SUITE = "pytest_rec/suite"' in iso
 
 
+@pytest.mark.whole_run
 def test_mutation_run_end_to_end_on_the_tenant_check(tmp_path):
     """`benchmarks/mutation.py` on a small part (the tenant check and the local-volume rule it rests on):
     mutmut generates the mutants, runs the whole suite against each, and every one is caught or stopped
@@ -120,6 +122,7 @@ def test_mutation_run_end_to_end_on_the_tenant_check(tmp_path):
     assert int(cells[1]) > 0 and int(cells[2]) + int(cells[3]) + int(cells[4]) == int(cells[1]), row
 
 
+@pytest.mark.whole_run
 def test_rerun_survivors_forgets_only_survivors(tmp_path):
     import json
 

@@ -121,6 +121,7 @@ POINTS = [
 PARALLEL_POINTS = [("SIGTERM", "report:15"), ("SIGINT", "report:40")]
 
 
+@pytest.mark.whole_run
 @pytest.mark.parametrize("sig, where", POINTS + PARALLEL_POINTS,
                          ids=[f"{s}@{w}" for s, w in POINTS] + [f"{s}@{w}-n2" for s, w in PARALLEL_POINTS])
 def test_interrupt_leaves_every_session_as_found(chaos_sim, tmp_path, sig, where):
@@ -145,6 +146,7 @@ def test_interrupt_leaves_every_session_as_found(chaos_sim, tmp_path, sig, where
     assert chaos_sim.states() == chaos_sim.original, f"{fired}{out[-3000:]}"
 
 
+@pytest.mark.whole_run
 def test_second_signal_during_the_restore_leaves_the_journal(chaos_sim, tmp_path):
     """A second SIGTERM while the sessions are being put back: the run stops there, keeps the journal,
     and its last line is the rec-restore command, which then puts the array back."""
@@ -162,6 +164,7 @@ def test_second_signal_during_the_restore_leaves_the_journal(chaos_sim, tmp_path
     assert chaos_sim.states() == chaos_sim.original
 
 
+@pytest.mark.whole_run
 def test_killed_run_then_a_fresh_workspace_is_refused_until_rec_restore(tmp_path):
     """A run killed on one machine, then a run from a new CI workspace (another folder, another report
     folder): refused while the journal is pending, from this user's state directory; from another
@@ -212,6 +215,7 @@ def test_killed_run_then_a_fresh_workspace_is_refused_until_rec_restore(tmp_path
         sim.stop()
 
 
+@pytest.mark.whole_run
 @pytest.mark.parametrize("workers", [2, 4])
 def test_parallel_runs_on_one_array_are_compliant(tmp_path, workers):
     """-n N against one shared, correct array: each worker owns its writable sessions and REC-ISOLATION
@@ -253,6 +257,7 @@ def _inventory_with_unnamed_neighbours(folder: Path) -> Path:
     return path
 
 
+@pytest.mark.whole_run
 @pytest.mark.parametrize("workers, neighbours", [(1, False), (1, True), (2, True), (4, True)])
 def test_parallel_runs_still_catch_a_leak_to_a_neighbour(tmp_path, workers, neighbours):
     """The defect profile neighbour-recovery-leak (a recovery_mode change also lands on the session with

@@ -175,6 +175,7 @@ def _stopped_at(target, tmp_path, sig, exchange):
     return proc.returncode, proc.stdout + proc.stderr
 
 
+@pytest.mark.whole_run
 def test_interrupted_run_restores_sessions(external, tmp_path):
     server, target = external(job_latency=0.05)
     before = _state(server.array, WATCHED)
@@ -184,6 +185,7 @@ def test_interrupted_run_restores_sessions(external, tmp_path):
     assert json.loads((tmp_path / "reports" / "compliance.json").read_text())["interrupted"] == "SIGINT"
 
 
+@pytest.mark.whole_run
 def test_killed_run_then_rec_restore(external, tmp_path):
     server, target = external(job_latency=0.05)
     before = _state(server.array, WATCHED)

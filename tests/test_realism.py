@@ -18,6 +18,8 @@ import pytest
 from conftest import Raw, start
 from pytest_rec.simulator.defects import DEFECTS
 
+pytestmark = pytest.mark.whole_run
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # option(s) -> a defect profile that must still be caught under them

@@ -63,6 +63,7 @@ def named_state(server) -> dict:
             for sid, v in snap.items()}
 
 
+@pytest.mark.whole_run
 def test_minimal_target_file_can_be_compliant(tmp_path):
     """Only the keys CONTRACT section 3 requires: REC-NOT-FOUND picks its own absent id, the opt-in
     checks are listed as such, and the full run is compliant with exit 0."""
@@ -86,6 +87,7 @@ def test_minimal_target_file_can_be_compliant(tmp_path):
     assert before == after
 
 
+@pytest.mark.whole_run
 def test_required_check_skipped_makes_the_run_inconclusive(tmp_path):
     """The opposite of the above: a required check that does not run (here: deselected with -k, and
     a skip that is not opt-in) never lets the run read compliant, and its requirement never reads pass."""
@@ -97,6 +99,7 @@ def test_required_check_skipped_makes_the_run_inconclusive(tmp_path):
     assert v["REC-NOT-FOUND"] == "not-run"
 
 
+@pytest.mark.whole_run
 def test_jobs_that_never_end_give_inconclusive_and_exit_2(tmp_path):
     """An array whose PATCH jobs for the admin never finish: the run proves nothing, says so, exits 2,
     and leaves every session as found."""
@@ -175,6 +178,7 @@ def check_counts(report_dir: Path, out: str) -> dict:
     (["--rec-sim-defect", "consistency-to-sync-noop"], 1),
     (["--rec-sim-defect", "no-forced-manual"], 1),
 ], ids=["clean", "consistency-to-sync-noop", "no-forced-manual"])
+@pytest.mark.whole_run
 def test_counts_add_up(tmp_path, args, expect_code):
     code, summary, out = run(tmp_path, *args)
     assert code == expect_code, out[-3000:]
@@ -197,6 +201,7 @@ def test_counts_add_up_when_nothing_ran(tmp_path):
         check_counts(tmp_path / "reports", out)
 
 
+@pytest.mark.whole_run
 def test_counts_add_up_when_interrupted(tmp_path):
     """SIGTERM in the middle of the matrix (at the run's own 400th exchange): the summary says
     interrupted, the checks that never ran are counted as such, nothing says everything ran; exit 2."""
