@@ -27,6 +27,7 @@ from pytest_rec.htmlreport import TOOLS, external_urls
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
+    pytest.mark.whole_run,
     pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium; .ci/run does)"),
     pytest.mark.skipif(not (TOOLS / "node_modules" / ".bin" / "allure").exists(),
                        reason="the Allure 3 generator is not installed (bash rec.sh setup runs npm ci)"),

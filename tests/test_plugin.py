@@ -120,6 +120,7 @@ def test_passing_run_restores_sessions(external, tmp_path):
     assert all(v["restored"] for v in journal["sessions"].values())
 
 
+@pytest.mark.whole_run
 def test_failing_run_restores_sessions(external, tmp_path):
     server, target = external(defects={"sticky-auto-restored", "omitted-recovery-reset", "active-patch-accepted"})
     before = _state(server.array, WATCHED)

@@ -6,11 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import Raw, start
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.whole_run
 def test_schemathesis_run_against_the_simulator(tmp_path):
     server = start()
     try:

@@ -182,8 +182,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         index, count = worker(config)
         name = "transcript.jsonl" if count == 1 else f"transcript.gw{index}.jsonl"
         write_transcript(Path(run.options.report_dir) / name, run.ctx.transcript)
-    if getattr(config, "workerinput", None):
-        return                      # the controller writes the reports from every worker's results
+    out = getattr(config, "workeroutput", None)
+    if out is not None:             # an xdist lane: the controller writes the reports from every lane's results
+        out.update(rec_active=run.active, rec_stop=run.stop_reason, rec_interrupted=run.interrupted)
+        return
     if not run.active and not run.cases:
         return
     code = write_reports(run, exitstatus, int(getattr(session, "testscollected", 0) or 0))

@@ -47,6 +47,19 @@ class RecRun:
         if isinstance(excinfo.value, pytest.exit.Exception) and self.interrupted is None:
             self.stop_reason = str(excinfo.value.msg)
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error) -> None:
+        """xdist controller: a lane ended. What it knew of the run (a check of the suite ran there; the
+        suite stopped it, and why; a signal) comes in its ``workeroutput``, so that the controller's
+        summary says it even when no check reported (a wrong password in every lane)."""
+        out = getattr(node, "workeroutput", None) or {}
+        if out.get("rec_active"):
+            self.active = True
+        if out.get("rec_stop") and not self.stop_reason:
+            self.stop_reason = out["rec_stop"]
+        if out.get("rec_interrupted") and not self.interrupted:
+            self.interrupted = out["rec_interrupted"]
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         import json
 
