@@ -117,7 +117,8 @@ _SLOW = pytest.StashKey[int]()
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    n = config.stash.get(_SLOW, 0)
-    if n:
-        terminalreporter.write_line(f"{n} whole-run test(s) deselected (the quick tier): `bash rec.sh test --all` "
-                                    "runs them too, as CI does")
+    if config.getoption("--all"):
+        return
+    n = config.stash.get(_SLOW, 0)       # counted where the tests were collected (not in an xdist controller)
+    terminalreporter.write_line(f"the quick tier: {n or 'the'} whole-run test(s) marked whole_run left out; "
+                                "`bash rec.sh test --all` runs them too, as CI does")
