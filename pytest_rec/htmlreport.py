@@ -53,18 +53,33 @@ def allure_config(output: Path, single: bool, name: str, group_by: list[str]) ->
                 "defaultSortBy": "status,asc", "stepTreeExpansion": "expand_failed_only", "layout": "split"}}}}
 
 
-def _generate(results: Path, output: Path, single: bool, name: str, group_by: list[str]) -> None:
+def _generate(results: Path, outputs: list[tuple[Path, bool]], name: str, group_by: list[str]) -> None:
+    """Run the Allure 3 generator once per (output, single-file) pair, all at the same time: each run
+    is mostly Node start-up and reading the results, so two in parallel take about as long as one."""
     cli = TOOLS / "node_modules" / ".bin" / "allure"
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "allurerc.mjs"
-        config.write_text("export default " + json.dumps(allure_config(output, single, name, group_by), indent=1)
-                          + ";\n", encoding="utf-8")
-        proc = subprocess.run([str(cli), "generate", "--config", str(config), str(results)], cwd=TOOLS,
-                              capture_output=True, text=True, timeout=600)
-        if proc.returncode != 0:
-            raise RuntimeError(f"allure generate failed ({proc.returncode}): {proc.stderr[-500:]}")
-    for page in output.rglob("*.html"):
-        page.write_text(strip_analytics(page.read_text(encoding="utf-8")), encoding="utf-8")
+        procs = []
+        for k, (output, single) in enumerate(outputs):
+            config = Path(tmp) / f"allurerc-{k}.mjs"
+            config.write_text("export default " + json.dumps(allure_config(output, single, name, group_by), indent=1)
+                              + ";\n", encoding="utf-8")
+            procs.append(subprocess.Popen([str(cli), "generate", "--config", str(config), str(results)], cwd=TOOLS,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        failures = []
+        for proc in procs:
+            try:
+                _, err = proc.communicate(timeout=600)
+            except BaseException:
+                for p in procs:
+                    p.kill()
+                raise
+            if proc.returncode != 0:
+                failures.append(f"allure generate failed ({proc.returncode}): {err[-500:]}")
+        if failures:
+            raise RuntimeError("; ".join(failures))
+    for output, _ in outputs:
+        for page in output.rglob("*.html"):
+            page.write_text(strip_analytics(page.read_text(encoding="utf-8")), encoding="utf-8")
 
 
 def headline(summary: dict) -> str:
@@ -102,8 +117,7 @@ def build_html(report_dir: Path, name: str | None = None, group_by: list[str] | 
     full, single = report_dir / "allure-report", report_dir / "allure-report-single"
     for out in (full, single):
         shutil.rmtree(out, ignore_errors=True)
-    _generate(results, full, False, name or "pytest-rec compliance", group_by or TREE)
-    _generate(results, single, True, name or "pytest-rec compliance", group_by or TREE)
+    _generate(results, [(full, False), (single, True)], name or "pytest-rec compliance", group_by or TREE)
     return f"pytest-rec: HTML report (one file, opens offline): {report_url(single / 'index.html', focus)}"
 
 

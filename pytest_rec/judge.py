@@ -135,6 +135,13 @@ def wait(client: RecClient, job_id: int, timeout: float, v: Violations) -> dict 
         v.add("REC-RESPONSE", f"job {job_id} from the 202 body reads 404")
         return None
     check_no_5xx(resp, v, f"GET /job/{job_id}")
+    if resp.status_code == 200:
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and body.get("status") in ("Success", "Error", "Partial_Error", "Canceled"):
+            return body                  # already ended: no second read of the same job
     return client.wait_job(job_id, timeout).job
 
 

@@ -28,6 +28,7 @@ __all__ = ["pytest_configure", "pytest_generate_tests", "pytest_collection_modif
            "pytest_terminal_summary", "restore"]
 
 
+@pytest.hookimpl(tryfirst=True)     # before allure-pytest registers its file logger
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "rec(*requirement_ids): the requirement IDs of CONTRACT section 2 this test checks")
     config.addinivalue_line("markers", "rec_strict_only: collected only with --rec-strict")
@@ -35,6 +36,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "rec_shared_sessions: writes sessions outside the writable pool (tenant, "
                                        "active, non-REC); these checks stay together in one lane")
     run = RecRun(config, read_options(config))
+    if getattr(config.option, "allure_report_dir", None):
+        from ..allure_steps import skip_empty_fixture_records
+
+        skip_empty_fixture_records()
     config.stash[RUN] = run
     workerinput = getattr(config, "workerinput", None) or {}
     config.stash[RUN_ID] = str(workerinput.get("testrunuid") or uuid.uuid4().hex)
