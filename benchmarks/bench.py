@@ -228,21 +228,42 @@ def lanes(tmp: Path, repeats: int = 5) -> dict:
             ex = transcript(tmp / f"default-{k}" / "reports")
             jobs = sum(1 for e in ex if e["status"] == 202)
             span = max(e["started"] + e["elapsed_ms"] / 1000 for e in ex) - min(e["started"] for e in ex)
+            lanes_of = _per_lane(tmp / f"default-{k}" / "reports")
             runs.append({"wall": wall, "span": span, "jobs": jobs, "verdict": summary["verdict"], "code": code,
-                         "lanes": len(list((tmp / f"default-{k}" / "reports").glob("transcript*.jsonl")))})
+                         "lanes": len(lanes_of), "per_lane": lanes_of})
         naive_s, naive_jobs = naive_matrix(target, env)
         rest_wall, rest_summary, _ = compliance(tmp / "baseline-rest", target, env, "--rec-lanes", "1",
                                                 "-k", "not test_patch")
     finally:
         server.stop()
-    best = min(runs, key=lambda r: r["wall"])
+    good = [r for r in runs if r["code"] == 0] or runs
+    best = min(good, key=lambda r: r["wall"])          # the fastest run that went through
     n_lanes = best["lanes"]
     ideal = best["jobs"] * LANE_LATENCY / n_lanes
     baseline = naive_s + rest_wall
+    lanes_ = best["per_lane"]
+    # each lane: its jobs x latency over the time it talked to the array less the Retry-After waits the
+    # array asked for (1 s after each 503): how busy a lane keeps its session
+    util = sum(lane["jobs"] * LANE_LATENCY for lane in lanes_) / sum(lane["span"] - lane["busy_wait"] for lane in lanes_)
     return {"runs": runs, "best": best, "lanes": n_lanes, "ideal": ideal, "baseline": baseline,
             "naive_s": naive_s, "naive_jobs": naive_jobs, "rest_wall": rest_wall,
             "ratio": baseline / best["wall"], "eff_span": ideal / best["span"], "eff_wall": ideal / best["wall"],
+            "busy_wait": max(lane["busy_wait"] for lane in lanes_), "busy": sum(lane["busy"] for lane in lanes_),
+            "util": util, "lane_spans": [round(lane["span"]) for lane in lanes_],
             "compliant": sum(1 for r in runs if r["verdict"] == "compliant" and r["code"] == 0)}
+
+
+def _per_lane(reports: Path) -> list[dict]:
+    out = []
+    for f in sorted(reports.glob("transcript*.jsonl")):
+        rows = [json.loads(line) for line in f.read_text().splitlines()]
+        if not rows:
+            continue
+        span = max(r["started"] + r["elapsed_ms"] / 1000 for r in rows) - min(r["started"] for r in rows)
+        waits = sum(b["started"] - a["started"] for a, b in zip(rows, rows[1:]) if a["status"] == 503)
+        out.append({"jobs": sum(1 for r in rows if r["status"] == 202), "span": span, "busy_wait": waits,
+                    "busy": sum(1 for r in rows if r["status"] == 503)})
+    return out
 
 
 # ---------------------------------------------------------------- 5: polling
@@ -373,8 +394,12 @@ def main() -> int:
         row("overlap efficiency of the default command (jobs x latency / lanes, over the time the lanes talk to "
             "the array)", ">= 80%",
             f"{ln['eff_span'] * 100:.0f}% ({ln['best']['jobs']} jobs, ideal {ln['ideal']:.1f} s, traffic span "
-            f"{ln['best']['span']:.1f} s); over the whole process {ln['eff_wall'] * 100:.0f}% "
-            f"(start-up and reports included)", ln["eff_span"] >= 0.8),
+            f"{ln['best']['span']:.1f} s; lanes {', '.join(f'{x} s' for x in ln['lane_spans'])}); over the whole "
+            f"process {ln['eff_wall'] * 100:.0f}% (start-up and reports included)", ln["eff_span"] >= 0.8,
+            f"the array answered {ln['busy']} requests 503 with Retry-After: 1, which the suite honours: up to "
+            f"{ln['busy_wait']:.0f} s of one lane's time; without those waits each lane kept its session busy "
+            f"{ln['util'] * 100:.0f}% of the time (jobs x latency / (lane span - Retry-After waits)); the rest is "
+            "lanes ending at different times (the 503s fall unevenly) and the requests between jobs"),
         row("default command compliant with exit 0 on that array", "5 of 5",
             f"{ln['compliant']} of {len(ln['runs'])} (walls: "
             + ", ".join(f"{r['wall']:.0f} s" for r in ln["runs"]) + ")", ln["compliant"] == len(ln["runs"]) == 5),

@@ -98,7 +98,14 @@ def _with_lanes(args: list[str]) -> list[str]:
             out.append(a)
     out += ["--rec-lanes", str(lanes)]
     if lanes > 1 and "--rec-dry-run" not in args:
-        out += ["-n", str(lanes)]
+        # every named session checked once, before any lane writes (a lane checks only the modes of its own
+        # sessions: another lane may already be changing the others); a problem: one lane, which stops
+        # with the reason in the summary
+        from .plugin._dryrun import read_only_preflight
+
+        problems = read_only_preflight(target)
+        if not problems:
+            out += ["-n", str(lanes)]
     return out
 
 

@@ -10,8 +10,11 @@ from .target import Target
 __all__ = ["preflight"]
 
 
-def preflight(target: Target, admin: RecClient, tenant: RecClient) -> list[str]:
-    """Check the target file against the array before the first write; return problems."""
+def preflight(target: Target, admin: RecClient, tenant: RecClient, others_write: frozenset[int] = frozenset()) -> list[str]:
+    """Check the target file against the array before the first write; return problems.
+    ``others_write``: sessions another lane of the same run may already be changing (its own
+    writable sessions, the tenant ones): their existence, type and identity are checked, not their
+    modes or phase (``rec-compliance`` checks everything once before it starts the lanes)."""
     problems = []
     prof = target.profile
     for sid in target.named:
@@ -33,6 +36,8 @@ def preflight(target: Target, admin: RecClient, tenant: RecClient) -> list[str]:
                 problems.append(f"session {sid}: identity pin {key} = {want!r} but the array says {s.get(key)!r}; "
                                 "refusing to touch a session that is not the one the file means")
         st = state_of(s, target)
+        if sid in others_write and sid not in target.active:
+            continue
         if sid in target.baseline:
             problems += _baseline(target, sid, s, st.suspended)
         if sid in target.active and (st.suspended or st.phase not in prof.active_phases):

@@ -25,9 +25,20 @@ def _target(tmp_path: Path, writable: int) -> tuple[object, Path, dict]:
     return server, target, {**os.environ, **server.target_env()}
 
 
-def test_one_lane_per_writable_session_on_an_array(tmp_path):
-    server, target, _ = _target(tmp_path, 3)
-    server.stop()
+def test_one_lane_per_writable_session_on_an_array(tmp_path, monkeypatch):
+    server, target, env = _target(tmp_path, 3)
+    for k, v in server.target_env().items():
+        monkeypatch.setenv(k, v)
+    try:
+        _lanes_chosen(target)
+        monkeypatch.setenv("REC_SIM_ADMIN_PASSWORD", "wrong")
+        one = _with_lanes(["--rec-target", str(target)])      # the preflight before the lanes fails: one lane,
+        assert "-n" not in one                               # which stops with the reason in the summary
+    finally:
+        server.stop()
+
+
+def _lanes_chosen(target):
     args = _with_lanes(["--rec-target", str(target)])
     assert args[args.index("-n") + 1] == "3" and args[args.index("--rec-lanes") + 1] == "3"
     capped = _with_lanes(["--rec-target", str(target), "--rec-lanes", "2"])

@@ -158,12 +158,13 @@ def rec_plain(rec_target, rec_guard, rec_transcript):
 @pytest.fixture(scope="session")
 def rec_ctx(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec_tenant, rec_plain, rec_transcript):
     """The run's context: preflight done, restore journal written, restore at the end."""
-    problems = preflight(rec_target, rec_admin, rec_tenant)
+    index, count = worker(pytestconfig)
+    mine = rec_target.writable[index::count] if count > 1 else list(rec_target.writable)
+    others = frozenset(rec_target.written - set(mine)) if count > 1 else frozenset()
+    problems = preflight(rec_target, rec_admin, rec_tenant, others_write=others)
     if problems:
         pytest.exit("pytest-rec: the target file does not match the array; nothing was changed:\n  - "
                     + "\n  - ".join(problems), returncode=2)
-    index, count = worker(pytestconfig)
-    mine = rec_target.writable[index::count] if count > 1 else list(rec_target.writable)
     journal_path = Path(rec_options.journal)
     if count > 1:
         journal_path = journal_path.with_name(f"{journal_path.stem}.gw{index}{journal_path.suffix}")
