@@ -38,9 +38,11 @@ def compliance_main(argv: list[str] | None = None) -> int:
     # a quiet console by default: one line per distinct deviation (the plugin's summary), the verdict
     # last; the tracebacks are in junit.xml and the Allure results, and on the console with -v
     args = _with_lanes(args)
-    if any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args) and \
-            not any(a.startswith("--dist") for a in args):
-        args += ["--dist", "loadgroup"]     # each lane on one worker (its sessions, its share of the checks)
+    if any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args):
+        if not any(a.startswith("--dist") for a in args):
+            args += ["--dist", "loadgroup"]     # each lane on one worker (its sessions, its share of the checks)
+        if not any(a.startswith("--max-worker-restart") for a in args):
+            args += ["--max-worker-restart", "0"]   # a restarted worker would own no session of its own
     dry = "--rec-dry-run" in args           # the plan only: no JUnit, no Allure, no HTML report
     outputs = [] if dry else [f"--junitxml={report_dir / 'junit.xml'}", f"--alluredir={report_dir / 'allure-results'}",
                               "--clean-alluredir"]
@@ -98,14 +100,7 @@ def _with_lanes(args: list[str]) -> list[str]:
             out.append(a)
     out += ["--rec-lanes", str(lanes)]
     if lanes > 1 and "--rec-dry-run" not in args:
-        # every named session checked once, before any lane writes (a lane checks only the modes of its own
-        # sessions: another lane may already be changing the others); a problem: one lane, which stops
-        # with the reason in the summary
-        from .plugin._dryrun import read_only_preflight
-
-        problems = read_only_preflight(target)
-        if not problems:
-            out += ["-n", str(lanes)]
+        out += ["-n", str(lanes)]        # the plugin checks the target once before the lanes start
     return out
 
 

@@ -99,6 +99,12 @@ class RecContext:
             if sid in busy or s.get("type") != "REC":
                 continue
             out[sid] = fingerprint(s, self.target)
+        if not out:
+            from .errors import Blocked
+
+            raise Blocked("no REC session to watch: every one the array shows is changed by this run"
+                          + (" (lanes: each writes its own; run with --rec-lanes 1, or let the array show a REC "
+                             "session the target file does not name)" if self.workers > 1 else ""))
         return out
 
     def restore_all(self) -> tuple[list[str], list[str]]:

@@ -31,11 +31,18 @@ def test_one_lane_per_writable_session_on_an_array(tmp_path, monkeypatch):
         monkeypatch.setenv(k, v)
     try:
         _lanes_chosen(target)
+        # a wrong password: the check before the lanes start fails, so one lane, which stops with the reason
         monkeypatch.setenv("REC_SIM_ADMIN_PASSWORD", "wrong")
-        one = _with_lanes(["--rec-target", str(target)])      # the preflight before the lanes fails: one lane,
-        assert "-n" not in one                               # which stops with the reason in the summary
+        out = tmp_path / "r"
+        proc = subprocess.run([sys.executable, "-m", "pytest_rec.cli", "--rec-target", str(target),
+                               "--rec-report-dir", str(out), "-q"], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=300, env=os.environ.copy())
     finally:
         server.stop()
+    assert proc.returncode == 2, (proc.stdout + proc.stderr)[-2000:]
+    assert "one lane instead of 3" in proc.stderr
+    summary = json.loads((out / "compliance.json").read_text())
+    assert "cannot log in" in summary["verdict_reason"] and summary["verdict"] == "inconclusive"
 
 
 def _lanes_chosen(target):
@@ -46,6 +53,7 @@ def _lanes_chosen(target):
     assert "-n" not in _with_lanes(["--rec-target", str(target), "--rec-lanes", "1"])
     assert _with_lanes(["--rec-target", str(target), "-n", "1"]) == ["--rec-target", str(target), "-n", "1"]
     assert "-n" not in _with_lanes([])                          # the built-in simulator: one lane
+    assert "-n" in _with_lanes(["--rec-lanes", "2"])            # unless asked
     dry = _with_lanes(["--rec-target", str(target), "--rec-dry-run"])
     assert "-n" not in dry and dry[dry.index("--rec-lanes") + 1] == "3"       # a dry run only plans them
 
@@ -117,4 +125,11 @@ def test_default_command_overlaps_lanes_and_is_compliant(tmp_path):
     assert len(spans) == 3
     assert max(s for s, _ in spans) < min(e for _, e in spans), spans       # the lanes overlap in time
     assert len(writers) == 3 and all(len(w) == 1 for w in writers.values()), writers   # one lane per session
+    shared = {"test_tenant_refused_on_each_local_side", "test_tenant_allowed_on_own_session",
+              "test_non_rec_session_refused"}
+    lanes_of_shared = set()
+    for f in out.glob("transcript.gw*.jsonl"):
+        if any(json.loads(line)["case"].split("[")[0] in shared for line in f.read_text().splitlines()):
+            lanes_of_shared.add(f.name)
+    assert len(lanes_of_shared) == 1, lanes_of_shared          # the tenant / non-REC checks in one hand
     assert plan.returncode == 0 and "lanes: 3" in plan.stdout and "at 10 s/job" in plan.stdout, plan.stdout[-2000:]

@@ -47,8 +47,9 @@ def dry_run(config: pytest.Config, run, items: list[pytest.Item], rec_items: lis
                         "(reads only): it matches")
 
 
-def read_only_preflight(target_file: str) -> list[str]:
-    """Log in as each user the target names and run the preflight; problems, or [] when it matches."""
+def read_only_preflight(target_file: str, lanes: bool = False) -> list[str]:
+    """Log in as each user the target names and run the preflight; problems, or [] when it matches.
+    ``lanes``: also require a REC session no lane writes (REC-ISOLATION's witness under lanes)."""
     from ..client import Credentials, RecClient, Transcript
     from ..context import make_guard
     from ..errors import RequestBlocked, TargetError
@@ -67,7 +68,14 @@ def read_only_preflight(target_file: str) -> list[str]:
                                busy_retries=target.profile.busy_retries, busy_budget=target.profile.busy_budget)
             clients[key] = client
             client.login()
-        return preflight(target, clients["admin"], clients["tenant"])
+        problems = preflight(target, clients["admin"], clients["tenant"])
+        if lanes and not problems:
+            watched = [x for x in clients["admin"].list_copysessions()
+                       if x.get("type") == "REC" and x.get("copysession_id") not in target.written]
+            if not watched:
+                problems.append("the array shows no REC session that no lane writes, so REC-ISOLATION would have "
+                                "nothing to watch while the lanes change their sessions")
+        return problems
     except (TargetError, RequestBlocked) as exc:
         return [f"cannot use {target.url}: {exc}"]
     finally:

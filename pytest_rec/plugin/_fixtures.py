@@ -159,6 +159,9 @@ def rec_plain(rec_target, rec_guard, rec_transcript):
 def rec_ctx(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec_tenant, rec_plain, rec_transcript):
     """The run's context: preflight done, restore journal written, restore at the end."""
     index, count = worker(pytestconfig)
+    if count > 1 and index >= count:
+        pytest.exit(f"pytest-rec: xdist restarted a worker (gw{index} of {count}): it would own another lane's "
+                    "sessions; nothing was sent by it (run with --max-worker-restart 0)", returncode=2)
     mine = rec_target.writable[index::count] if count > 1 else list(rec_target.writable)
     others = frozenset(rec_target.written - set(mine)) if count > 1 else frozenset()
     problems = preflight(rec_target, rec_admin, rec_tenant, others_write=others)

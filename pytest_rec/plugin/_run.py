@@ -48,6 +48,7 @@ def pytest_configure(config: pytest.Config) -> None:
             not any(config.getoption(o, False) for o in ("help", "version", "collectonly")):
         refuse_if_journal_pending(config, run.options.target)
     install_signal_guard(config, run)
+    _check_before_lanes(config, run)
     if run.options.known_deviations:
         from ..known import KnownDeviationsError, load_known
 
@@ -101,6 +102,26 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         from ._dryrun import dry_run
 
         dry_run(config, run, items, rec_items, group_count(config))
+
+
+def _check_before_lanes(config: pytest.Config, run: RecRun) -> None:
+    """In the controller of a run with lanes (xdist workers) against a target file: check every named
+    session once, before any lane writes (each lane then checks only the modes of its own sessions:
+    another lane may already be changing the others), and that REC-ISOLATION will have a session no
+    lane writes to watch. On a problem, no lanes: the run goes on in one process, whose preflight stops
+    it with the reason in the summary (or, for the witness, watches every other session)."""
+    n = getattr(config.option, "numprocesses", None)
+    if getattr(config, "workerinput", None) or not isinstance(n, int) or n < 2 or run.options.target == "sim" \
+            or run.options.dry_run or getattr(config.option, "dist", "no") == "no" \
+            or any(config.getoption(o, False) for o in ("help", "version", "collectonly")):
+        return
+    from ._dryrun import read_only_preflight
+
+    problems = read_only_preflight(run.options.target, lanes=True)
+    if problems:
+        sys.stderr.write("pytest-rec: one lane instead of " + str(n) + ": " + "; ".join(problems)[:600] + "\n")
+        config.option.dist, config.option.numprocesses, config.option.tx = "no", None, []
+        config.option.rec_lanes = 1
 
 
 def _hypothesis_cache() -> None:
@@ -194,8 +215,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not run.active and not run.cases:
         return
     code = write_reports(run, exitstatus, int(getattr(session, "testscollected", 0) or 0))
-    if exitstatus != pytest.ExitCode.USAGE_ERROR:
-        session.exitstatus = code       # plain pytest exits as rec-compliance does (CONTRACT section 4)
+    if exitstatus != pytest.ExitCode.USAGE_ERROR and not (exitstatus == pytest.ExitCode.TESTS_FAILED and code == 0):
+        # plain pytest exits as rec-compliance does (CONTRACT section 4); a failed test that is not a check
+        # of the suite (the user's own, in the same session) still fails the session
+        session.exitstatus = code
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

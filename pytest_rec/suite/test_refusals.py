@@ -72,6 +72,15 @@ def test_tenant_refused_on_each_local_side(rec_ctx, side):
             found += _deny_all(rec_ctx, sid, None, shaped_bodies(start, transfer_modes=modes, depth=depth),
                                lambda _st, start=start: rec_ctx.pool.acquire(start, sid=sid)[1])
         tried.append(f"writable {sid}")
+    if sid is None and rec_ctx.workers > 1:
+        elsewhere = [w for w in target.writable if w not in rec_ctx.pool.sids
+                     and _local_source(rec_ctx, w) == source_side
+                     and rec_ctx.tenant.request("GET", f"/copysession/{w}").status_code == 404]
+        if elsewhere:       # a one-lane run would try it here: never a silent narrowing
+            from pytest_rec.errors import Blocked
+
+            raise Blocked(f"writable session {elsewhere[0]} would serve the {side}-local check, but another lane "
+                          "owns it; run with --rec-lanes 1, or name such a session as tenant_foreign")
     if not tried:
         opt_in(f"no named session is {side}-local and outside the tenant user's tenant",
                f"name such a session as tenant_foreign, or make the local ({side}) volume of a writable "
