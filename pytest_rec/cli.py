@@ -166,7 +166,24 @@ def _catch_signals(received: list[str], stop: dict) -> dict:
 
 
 def restore_main(argv: list[str] | None = None) -> int:
-    """Replay a restore journal left by an interrupted or killed run."""
+    """Replay the restore journal(s) left by an interrupted or killed run."""
+
+    p = argparse.ArgumentParser(prog="rec-restore", description=restore_main.__doc__)
+    p.add_argument("journal", nargs="*", help="journal file(s); default: reports/restore-journal*.json (one per lane)")
+    p.add_argument("--rec-target", dest="target", default=os.environ.get("REC_TARGET"),
+                   help="target file (default: the one the journal names, or REC_TARGET)")
+    p.add_argument("--job-timeout", type=float, default=120.0)
+    args = p.parse_args(argv)
+    journals = args.journal or [str(j) for j in sorted(Path("reports").glob("restore-journal*.json"))] \
+        or ["reports/restore-journal.json"]
+    code = 0
+    for journal in journals:          # a run with lanes leaves one journal per lane
+        args.journal = journal
+        code = max(code, _restore_one(args))
+    return code
+
+
+def _restore_one(args) -> int:
     from .client import Credentials, RecClient, Transcript
     from .context import make_guard
     from .errors import TargetError
@@ -174,12 +191,6 @@ def restore_main(argv: list[str] | None = None) -> int:
     from .sessions import Operator
     from .target import TargetFileError, load_target
 
-    p = argparse.ArgumentParser(prog="rec-restore", description=restore_main.__doc__)
-    p.add_argument("journal", nargs="?", default="reports/restore-journal.json")
-    p.add_argument("--rec-target", dest="target", default=os.environ.get("REC_TARGET"),
-                   help="target file (default: the one the journal names, or REC_TARGET)")
-    p.add_argument("--job-timeout", type=float, default=120.0)
-    args = p.parse_args(argv)
     try:
         data = Journal.load(Path(args.journal))
     except (OSError, ValueError) as exc:

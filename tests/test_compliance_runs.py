@@ -112,7 +112,7 @@ def test_target_gone_mid_run_gives_errors_not_failures(tmp_path, monkeypatch):
     stopper = threading.Thread(target=stop_when_running, daemon=True)
     stopper.start()
     try:
-        code, summary, out = run_suite(tmp_path, "--rec-target", str(target), env=env)
+        code, summary, out = run_suite(tmp_path, "--rec-target", str(target), "--rec-lanes", "1", env=env)
     finally:
         stopper.join()
         server.stop()

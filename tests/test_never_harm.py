@@ -86,8 +86,11 @@ def compliance(sim: RecSim, cwd: Path, *args: str, chaos: dict | None = None, ti
            **(env or {})}
     env.update({f"REC_CHAOS_{k.upper()}": str(v) for k, v in (chaos or {}).items()})
     env["REC_CHAOS_LOG"] = str(cwd / "chaos.log")
-    return subprocess.run([str(BIN / "rec-compliance"), "--rec-target", str(sim.target), "-p", "rec_chaos", *args],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    # one process unless the point is the lanes (-n): the interrupt lands at the run's own Nth exchange,
+    # and a kill leaves the one journal rec-restore is given
+    lanes = [] if any(a == "-n" or a.startswith("--rec-lanes") for a in args) else ["--rec-lanes", "1"]
+    return subprocess.run([str(BIN / "rec-compliance"), "--rec-target", str(sim.target), "-p", "rec_chaos", *lanes,
+                           *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def rec_restore(sim: RecSim, journal: Path, cwd: Path, env: dict | None = None):

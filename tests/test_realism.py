@@ -93,8 +93,8 @@ def test_no_request_carries_consistency_without_a_rec_buffer(tmp_path):
     summary = json.loads((tmp_path / "r" / "compliance.json").read_text())
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert summary["verdict"] == "compliant", summary["verdict_reason"]
-    bodies = [json.loads(line)["request_body"] for line in (tmp_path / "r" / "transcript.jsonl").read_text().splitlines()
-              if json.loads(line)["method"] == "PATCH"]
+    bodies = [json.loads(line)["request_body"] for f in (tmp_path / "r").glob("transcript*.jsonl")   # one per lane
+              for line in f.read_text().splitlines() if json.loads(line)["method"] == "PATCH"]
     assert sent and bodies
     assert not [b for b in bodies if "Consistency" in json.dumps(b)]
     assert [c for c in summary["cases"] if c.get("opt_in") and "Consistency" in c["detail"] + c["id"]]

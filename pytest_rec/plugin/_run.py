@@ -154,7 +154,8 @@ def refuse_if_journal_pending(config: pytest.Config, target_file: str) -> None:
     if pending:
         lines = [f"{path} (sessions {', '.join(map(str, sids))})" for path, sids in pending]
         pytest.exit(f"pytest-rec: an earlier run against {url} did not put every session back; nothing was sent. "
-                    f"Journal(s): {'; '.join(lines)}. Run `rec-restore {pending[0][0]}` first.", returncode=2)
+                    f"Journal(s): {'; '.join(lines)}. Run `rec-restore {' '.join(str(p) for p, _ in pending)}` first.",
+                    returncode=2)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
