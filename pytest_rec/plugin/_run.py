@@ -119,7 +119,9 @@ def _check_before_lanes(config: pytest.Config, run: RecRun) -> None:
 
     problems = read_only_preflight(run.options.target, lanes=True)
     if problems:
-        sys.stderr.write("pytest-rec: one lane instead of " + str(n) + ": " + "; ".join(problems)[:600] + "\n")
+        # on stdout, at the start: the verdict stays the last line of the output (stderr may come after it)
+        sys.stdout.write("pytest-rec: one lane instead of " + str(n) + ": " + "; ".join(problems)[:600] + "\n")
+        sys.stdout.flush()
         config.option.dist, config.option.numprocesses, config.option.tx = "no", None, []
         config.option.rec_lanes = 1
 
