@@ -11,12 +11,7 @@ from pathlib import Path
 
 
 def _report_dir(args: list[str]) -> Path:
-    for i, a in enumerate(args):
-        if a == "--rec-report-dir" and i + 1 < len(args):
-            return Path(args[i + 1])
-        if a.startswith("--rec-report-dir="):
-            return Path(a.split("=", 1)[1])
-    return Path("reports")
+    return Path(_option_value(args, "--rec-report-dir") or "reports")
 
 
 def compliance_main(argv: list[str] | None = None) -> int:

@@ -127,6 +127,9 @@ def send_recorded(http: httpx.Client, transcript: Transcript, who: str, method: 
     return resp
 
 
+JOB_ENDED = ("Success", "Error", "Partial_Error", "Canceled")     # the end states of a job
+
+
 def send_busy_aware(http: httpx.Client, transcript: Transcript, who: str, method: str, url: str,
                     content: bytes | None, headers: dict, retries: int, budget: float) -> tuple[httpx.Response, int]:
     """Send one request; a 503 (busy) is retried with back-off, honouring Retry-After, within
@@ -366,7 +369,7 @@ class RecClient:
             resp = self.get_job(job_id)
             polls += 1
             body = self.expect_ok(resp, f"read job {job_id}")
-            if body.get("status") in ("Success", "Error", "Partial_Error", "Canceled"):
+            if body.get("status") in JOB_ENDED:
                 waited = time.monotonic() - start
                 # the job ended between the previous poll and this one; with one poll we may have
                 # waited too long, so aim a little earlier next time

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from .client import RecClient
+from .client import JOB_ENDED, RecClient
 from .errors import TargetError, Violations
 from .model import Expectation, judge_refusal
 from .state import SessionState, state_of
@@ -140,7 +140,7 @@ def wait(client: RecClient, job_id: int, timeout: float, v: Violations) -> dict 
             body = resp.json()
         except ValueError:
             body = None
-        if isinstance(body, dict) and body.get("status") in ("Success", "Error", "Partial_Error", "Canceled"):
+        if isinstance(body, dict) and body.get("status") in JOB_ENDED:
             return body                  # already ended: no second read of the same job
     return client.wait_job(job_id, timeout).job
 
