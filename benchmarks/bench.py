@@ -149,11 +149,13 @@ def overlap(tmp: Path, workers: int, latency: float) -> dict:
 LANE_LATENCY, LANE_SESSIONS, LANE_BUSY = 0.25, 3, 37
 
 
-def _lane_array(tmp: Path):
+def _lane_array(tmp: Path, retry_after: int = 0):
     """A simulator started like `rec-sim --tls --job-latency 0.25 --fault writable_sessions=3
-    --fault busy_every=37`, and a target file for it."""
+    --fault busy_every=37 --fault busy_retry_after=0` (a plain 503: the reference documents no
+    Retry-After), and a target file for it."""
     tmp.mkdir(parents=True, exist_ok=True)
     server = SimulatorServer(Array(load_inventory(), Settings(job_latency=LANE_LATENCY, busy_every=LANE_BUSY,
+                                                              busy_retry_after=retry_after,
                                                               writable_sessions=LANE_SESSIONS)), tls=True).start()
     target = tmp / "target.toml"
     target.write_text(server.target_text())

@@ -17,7 +17,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import httpx
 
@@ -134,7 +134,7 @@ def send_busy_aware(http: httpx.Client, transcript: Transcript, who: str, method
                     content: bytes | None, headers: dict, retries: int, budget: float) -> tuple[httpx.Response, int]:
     """Send one request; a 503 (busy) is retried with back-off, honouring Retry-After, within
     ``retries`` and ``budget`` seconds (CONTRACT section 1). Returns the answer and the 503s seen."""
-    delay, deadline, seen = 0.2, time.monotonic() + budget, 0
+    delay, deadline, seen = 0.1, time.monotonic() + budget, 0
     for attempt in range(retries + 1):
         resp = send_recorded(http, transcript, who, method, url, content, headers)
         if resp.status_code != 503 or attempt == retries:
@@ -355,8 +355,12 @@ class RecClient:
     def get_job(self, job_id: int) -> httpx.Response:
         return self.request("GET", f"/job/{job_id}")
 
-    def wait_job(self, job_id: int, timeout: float) -> JobResult:
-        """Poll until the job ends; raise TargetError at the deadline."""
+    def wait_job(self, job_id: int, timeout: float,
+                 first: Callable[[httpx.Response], bool] | None = None) -> JobResult | None:
+        """Poll until the job ends; raise TargetError at the deadline. ``first`` sees the answer to
+        the first read (made after the expected job time, not at once: one read fewer per job); when
+        it returns False the wait ends with None; an answer other than 200 that it lets through
+        counts as a poll that found the job still running."""
         start = time.monotonic()
         deadline = start + timeout
         delay = self.waiter.first_delay()
@@ -368,6 +372,12 @@ class RecClient:
             sent = time.monotonic() - start
             resp = self.get_job(job_id)
             polls += 1
+            if polls == 1 and first is not None:
+                if not first(resp):
+                    return None
+                if resp.status_code != 200 and time.monotonic() < deadline:
+                    previous, delay = sent, max(0.005, self.waiter.typical * 0.08)
+                    continue
             body = self.expect_ok(resp, f"read job {job_id}")
             if body.get("status") in JOB_ENDED:
                 waited = time.monotonic() - start

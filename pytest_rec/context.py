@@ -27,6 +27,7 @@ class Options:
     offline: bool = False               # a dry run that does not even log in
     sim_defects: tuple[str, ...] = ()
     sim_options: dict[str, str] = field(default_factory=dict)
+    sim_in_thread: bool = False         # --rec-sim-in-thread: the built-in simulator in this process
     job_timeout: float = 120.0
     journal: str = "reports/restore-journal.json"
     report_dir: str = "reports"

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from .client import JOB_ENDED, RecClient
+from .client import RecClient
 from .errors import TargetError, Violations
 from .model import Expectation, judge_refusal
 from .state import SessionState, state_of
@@ -130,19 +130,16 @@ def check_job_reference(client: RecClient, resp: httpx.Response, v: Violations) 
 
 
 def wait(client: RecClient, job_id: int, timeout: float, v: Violations) -> dict | None:
-    resp = client.get_job(job_id)
-    if resp.status_code == 404:
-        v.add("REC-RESPONSE", f"job {job_id} from the 202 body reads 404")
-        return None
-    check_no_5xx(resp, v, f"GET /job/{job_id}")
-    if resp.status_code == 200:
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
-        if isinstance(body, dict) and body.get("status") in JOB_ENDED:
-            return body                  # already ended: no second read of the same job
-    return client.wait_job(job_id, timeout).job
+    """Wait for the job of a 202; its first read (after the expected job time) must find it."""
+    def first(resp) -> bool:
+        if resp.status_code == 404:
+            v.add("REC-RESPONSE", f"job {job_id} from the 202 body reads 404")
+            return False
+        check_no_5xx(resp, v, f"GET /job/{job_id}")
+        return True
+
+    result = client.wait_job(job_id, timeout, first=first)
+    return result.job if result is not None else None
 
 
 def patch_and_judge(client: RecClient, reader: RecClient, target: Target, sid: int,

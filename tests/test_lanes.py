@@ -78,24 +78,30 @@ def pytest_collection_modifyitems(items):
 """
 
 
-def test_shared_session_checks_stay_in_one_lane_and_the_rest_is_spread(pytester, monkeypatch):
+def test_shared_session_checks_stay_in_one_lane_and_the_rest_is_handed_out_heaviest_first(pytester, monkeypatch):
+    """The matrix: one group per lane; the shared-session checks: one group of their own; every other
+    check ungrouped (xdist hands it to the next lane short of work), the heaviest first."""
     pytester.makepyfile(lane_probe=PROBE)
     monkeypatch.setenv("PYTHONPATH", str(pytester.path))
     out = pytester.runpytest_subprocess("--pyargs", "pytest_rec.suite", "-p", "no:cacheprovider", "--co", "-q", "-s",
                                         "--rec-lanes", "3", "-p", "lane_probe")
     lanes: dict[str, set[str]] = {}
+    order = []
     for line in out.stdout.lines:
         if line.startswith("LANE "):
             _, lane, name = line.split()
             lanes.setdefault(lane, set()).add(name)
-    assert set(lanes) == {"rec-lane-0", "rec-lane-1", "rec-lane-2"}, out.stdout.lines[-20:]
+            if lane == "None":
+                order.append(name)
+    assert set(lanes) == {"rec-lane-0", "rec-lane-1", "rec-lane-2", "rec-lane-shared", "None"}, out.stdout.lines[-20:]
     shared = {"test_tenant_refused_on_each_local_side", "test_tenant_allowed_on_own_session",
               "test_tenant_allowed_on_own_destination_session", "test_suspend_first_on_named_active_sessions",
               "test_non_rec_session_refused"}
-    holding = [lane for lane, names in lanes.items() if names & shared]
-    assert len(holding) == 1 and shared <= lanes[holding[0]], lanes
-    for names in lanes.values():                              # every lane has matrix cases and other checks
-        assert "test_patch" in names and len(names) > 2, lanes
+    assert lanes["rec-lane-shared"] == shared, lanes
+    for k in range(3):
+        assert lanes[f"rec-lane-{k}"] == {"test_patch"}, lanes
+    assert not lanes["None"] & (shared | {"test_patch"})
+    assert order[0] == "test_generated_bodies" and order.index("test_isolation") < order.index("test_unknown_id_is_404"), order
 
 
 @pytest.mark.whole_run

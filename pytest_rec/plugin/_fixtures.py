@@ -33,22 +33,26 @@ def rec_options(pytestconfig: pytest.Config) -> Options:
 
 @pytest.fixture(scope="session")
 def rec_simulator(rec_options: Options, tmp_path_factory: pytest.TempPathFactory):
-    """The built-in simulator (one per xdist worker), or None when the target is a file."""
+    """The built-in simulator (one per xdist worker), or None when the target is a file. It runs in a
+    process of its own (the second core), or with ``--rec-sim-in-thread`` in a thread of this one."""
     if rec_options.target != "sim":
         yield None
         return
-    from ..simulator import Array, Settings, SimulatorServer, load_inventory
+    from ..simulator import Array, Settings, SimulatorServer
+    from ..simulator.process import SimulatorProcess, build_inventory
 
+    cert_dir = tmp_path_factory.mktemp("rec-sim-tls")
+    # fresh secrets each run, so reports can be searched for them
+    passwords = {key: "pw-" + secrets.token_urlsafe(12) for key in build_inventory(rec_options.sim_options).users}
     try:
-        settings = Settings.from_options(rec_options.sim_options, defects=rec_options.sim_defects)
+        if rec_options.sim_in_thread:
+            settings = Settings.from_options(rec_options.sim_options, defects=rec_options.sim_defects)
+            server = SimulatorServer(Array(build_inventory(rec_options.sim_options, passwords), settings), tls=True,
+                                     cert_dir=cert_dir)
+        else:
+            server = SimulatorProcess(rec_options.sim_options, rec_options.sim_defects, passwords, cert_dir)
     except ValueError as exc:
         raise pytest.UsageError(f"--rec-sim-option: {exc}") from None
-    inventory = load_inventory(rec_options.sim_options.get("inventory") or None) \
-        if "inventory" in rec_options.sim_options else load_inventory()
-    for user in inventory.users.values():      # fresh secrets each run, so reports can be searched for them
-        user.password = "pw-" + secrets.token_urlsafe(12)
-    server = SimulatorServer(Array(inventory, settings), tls=True,
-                             cert_dir=tmp_path_factory.mktemp("rec-sim-tls"))
     server.start()
     try:
         yield server

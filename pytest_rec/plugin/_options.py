@@ -28,6 +28,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="run the built-in simulator with a defect profile (repeatable)")
     g.addoption("--rec-sim-option", action="append", default=[], metavar="KEY=VALUE",
                 help="any other simulator setting, e.g. refusals=job, job_latency=0.2, busy_every=5 (repeatable)")
+    g.addoption("--rec-sim-in-thread", action="store_true", default=False,
+                help="serve the built-in simulator from a thread of the suite's own process instead of a "
+                     "process of its own (slower: one interpreter lock; the mutation run needs it)")
     g.addoption("--rec-job-timeout", type=float, default=None, help="seconds to wait for one job (default 120)")
     g.addoption("--rec-journal", default=None, help="restore journal path (default reports/restore-journal.json)")
     g.addoption("--rec-report-dir", default=None, help="where reports go (default reports)")
@@ -83,6 +86,7 @@ def read_options(config: pytest.Config) -> Options:
         offline=bool(config.getoption("--rec-offline")),
         sim_defects=tuple(config.getoption("--rec-sim-defect") or ()),
         sim_options=sim_options,
+        sim_in_thread=bool(config.getoption("--rec-sim-in-thread")),
         job_timeout=float(pick("--rec-job-timeout", "rec_job_timeout", default=120.0)),
         journal=pick("--rec-journal", "rec_journal", default=str(Path(report_dir) / "restore-journal.json")),
         report_dir=report_dir,

@@ -35,6 +35,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "rec_lenient_only: collected only without --rec-strict")
     config.addinivalue_line("markers", "rec_shared_sessions: writes sessions outside the writable pool (tenant, "
                                        "active, non-REC); these checks stay together in one lane")
+    config.addinivalue_line("markers", "rec_last: runs after every other check (the expired-token check, whose "
+                                       "token ages while the others run)")
     run = RecRun(config, read_options(config))
     if getattr(config.option, "allure_report_dir", None):
         from ..allure_steps import skip_empty_fixture_records
@@ -97,7 +99,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             load_target(opts.target)          # fail before anything is sent, naming file and key
         except TargetFileError as exc:
             pytest.exit(f"pytest-rec: target file error: {exc}", returncode=2)
-    run.lane_load, run.shared_lane = assign_lanes(rec_items, group_count(config))
+    last = [i for i in items if i.get_closest_marker("rec_last") is not None]
+    if last:
+        items[:] = [i for i in items if i.get_closest_marker("rec_last") is None] + last
+    run.lane_load, run.shared_lane = assign_lanes(rec_items, group_count(config), items)
     if opts.dry_run:
         from ._dryrun import dry_run
 

@@ -1,24 +1,32 @@
 """Session lanes over pytest-xdist: which worker this process is, how many lanes the run has, and
 which lane each check runs in. A lane is one worker that owns its writable sessions
 (``writable[index::lanes]``), so the jobs of different lanes overlap on the array. The matrix is cut
-into one contiguous, job-frugal run per lane; every other check goes to the lane with the least
-expected work, and the checks that write sessions outside the writable pool (tenant, active,
-non-REC: marked ``rec_shared_sessions``) stay together in one lane, so that those sessions stay in
-one hand."""
+into one contiguous, job-frugal run per lane (an xdist group each, the largest units, so xdist
+hands one to each worker first). The checks that write sessions outside the writable pool (tenant,
+active, non-REC: marked ``rec_shared_sessions``) form one more group, so that those sessions stay
+in one hand. Every other check is left ungrouped and ordered heaviest first: xdist hands each one
+to the next worker that runs short of work, so the lanes end close together however many jobs a
+check turns out to cost (a fixed assignment made them end up to 40% apart)."""
 
 from __future__ import annotations
 
 import pytest
 
-__all__ = ["worker", "group_count", "assign_lanes", "LANE", "check_weight"]
+__all__ = ["worker", "group_count", "assign_lanes", "hand_out_order", "LANE", "SHARED", "check_weight"]
 
 LANE = "rec-lane-{}"
+SHARED = "rec-lane-shared"
 
-# expected jobs of one check outside the matrix (setup included): used only to balance the lanes
-_WEIGHTS = {"test_sticky_manual_round_trip": 3.0, "test_forced_manual_split": 2.0, "test_isolation": 4.0,
-            "test_concurrent_changes_do_not_mix": 3.0, "test_suspend_first": 4.0, "test_generated_bodies": 8.0,
-            "test_split_mode_refused_when_asynchronous": 1.0, "test_tenant_allowed_on_own_session": 3.0,
-            "test_tenant_allowed_on_own_destination_session": 3.0, "test_tenant_refused_on_each_local_side": 3.0}
+# expected jobs of one check outside the matrix (setup included), as measured on a simulator with
+# three writable sessions and 0.25 s jobs (benchmarks/bench.py): for the plan and the hand-out order
+_WEIGHTS = {"test_sticky_manual_round_trip": 8.0, "test_forced_manual_split": 2.0, "test_isolation": 4.0,
+            "test_concurrent_changes_do_not_mix": 6.0, "test_suspend_first": 5.0, "test_generated_bodies": 39.0,
+            "test_split_mode_refused_when_asynchronous": 4.0, "test_tenant_allowed_on_own_session": 2.0,
+            "test_tenant_allowed_on_own_destination_session": 2.0, "test_tenant_refused_on_each_local_side": 3.0}
+# xdist (loadgroup) gives a worker one more unit whenever 2 or fewer of its checks are pending, so a
+# worker that runs short may take the next 3 units at once: a heavy check is followed by 2 light ones
+HAND_OUT = 3
+HEAVY = 10.0
 
 
 def worker(config: pytest.Config) -> tuple[int, int]:
@@ -55,10 +63,13 @@ def check_weight(item: pytest.Item) -> float:
     return _WEIGHTS.get(name, 1.0)
 
 
-def assign_lanes(items: list[pytest.Item], lanes: int) -> tuple[list[float], int | None]:
-    """Put every check outside the matrix (which has its lane already) in the lane with the least
-    expected work; the ``rec_shared_sessions`` checks as one block. Returns the expected jobs outside
-    the matrix per lane, and the lane of the shared block."""
+def assign_lanes(items: list[pytest.Item], lanes: int,
+                 session_items: list[pytest.Item] | None = None) -> tuple[list[float], int | None]:
+    """Group the ``rec_shared_sessions`` checks as one block (one lane) and order every other check
+    outside the matrix heaviest first, for xdist to hand out as lanes run short of work. Returns what
+    the plan shows: the expected jobs outside the matrix per lane if each check went to the lane with
+    the least expected work (what xdist's hand-out comes close to), and the lane of the shared block
+    in that estimate. ``session_items`` (the run's item list, reordered in place) defaults to ``items``."""
     load = [0.0] * max(1, lanes)
     other = [0.0] * len(load)
     shared_lane = None
@@ -66,7 +77,8 @@ def assign_lanes(items: list[pytest.Item], lanes: int) -> tuple[list[float], int
     shared: list[pytest.Item] = []
     for item in items:
         marker = item.get_closest_marker("xdist_group")
-        if marker is not None and marker.args and str(marker.args[0]).startswith("rec-lane-"):
+        if marker is not None and marker.args and str(marker.args[0]).startswith("rec-lane-") \
+                and str(marker.args[0]) != SHARED:
             load[int(str(marker.args[0]).rsplit("-", 1)[1]) % len(load)] += check_weight(item)
         elif item.get_closest_marker("rec_shared_sessions") is not None:
             shared.append(item)
@@ -82,6 +94,27 @@ def assign_lanes(items: list[pytest.Item], lanes: int) -> tuple[list[float], int
         other[k] += weight
         if unit is shared:
             shared_lane = k
-        for item in unit:
-            item.add_marker(pytest.mark.xdist_group(LANE.format(k)))
+            for item in unit:
+                item.add_marker(pytest.mark.xdist_group(SHARED))
+    if lanes > 1 and free:   # heaviest first, so the last checks handed out are the short ones
+        every = items if session_items is None else session_items
+        where = {id(i): n for n, i in enumerate(every)}
+        slots = sorted(where[id(i)] for i in free)
+        for slot, item in zip(slots, hand_out_order(free)):
+            every[slot] = item
     return other, shared_lane
+
+
+def hand_out_order(free: list[pytest.Item]) -> list[pytest.Item]:
+    """The checks outside the matrix, heaviest first, each heavy one followed by ``HAND_OUT - 1``
+    light ones, so that no worker takes two heavy checks in one hand-out; ``rec_last`` checks last.
+    The sort is stable: ties keep their order."""
+    ranked = sorted(free, key=lambda i: (i.get_closest_marker("rec_last") is not None, -check_weight(i)))
+    heavy = [i for i in ranked if check_weight(i) >= HEAVY]
+    light = [i for i in ranked if check_weight(i) < HEAVY]
+    out: list[pytest.Item] = []
+    for item in heavy:
+        out.append(item)
+        out += light[:HAND_OUT - 1]
+        del light[:HAND_OUT - 1]
+    return out + light

@@ -39,7 +39,8 @@ class Faults:
             return self._get_count % n == 0
 
     def busy(self) -> Reply:
-        return error(503, "system busy", headers={"Retry-After": str(self.settings.busy_retry_after)})
+        ra = self.settings.busy_retry_after      # 0: a plain 503 (the reference documents no Retry-After)
+        return error(503, "system busy", headers={"Retry-After": str(ra)} if ra > 0 else None)
 
     def _path_down(self, sid: int) -> bool:
         spec = self.settings.copy_path_down.strip()
