@@ -116,12 +116,13 @@ def _run_and_report(pytest_args: list[str], report_dir: Path, received: list[str
     from .report import manifest, verdict_line
 
     try:
-        html = os.environ.get("REC_HTML", "1") != "0"   # REC_HTML=0: no HTML report (the project's own tests)
-        if html and not failed and not received and not summary.get("dry_run"):   # a session to put back comes first
+        # REC_HTML=0: no HTML report (the project's own tests); all: the multi-file one for a web server too
+        html = os.environ.get("REC_HTML", "1").strip().lower()
+        if html != "0" and not failed and not received and not summary.get("dry_run"):   # a session to put back first
             try:
                 from .htmlreport import build_html
 
-                print(build_html(report_dir))
+                print(build_html(report_dir, multi=html == "all"))
             except Exception as exc:  # noqa: BLE001 - the other reports stand without the HTML one
                 print(f"pytest-rec: HTML report not built: {exc}")
         (report_dir / "MANIFEST.sha256").write_text(manifest(report_dir), encoding="utf-8")
@@ -133,7 +134,7 @@ def _run_and_report(pytest_args: list[str], report_dir: Path, received: list[str
         print(f"pytest-rec: the plan is above; summary in {report_dir}/: compliance.md, compliance.json")
     else:
         print(f"pytest-rec: reports in {report_dir}/: compliance.md, compliance.json, junit.xml, allure-results/, "
-              f"allure-report-single/ (if built), transcript*.jsonl, MANIFEST.sha256")
+              f"allure-report-single/ (if built), transcript*.jsonl, MANIFEST.sha256")   # allure-report/: REC_HTML=all
     print(verdict_line(summary))
     if failed:
         from .plugin._signals import last_lines

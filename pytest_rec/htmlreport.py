@@ -92,12 +92,13 @@ def headline(summary: dict) -> str:
 
 
 def build_html(report_dir: Path, name: str | None = None, group_by: list[str] | None = None,
-               focus: str | None = None) -> str:
+               focus: str | None = None, multi: bool = True) -> str:
     """Build the HTML report from ``report_dir/allure-results``; return the line to print: the
     single-file report (it opens from disk), at the verdict's result. With a compliance.json in
     ``report_dir`` the verdict and restore results are written and the name is the verdict;
     ``focus`` is the result to open at otherwise. ``allure-report/`` is the same report as several
-    files, for a web server (from disk it shows a spinner: browsers refuse its data requests)."""
+    files, for a web server (from disk it shows a spinner: browsers refuse its data requests); built
+    only with ``multi`` (on a 2-core machine the second generation costs 1-2 s)."""
     results = report_dir / "allure-results"
     if shutil.which("node") is None:
         return ("pytest-rec: Node.js is not installed, so the HTML report was not built (every other report is "
@@ -117,7 +118,8 @@ def build_html(report_dir: Path, name: str | None = None, group_by: list[str] | 
     full, single = report_dir / "allure-report", report_dir / "allure-report-single"
     for out in (full, single):
         shutil.rmtree(out, ignore_errors=True)
-    _generate(results, [(full, False), (single, True)], name or "pytest-rec compliance", group_by or TREE)
+    _generate(results, [(full, False), (single, True)] if multi else [(single, True)], name or "pytest-rec compliance",
+              group_by or TREE)
     return f"pytest-rec: HTML report (one file, opens offline): {report_url(single / 'index.html', focus)}"
 
 

@@ -95,7 +95,7 @@ def _text(dom: str) -> str:
 def _run_suite(tmp: Path, *args: str) -> tuple[Path, subprocess.CompletedProcess]:
     proc = subprocess.run([sys.executable, "-m", "pytest_rec.cli", "-q", "--rec-report-dir", str(tmp / "reports"),
                            *args], cwd=tmp, capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "REC_HTML": "1"})
+                          env={**os.environ, "REC_HTML": "all"})
     return tmp / "reports", proc
 
 

@@ -32,28 +32,30 @@ def rec_options(pytestconfig: pytest.Config) -> Options:
 
 
 @pytest.fixture(scope="session")
-def rec_simulator(rec_options: Options, tmp_path_factory: pytest.TempPathFactory):
+def rec_simulator(pytestconfig: pytest.Config, rec_options: Options, tmp_path_factory: pytest.TempPathFactory):
     """The built-in simulator (one per xdist worker), or None when the target is a file. It runs in a
-    process of its own (the second core), or with ``--rec-sim-in-thread`` in a thread of this one."""
+    process of its own (the second core; spawned as the suite is collected), or with
+    ``--rec-sim-in-thread`` in a thread of this one."""
     if rec_options.target != "sim":
         yield None
         return
     from ..simulator import Array, Settings, SimulatorServer
-    from ..simulator.process import SimulatorProcess, build_inventory
+    from ..simulator.process import build_inventory, simulator_for
 
-    cert_dir = tmp_path_factory.mktemp("rec-sim-tls")
-    # fresh secrets each run, so reports can be searched for them
-    passwords = {key: "pw-" + secrets.token_urlsafe(12) for key in build_inventory(rec_options.sim_options).users}
+    run = run_of(pytestconfig)
     try:
         if rec_options.sim_in_thread:
+            # fresh secrets each run, so reports can be searched for them
+            passwords = {key: "pw-" + secrets.token_urlsafe(12) for key in build_inventory(rec_options.sim_options).users}
             settings = Settings.from_options(rec_options.sim_options, defects=rec_options.sim_defects)
             server = SimulatorServer(Array(build_inventory(rec_options.sim_options, passwords), settings), tls=True,
-                                     cert_dir=cert_dir)
+                                     cert_dir=tmp_path_factory.mktemp("rec-sim-tls"))
+            server.start()
         else:
-            server = SimulatorProcess(rec_options.sim_options, rec_options.sim_defects, passwords, cert_dir)
+            server, run.simulator = run.simulator, None
+            server = (server or simulator_for(rec_options.sim_options, rec_options.sim_defects).spawn()).wait_ready()
     except ValueError as exc:
         raise pytest.UsageError(f"--rec-sim-option: {exc}") from None
-    server.start()
     try:
         yield server
     finally:

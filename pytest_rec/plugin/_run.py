@@ -65,6 +65,16 @@ def pytest_configure(config: pytest.Config) -> None:
             resolve(run.options.sim_defects)
         except ValueError as exc:
             raise pytest.UsageError(f"--rec-sim-defect: {exc}") from None
+    if run.options.sim_options and run.options.target == "sim":
+        from ..simulator.settings import Settings
+
+        try:                                 # at once, not as an error of every check
+            Settings.from_options(run.options.sim_options)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--rec-sim-option: {exc}") from None
+
+
+SUITE_DIR = Path(__file__).resolve().parents[1] / "suite"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -78,6 +88,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             marks = [pytest.mark.rec(*case.expectation.requirements), pytest.mark.xdist_group(LANE.format(k))]
             params.append(pytest.param(case, id=case.id, marks=marks))
     metafunc.parametrize("rec_case", params)
+
+
+def pytest_collectstart(collector: pytest.Collector) -> None:
+    """As the suite's first module is collected, spawn the built-in simulator's process: it starts
+    (imports, certificate) while pytest collects; the ``rec_simulator`` fixture waits for it."""
+    if not isinstance(collector, pytest.Module) or SUITE_DIR not in collector.path.parents:
+        return
+    run = run_of(collector.config)
+    opts = run.options
+    if run.simulator is not None or opts.target != "sim" or opts.sim_in_thread or opts.dry_run:
+        return
+    from ..simulator.process import simulator_for
+
+    try:
+        run.simulator = simulator_for(opts.sim_options, opts.sim_defects).spawn()
+    except (ValueError, OSError):
+        run.simulator = None         # the fixture says what is wrong
 
 
 @pytest.hookimpl(tryfirst=True)     # before xdist's, which reads the lane (xdist_group) into the node id

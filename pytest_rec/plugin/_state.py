@@ -39,6 +39,12 @@ class RecRun:
     shared_lane: int | None = None           # the lane of the rec_shared_sessions checks
 
     stop_reason: str | None = None           # why the suite stopped the run itself (pytest.exit)
+    simulator: Any = None                    # the built-in simulator's process, spawned during collection
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.simulator is not None:       # spawned, but no check asked for it
+            self.simulator.stop()
+            self.simulator = None
 
     # a plugin object: pytest calls these hooks on it, so no hook needs a global to find the run
     def pytest_keyboard_interrupt(self, excinfo) -> None:

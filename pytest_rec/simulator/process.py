@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,7 +30,7 @@ from .array import Array, Settings
 from .inventory import Inventory, load_inventory
 from .targetfile import sim_password_env, target_data, target_env, target_toml
 
-__all__ = ["SimulatorProcess", "build_inventory"]
+__all__ = ["SimulatorProcess", "build_inventory", "simulator_for"]
 
 
 def build_inventory(options: dict[str, str], passwords: dict[str, str] | None = None) -> Inventory:
@@ -38,11 +41,19 @@ def build_inventory(options: dict[str, str], passwords: dict[str, str] | None = 
     return inventory
 
 
+def simulator_for(options: dict[str, str], defects=(), host: str = "127.0.0.1") -> "SimulatorProcess":
+    """A simulator process (not yet started) for one run: fresh passwords, so that reports can be
+    searched for them, and a certificate folder of its own, removed when it stops."""
+    passwords = {key: "pw-" + secrets.token_urlsafe(12) for key in build_inventory(options).users}
+    return SimulatorProcess(options, tuple(defects), passwords, tempfile.mkdtemp(prefix="rec-sim-tls-"), host,
+                            owns_cert_dir=True)
+
+
 class SimulatorProcess:
     """A simulator served by a child process (HTTPS on loopback, a certificate made at start)."""
 
     def __init__(self, options: dict[str, str], defects: tuple[str, ...] | list[str], passwords: dict[str, str],
-                 cert_dir: str | Path, host: str = "127.0.0.1"):
+                 cert_dir: str | Path, host: str = "127.0.0.1", owns_cert_dir: bool = False):
         settings = Settings.from_options(options, defects=defects)        # ValueError on a bad option
         self.array = Array(build_inventory(options, passwords), settings)   # the same state; never served
         self._config = {"options": options, "defects": list(defects), "passwords": passwords,
@@ -51,12 +62,18 @@ class SimulatorProcess:
         self.ca_path: Path | None = None
         self._log = Path(cert_dir) / "simulator.log"
         self._proc: subprocess.Popen | None = None
+        self._owns = Path(cert_dir) if owns_cert_dir else None
 
     @property
     def base_url(self) -> str:
         return f"https://{self.host}:{self.port}"
 
     def start(self, timeout: float = 60.0) -> "SimulatorProcess":
+        return self.spawn().wait_ready(timeout)
+
+    def spawn(self) -> "SimulatorProcess":
+        """Start the child and return at once (it starts while the caller goes on: the plugin spawns
+        it as the suite's first module is collected); ``wait_ready`` waits for it to serve."""
         Path(self._config["cert_dir"]).mkdir(parents=True, exist_ok=True)
         log = self._log.open("wb")
         try:
@@ -68,6 +85,13 @@ class SimulatorProcess:
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._proc.stdin.write(json.dumps(self._config).encode() + b"\n")
         self._proc.stdin.flush()
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> "SimulatorProcess":
+        if self.port:
+            return self
+        if self._proc is None or self._proc.stdout is None:
+            raise RuntimeError("the simulator is not running: spawn() it first")
         line = b""
         deadline = time.monotonic() + timeout
         with selectors.DefaultSelector() as sel:
@@ -103,6 +127,8 @@ class SimulatorProcess:
             proc.wait(timeout=10)
         if proc.stdout:
             proc.stdout.close()
+        if self._owns is not None:
+            shutil.rmtree(self._owns, ignore_errors=True)
 
     # ------------------------------------------------------------- the target it is
     def target(self) -> dict:
