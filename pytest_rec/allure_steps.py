@@ -292,11 +292,11 @@ def _results(results_dir: Path) -> list[dict]:
     return out
 
 
-def _example_steps(results_dir: Path, requirement: str, skip: str) -> tuple[str, list[dict]]:
+def _example_steps(results: list[dict], requirement: str, skip: str) -> tuple[str, list[dict]]:
     """The name and HTTP steps of the failed case with the fewest steps whose error names ``requirement``
     (never a result of the run itself, nor the one of uuid ``skip``)."""
     found = []
-    for data in _results(results_dir):
+    for data in results:
         if data.get("status") == "failed" and f"[{requirement}]" in (data.get("statusDetails") or {}).get("message", "") \
                 and not _is_run_result(data) and data.get("uuid") != skip and not data.get("name", "").startswith("VERDICT"):
             found.append(data)
@@ -312,6 +312,7 @@ def write_verdict_result(results_dir: Path, summary: dict) -> str:
     the result in the HTML report (its address there is ``index.html#/<id>``)."""
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
+    results = _results(results_dir)          # read once: a run has hundreds of result files
     verdict = summary.get("verdict", "inconclusive")
     target = summary.get("target") or {}
     failing = [r for r in summary.get("requirements", []) if r.get("verdict") in ("fail", "error")]
@@ -328,25 +329,25 @@ def write_verdict_result(results_dir: Path, summary: dict) -> str:
         what = f"{count} of {r.get('tests', 0)} case(s) failed" if r["verdict"] == "fail" else \
             f"{r.get('errors', 0)} of {r.get('tests', 0)} case(s) could not run"
         lines.append(f"[{r['id']}] {r.get('title', '')}: {what}")
-        case, http = _example_steps(results_dir, r["id"], uuid_)
+        case, http = _example_steps(results, r["id"], uuid_)
         steps.append({"name": f"{r['id']}: {r.get('title', '')}: {what}" + (f"; e.g. {case}" if case else ""),
                       "status": "failed" if r["verdict"] == "fail" else "broken", "stage": "finished",
                       "steps": http, "start": 0, "stop": 0})
-    starts = [d.get("start") for d in _results(results_dir) if d.get("uuid") != uuid_ and d.get("start")]
+    starts = [d.get("start") for d in results if d.get("uuid") != uuid_ and d.get("start")]
     # first in time, so that the report's tree (sorted by status, then order) shows it first
     data = _run_result(uuid_, name, _STATUS.get(verdict, "broken"), "\n".join(lines), steps, "verdict",
                        "The requirement table is the tree: requirement, then case family; compliance.md has "
                        "the same verdict on one page.", at=min(starts) - 1 if starts else None)
     (results_dir / f"{uuid_}-result.json").write_text(json.dumps(data), encoding="utf-8")
-    _write_bare_requirements(results_dir, summary)
+    _write_bare_requirements(results_dir, summary, results)
     return result_id(uuid_)
 
 
-def _write_bare_requirements(results_dir: Path, summary: dict) -> None:
+def _write_bare_requirements(results_dir: Path, summary: dict, results: list[dict]) -> None:
     """A result for each requirement that ran but has no case under it in the tree (REC-NO-5XX is
     judged on every exchange; a case that failed on another rule sits under that rule), with its
     verdict and counts from the summary: so that the tree has one node for every requirement."""
-    shown = {lb["value"].split(":")[0] for d in _results(results_dir) if not _is_run_result(d)
+    shown = {lb["value"].split(":")[0] for d in results if not _is_run_result(d)
              for lb in d.get("labels", []) if lb.get("name") == "feature"}
     for r in summary.get("requirements", []):
         if not r.get("tests") or r["id"] in shown:

@@ -158,7 +158,7 @@ class PlainClient:
 
     def __init__(self, base_url: str, verify: bool | str = True, guard: Guard | None = None,
                  transcript: Transcript | None = None, timeout: float = 30.0, label: str = "plain",
-                 busy_retries: int = 6, busy_budget: float = 60.0):
+                 busy_retries: int = 7, busy_budget: float = 60.0):
         self.http = make_http(base_url, verify, guard, timeout)
         self.guard = guard
         self.transcript = transcript or Transcript()
@@ -227,7 +227,7 @@ class RecClient:
 
     def __init__(self, base_url: str, creds: Credentials, *, verify: bool | str = True,
                  guard: Guard | None = None, transcript: Transcript | None = None,
-                 timeout: float = 30.0, busy_retries: int = 6, busy_budget: float = 60.0,
+                 timeout: float = 30.0, busy_retries: int = 7, busy_budget: float = 60.0,
                  waiter: JobWaiter | None = None):
         self.creds = creds
         self.guard = guard
@@ -355,15 +355,16 @@ class RecClient:
     def get_job(self, job_id: int) -> httpx.Response:
         return self.request("GET", f"/job/{job_id}")
 
-    def wait_job(self, job_id: int, timeout: float,
-                 first: Callable[[httpx.Response], bool] | None = None) -> JobResult | None:
+    def wait_job(self, job_id: int, timeout: float, first: Callable[[httpx.Response], bool] | None = None,
+                 at_once: bool = False) -> JobResult | None:
         """Poll until the job ends; raise TargetError at the deadline. ``first`` sees the answer to
         the first read (made after the expected job time, not at once: one read fewer per job); when
         it returns False the wait ends with None; an answer other than 200 that it lets through
-        counts as a poll that found the job still running."""
+        counts as a poll that found the job still running. ``at_once``: the first read at once, and
+        the job's time is not learnt (a refusal by job, which usually ends at once)."""
         start = time.monotonic()
         deadline = start + timeout
-        delay = self.waiter.first_delay()
+        delay = 0.0 if at_once else self.waiter.first_delay()
         polls = 0
         previous = 0.0                       # when the last unfinished poll was sent
         while True:
@@ -383,7 +384,8 @@ class RecClient:
                 waited = time.monotonic() - start
                 # the job ended between the previous poll and this one; with one poll we may have
                 # waited too long, so aim a little earlier next time
-                self.waiter.observe((previous + sent) / 2 if polls > 1 else sent * 0.9, polls)
+                if not at_once:
+                    self.waiter.observe((previous + sent) / 2 if polls > 1 else sent * 0.9, polls)
                 return JobResult(body, polls, waited)
             previous = sent
             if time.monotonic() >= deadline:

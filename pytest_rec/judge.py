@@ -129,8 +129,10 @@ def check_job_reference(client: RecClient, resp: httpx.Response, v: Violations) 
     return job_id
 
 
-def wait(client: RecClient, job_id: int, timeout: float, v: Violations) -> dict | None:
-    """Wait for the job of a 202; its first read (after the expected job time) must find it."""
+def wait(client: RecClient, job_id: int, timeout: float, v: Violations, refusal: bool = False) -> dict | None:
+    """Wait for the job of a 202; its first read must find it. The first read comes after the
+    expected job time; for a change the reference says is refused, at once (an array that refuses by
+    job usually ends that job at once), and that job's time does not teach the waiter."""
     def first(resp) -> bool:
         if resp.status_code == 404:
             v.add("REC-RESPONSE", f"job {job_id} from the 202 body reads 404")
@@ -138,7 +140,7 @@ def wait(client: RecClient, job_id: int, timeout: float, v: Violations) -> dict 
         check_no_5xx(resp, v, f"GET /job/{job_id}")
         return True
 
-    result = client.wait_job(job_id, timeout, first=first)
+    result = client.wait_job(job_id, timeout, first=first, at_once=refusal)
     return result.job if result is not None else None
 
 
@@ -166,7 +168,7 @@ def patch_and_judge(client: RecClient, reader: RecClient, target: Target, sid: i
     if resp.status_code == 202:
         job_id = check_job_reference(client, resp, v)
         if job_id is not None:
-            job = wait(client, job_id, job_timeout, v)
+            job = wait(client, job_id, job_timeout, v, refusal=not exp.accepted)
             out.job = job
             out.job_status = job.get("status") if job else None
 

@@ -79,8 +79,9 @@ def pytest_collection_modifyitems(items):
 
 
 def test_shared_session_checks_stay_in_one_lane_and_the_rest_is_handed_out_heaviest_first(pytester, monkeypatch):
-    """The matrix: one group per lane; the shared-session checks: one group of their own; every other
-    check ungrouped (xdist hands it to the next lane short of work), the heaviest first."""
+    """The matrix: one group per lane; the shared-session checks: one group of their own; the two
+    fuzzing checks in two lanes' groups; every other check ungrouped (xdist hands it to the next lane
+    short of work), the heaviest first, the expired-token check last."""
     pytester.makepyfile(lane_probe=PROBE)
     monkeypatch.setenv("PYTHONPATH", str(pytester.path))
     out = pytester.runpytest_subprocess("--pyargs", "pytest_rec.suite", "-p", "no:cacheprovider", "--co", "-q", "-s",
@@ -98,10 +99,13 @@ def test_shared_session_checks_stay_in_one_lane_and_the_rest_is_handed_out_heavi
               "test_tenant_allowed_on_own_destination_session", "test_suspend_first_on_named_active_sessions",
               "test_non_rec_session_refused"}
     assert lanes["rec-lane-shared"] == shared, lanes
+    fuzz = [k for k in range(3) if "test_generated_bodies" in lanes[f"rec-lane-{k}"]]
+    assert len(fuzz) == 2, lanes                              # the two heavy checks in two different lanes
     for k in range(3):
-        assert lanes[f"rec-lane-{k}"] == {"test_patch"}, lanes
-    assert not lanes["None"] & (shared | {"test_patch"})
-    assert order[0] == "test_generated_bodies" and order.index("test_isolation") < order.index("test_unknown_id_is_404"), order
+        assert lanes[f"rec-lane-{k}"] - {"test_generated_bodies"} == {"test_patch"}, lanes
+    assert not lanes["None"] & (shared | {"test_patch", "test_generated_bodies"})
+    assert order[0] == "test_sticky_manual_round_trip" and order.index("test_isolation") < order.index(
+        "test_unknown_id_is_404") and order[-1] == "test_expired_token", order
 
 
 @pytest.mark.whole_run

@@ -215,6 +215,23 @@ def test_no_secret_in_any_report_file(external, tmp_path):
         assert not leaked, f"{p} holds a secret"
 
 
+def test_no_token_in_a_failing_check_s_traceback(external, tmp_path):
+    """pytest's long tracebacks print every frame's arguments: the token a failing auth check passed
+    to its helper must still be redacted in JUnit, Allure and the console."""
+    server, target = external(defects={"logout-keeps-token"})
+    result = _run(["--rec-target", str(target), "--rec-depth", "smoke", "--tb", "long", "-k", "test_auth",
+                   "--junitxml", "reports/junit.xml", "--alluredir", "reports/allure-results"], tmp_path)
+    assert result.returncode == 1, result.stdout[-2000:]
+    junit = (tmp_path / "reports" / "junit.xml").read_text()
+    assert "token = '***'" in junit or "token = ***" in junit.replace("&#x27;", "'"), junit[-3000:]
+    secrets = set(server.array.issued_secrets) | set(passwords(server.array.inventory).values())
+    files = [p for p in (tmp_path / "reports").rglob("*") if p.is_file()]
+    for text, where in [(p.read_bytes().decode("utf-8", "replace"), str(p)) for p in files] + [
+            (result.stdout + result.stderr, "the console")]:
+        leaked = [s for s in secrets if s in text]
+        assert not leaked, f"{where} holds a secret"
+
+
 def test_ini_options_are_read(pytester):
     """rec_depth and rec_report_dir from an ini file act like the command-line options."""
     pytester.makeini("[pytest]\nrec_depth = smoke\nrec_report_dir = out\n")

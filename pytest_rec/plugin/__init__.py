@@ -16,13 +16,13 @@ from ._fixtures import (_rec_allure, rec_admin, rec_case_session, rec_credential
                         rec_transcript, rec_waiter)
 from ._options import pytest_addoption
 from ._outcomes import opt_in, pytest_runtest_makereport, pytest_runtest_setup
-from ._run import (pytest_collection_finish, pytest_collection_modifyitems, pytest_configure, pytest_generate_tests,
-                   pytest_sessionfinish, pytest_terminal_summary)
+from ._run import (pytest_collection_finish, pytest_collection_modifyitems, pytest_collectstart, pytest_configure,
+                   pytest_generate_tests, pytest_sessionfinish, pytest_terminal_summary)
 from ._state import RecRun, run_of
 
 __all__ = [
     # hooks
-    "pytest_addoption", "pytest_configure", "pytest_generate_tests", "pytest_collection_modifyitems",
+    "pytest_addoption", "pytest_configure", "pytest_collectstart", "pytest_generate_tests", "pytest_collection_modifyitems",
     "pytest_collection_finish",
     "pytest_runtest_setup", "pytest_runtest_makereport", "pytest_sessionfinish", "pytest_terminal_summary",
     # fixtures

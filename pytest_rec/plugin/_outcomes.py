@@ -88,9 +88,25 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         if obs:
             info["detail"] = obs
     _merge_setup_findings(item, call, rep, info)
+    _redact_longrepr(item, rep)
     if call.when == "teardown":
         rep.user_properties.append(("rec_case", json.dumps(info)))
     return rep
+
+
+def _redact_longrepr(item: pytest.Item, rep: pytest.TestReport) -> None:
+    """pytest's long tracebacks show the arguments of every frame (a token passed to a helper, a
+    fixture's value): no password or token of the run reaches JUnit, Allure or the console."""
+    if rep.longrepr is None or isinstance(rep.longrepr, tuple):
+        return
+    ctx = run_of(item.config).ctx
+    secrets = getattr(getattr(ctx, "transcript", None), "secrets", None)
+    if not secrets:
+        return
+    text = str(rep.longrepr)
+    clean = secrets.redact(text)
+    if clean != text:
+        rep.longrepr = clean
 
 
 def _known_hits(config: pytest.Config, requirements, case_id: str, any_requirement: bool = False):

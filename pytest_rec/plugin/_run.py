@@ -97,14 +97,19 @@ def pytest_collectstart(collector: pytest.Collector) -> None:
         return
     run = run_of(collector.config)
     opts = run.options
-    if run.simulator is not None or opts.target != "sim" or opts.sim_in_thread or opts.dry_run:
+    if run.simulator is not None or opts.target != "sim" or opts.sim_in_thread or opts.dry_run \
+            or collector.config.getoption("collectonly", False):
         return
     from ..simulator.process import simulator_for
 
+    sim = None
     try:
-        run.simulator = simulator_for(opts.sim_options, opts.sim_defects).spawn()
+        sim = simulator_for(opts.sim_options, opts.sim_defects)
+        run.simulator = sim.spawn()
     except (ValueError, OSError):
-        run.simulator = None         # the fixture says what is wrong
+        if sim is not None:
+            sim.stop()
+        run.simulator = None         # the fixture tries again and says what is wrong
 
 
 @pytest.hookimpl(tryfirst=True)     # before xdist's, which reads the lane (xdist_group) into the node id
@@ -228,8 +233,13 @@ def restore(config: pytest.Config) -> None:
     run.restore_failures = failures
     if failures:
         journal = run.ctx.journal.path
-        sys.stderr.write(f"\n*** pytest-rec: RESTORE FAILED: {'; '.join(failures)}. Run `rec-restore "
-                         f"{journal}` once the array allows it.\n")
+        # the restore usually runs in the last check's teardown: past pytest's capture, so that the
+        # line shows whatever that check's outcome (a captured line shows only for a failed check)
+        capman = config.pluginmanager.getplugin("capturemanager")
+        with capman.global_and_fixture_disabled() if capman is not None else nullcontext():
+            sys.stderr.write(f"\n*** pytest-rec: RESTORE FAILED: {'; '.join(failures)}. Run `rec-restore "
+                             f"{journal}` once the array allows it.\n")
+            sys.stderr.flush()
         pending = run.ctx.journal.pending()
         if guard is not None and pending:
             guard.last_lines = last_lines([{"session": sid, "path": str(journal)} for sid in pending])

@@ -4,9 +4,10 @@ which lane each check runs in. A lane is one worker that owns its writable sessi
 into one contiguous, job-frugal run per lane (an xdist group each, the largest units, so xdist
 hands one to each worker first). The checks that write sessions outside the writable pool (tenant,
 active, non-REC: marked ``rec_shared_sessions``) form one more group, so that those sessions stay
-in one hand. Every other check is left ungrouped and ordered heaviest first: xdist hands each one
-to the next worker that runs short of work, so the lanes end close together however many jobs a
-check turns out to cost (a fixed assignment made them end up to 40% apart)."""
+in one hand. A heavy check (fuzzing) joins the matrix run of the lane with the least expected
+work. Every other check is left ungrouped and ordered heaviest first: xdist hands each one to the
+next worker that runs short of work, so the lanes end close together however many jobs a check
+turns out to cost (a fixed assignment of every check made them end up to 40% apart)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ _WEIGHTS = {"test_sticky_manual_round_trip": 8.0, "test_forced_manual_split": 2.
             "test_split_mode_refused_when_asynchronous": 4.0, "test_tenant_allowed_on_own_session": 2.0,
             "test_tenant_allowed_on_own_destination_session": 2.0, "test_tenant_refused_on_each_local_side": 3.0}
 # xdist (loadgroup) gives a worker one more unit whenever 2 or fewer of its checks are pending, so a
-# worker that runs short may take the next 3 units at once: a heavy check is followed by 2 light ones
+# worker that runs short may take the next 3 units in a row: a heavy check is followed by 2 light ones.
+# Checks of HEAVY jobs or more are not handed out at all: each joins the matrix run of the lane with
+# the least expected work (when all lanes run short at once, the hand-out alone could still give two
+# of them to one lane)
 HAND_OUT = 3
 HEAVY = 10.0
 
@@ -96,6 +100,11 @@ def assign_lanes(items: list[pytest.Item], lanes: int,
             shared_lane = k
             for item in unit:
                 item.add_marker(pytest.mark.xdist_group(SHARED))
+        elif lanes > 1 and weight >= HEAVY:
+            # a heavy check (fuzzing, ~40 jobs) joins a lane's matrix run: when every lane runs short of
+            # work at once, xdist could otherwise hand two of them to one lane
+            unit[0].add_marker(pytest.mark.xdist_group(LANE.format(k)))
+    free = [i for i in free if check_weight(i) < HEAVY or lanes <= 1]
     if lanes > 1 and free:   # heaviest first, so the last checks handed out are the short ones
         every = items if session_items is None else session_items
         where = {id(i): n for n, i in enumerate(every)}

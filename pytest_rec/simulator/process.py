@@ -57,7 +57,7 @@ class SimulatorProcess:
         settings = Settings.from_options(options, defects=defects)        # ValueError on a bad option
         self.array = Array(build_inventory(options, passwords), settings)   # the same state; never served
         self._config = {"options": options, "defects": list(defects), "passwords": passwords,
-                        "cert_dir": str(cert_dir), "host": host}
+                        "cert_dir": str(cert_dir), "host": host, "owns_cert_dir": owns_cert_dir}
         self.host, self.port, self.tls = host, 0, True
         self.ca_path: Path | None = None
         self._log = Path(cert_dir) / "simulator.log"
@@ -99,17 +99,25 @@ class SimulatorProcess:
             while not line.endswith(b"\n"):
                 left = deadline - time.monotonic()
                 if left <= 0 or not sel.select(left):
+                    log = self._log_tail()
                     self.stop()
-                    raise RuntimeError(f"the simulator did not start within {timeout:.0f} s; its log: {self._log}")
+                    raise RuntimeError(f"the simulator did not start within {timeout:.0f} s; its output: {log}")
                 chunk = os.read(self._proc.stdout.fileno(), 65536)
                 if not chunk:
+                    self._proc.wait(timeout=10)
+                    log = self._log_tail()
                     self.stop()
-                    raise RuntimeError("the simulator process ended at start: "
-                                       + self._log.read_text(errors="replace")[-2000:])
+                    raise RuntimeError(f"the simulator process ended at start: {log}")
                 line += chunk
         ready = json.loads(line)
         self.port, self.ca_path = int(ready["port"]), Path(ready["ca"])
         return self
+
+    def _log_tail(self) -> str:
+        try:
+            return self._log.read_text(errors="replace")[-2000:].strip() or "(nothing)"
+        except OSError:
+            return "(no log)"
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
@@ -166,6 +174,8 @@ def _child() -> int:
             pass
     finally:
         server.stop()
+        if config.get("owns_cert_dir"):         # a killed run cannot remove it (the key is in it)
+            shutil.rmtree(config["cert_dir"], ignore_errors=True)
     return 0
 
 

@@ -73,9 +73,18 @@ def _aging_login(rec_ctx, rec_credentials, rec_simulator):
     if creds is None:
         return None
     try:
-        return _plain_login(rec_ctx, creds), time.monotonic()
-    except TargetError as exc:
-        return exc
+        login = _plain_login(rec_ctx, creds)
+        at = time.monotonic()
+        rec_ctx.transcript.secrets.add(str(login.get("token")))
+        # the control: the fresh token works, so a 401 at the end is the token's age, not a bad token
+        sid = rec_ctx.target.writable[0]
+        fresh = rec_ctx.plain.request("GET", f"/copysession/{sid}", token=login["token"])
+        if fresh.status_code != 200:
+            raise TargetError(f"a fresh token of {creds.name!r} read session {sid}: {fresh.status_code}, expected 200; "
+                              "the expiry of a token cannot be told from a token that never worked")
+        return login, at
+    except (TargetError, KeyError, TypeError, ValueError) as exc:
+        return exc if isinstance(exc, TargetError) else TargetError(f"login for the expired-token check: {exc!r}")
 
 
 @pytest.mark.rec("REC-AUTH")
