@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import tempfile
 import threading
@@ -33,6 +34,7 @@ class SimulatorServer:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
+        self._made_dir: Path | None = None
 
     @property
     def base_url(self) -> str:
@@ -63,7 +65,9 @@ class SimulatorServer:
 
         ca = trustme.CA()
         cert = ca.issue_cert(self.host, "localhost")
-        folder = self._cert_dir or Path(tempfile.mkdtemp(prefix="rec-sim-tls-"))
+        if self._cert_dir is None:          # a folder of its own, removed by stop()
+            self._made_dir = self._cert_dir = Path(tempfile.mkdtemp(prefix="rec-sim-tls-"))
+        folder = self._cert_dir
         folder.mkdir(parents=True, exist_ok=True)
         self.ca_path = folder / "ca.pem"
         ca.cert_pem.write_to_path(str(self.ca_path))
@@ -105,6 +109,9 @@ class SimulatorServer:
         if self._sock is not None:
             self._sock.close()
         self._server = self._thread = self._sock = None
+        if self._made_dir is not None:
+            shutil.rmtree(self._made_dir, ignore_errors=True)
+            self._made_dir = self._cert_dir = None
 
     def __enter__(self) -> "SimulatorServer":
         return self.start()
