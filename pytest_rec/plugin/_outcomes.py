@@ -11,7 +11,7 @@ from ..errors import Blocked, Deviation, TargetError
 from ..target import TargetFileError, load_target
 from ._state import CASE_INFO, RECORDED, run_of
 
-__all__ = ["pytest_runtest_makereport", "pytest_runtest_setup", "case_id", "opt_in"]
+__all__ = ["pytest_runtest_makereport", "pytest_runtest_setup", "pytest_runtest_call", "case_id", "opt_in"]
 
 
 def opt_in(reason: str, enable: str) -> None:
@@ -190,6 +190,15 @@ def _new_server_errors(item: pytest.Item) -> list:
         return []
     start = item.stash.get(SERVER_ERRORS_AT, 0)
     return list(ctx.transcript.server_errors[start:])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    """The run's first check creates the run's context in its own setup, after pytest_runtest_setup:
+    name it here, so that its exchanges are not filed under "setup"."""
+    ctx = run_of(item.config).ctx
+    if ctx is not None:
+        ctx.transcript.case = case_id(item)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

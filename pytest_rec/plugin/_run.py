@@ -74,9 +74,6 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--rec-sim-option: {exc}") from None
 
 
-SUITE_DIR = Path(__file__).resolve().parents[1] / "suite"
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "rec_case" not in metafunc.fixturenames:
         return
@@ -88,28 +85,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             marks = [pytest.mark.rec(*case.expectation.requirements), pytest.mark.xdist_group(LANE.format(k))]
             params.append(pytest.param(case, id=case.id, marks=marks))
     metafunc.parametrize("rec_case", params)
-
-
-def pytest_collectstart(collector: pytest.Collector) -> None:
-    """As the suite's first module is collected, spawn the built-in simulator's process: it starts
-    (imports, certificate) while pytest collects; the ``rec_simulator`` fixture waits for it."""
-    if not isinstance(collector, pytest.Module) or SUITE_DIR not in collector.path.parents:
-        return
-    run = run_of(collector.config)
-    opts = run.options
-    if run.simulator is not None or opts.target != "sim" or opts.sim_in_thread or opts.dry_run \
-            or collector.config.getoption("collectonly", False):
-        return
-    from ..simulator.process import simulator_for
-
-    sim = None
-    try:
-        sim = simulator_for(opts.sim_options, opts.sim_defects)
-        run.simulator = sim.spawn()
-    except (ValueError, OSError):
-        if sim is not None:
-            sim.stop()
-        run.simulator = None         # the fixture tries again and says what is wrong
 
 
 @pytest.hookimpl(tryfirst=True)     # before xdist's, which reads the lane (xdist_group) into the node id

@@ -40,11 +40,15 @@ class RecRun:
 
     stop_reason: str | None = None           # why the suite stopped the run itself (pytest.exit)
     simulator: Any = None                    # the built-in simulator's process, spawned during collection
+    fuzz: Any = None                         # fuzzbodies.Pregenerated, spawned during collection
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.simulator is not None:       # spawned, but no check asked for it
             self.simulator.stop()
             self.simulator = None
+        if self.fuzz is not None:
+            self.fuzz.stop()
+            self.fuzz = None
 
     # a plugin object: pytest calls these hooks on it, so no hook needs a global to find the run
     def pytest_keyboard_interrupt(self, excinfo) -> None:

@@ -9,17 +9,14 @@ so no request is repeated needlessly."""
 import json
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, Phase, given, seed, settings
 from schemathesis import GenerationMode
 
-from pytest_rec.catalogue import openapi_path
 from pytest_rec.errors import Deviation
+from pytest_rec.fuzzbodies import examples_for, generate
 from pytest_rec.judge import show
 from pytest_rec.model import FIELDS, VALUES, Expectation, expect
+from pytest_rec.plugin import fuzz_bodies
 
-SCHEMA = schemathesis.openapi.from_path(str(openapi_path()))
-PATCH = SCHEMA["/copysession/{copysession_id}"]["PATCH"]
 BAD_INPUT = Expectation(False, ("REC-BAD-INPUT",), refusal_requirement="REC-BAD-INPUT")
 UNSPECIFIED = Expectation(True, ("REC-UNSPECIFIED",), recorded=True)
 
@@ -41,29 +38,20 @@ def expectation_for(before, body) -> Expectation:
 
 
 def _examples(rec_ctx) -> int:
-    if rec_ctx.options.fuzz_examples is not None:
-        return rec_ctx.options.fuzz_examples
-    if rec_ctx.target.kind == "sim":
-        return {"full": 40, "pairwise": 25, "smoke": 10}[rec_ctx.options.depth]
-    return rec_ctx.target.profile.fuzz_examples
+    return examples_for(rec_ctx.options, rec_ctx.target.kind, rec_ctx.target.profile.fuzz_examples)
 
 
 @pytest.mark.rec("REC-NO-5XX", "REC-RESPONSE", "REC-BAD-INPUT")
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: f"PATCH {m.value}")
-def test_generated_bodies(rec_ctx, mode, rec_record):
+def test_generated_bodies(rec_ctx, mode, rec_record, pytestconfig):
     sent, found = [], []
 
     # no shrinking: the array is stateful, so a replayed example meets another session state; the
     # first deviation is kept as found and the run stops there
     # a fixed seed (--rec-fuzz-seed, recorded in compliance.json): the same run sends the same bodies,
     # so a deviation found by fuzzing is reproducible and a rerun cannot flip the verdict by chance
-    @seed(rec_ctx.options.fuzz_seed)
-    @settings(max_examples=_examples(rec_ctx), database=None, deadline=None,
-              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
-    @given(case=PATCH.as_strategy(generation_mode=mode))
-    def run(case):
+    def send(body):
         sid, before = rec_ctx.pool.acquire_any()
-        body = case.body
         exp = expectation_for(before, body)
         if isinstance(body, (dict, list, int, float, bool)) or body is None:
             raw = json.dumps(body).encode()
@@ -77,8 +65,16 @@ def test_generated_bodies(rec_ctx, mode, rec_record):
         except Deviation as exc:
             found.append(Deviation(exc.requirements, f"generated body {show(raw[:200])} -> {exc}"))
 
-    run()
+    examples, seed = _examples(rec_ctx), rec_ctx.options.fuzz_seed
+    ready = fuzz_bodies(pytestconfig, mode.value, examples, seed)     # made by a process of its own meanwhile
+    if ready is not None:
+        for body in ready:
+            send(body)
+    else:
+        generate(mode.value, examples, seed, each=send)
     if found:
         raise found[0]
-    rec_record(f"{len(sent)} generated PATCH bodies ({mode.value})")
+    rec_record(f"{len(sent)} generated PATCH bodies ({mode.value})" + (
+        "" if ready is not None else "; generated in the run's own process (the generator process failed), "
+        "so not the same bodies as other runs with this seed"))
     assert sent, "schemathesis generated no example"
