@@ -37,6 +37,8 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "active, non-REC); these checks stay together in one lane")
     config.addinivalue_line("markers", "rec_last: runs after every other check (the expired-token check, whose "
                                        "token ages while the others run)")
+    config.addinivalue_line("markers", "rec_late: runs after the matrix (the fuzzing checks, whose bodies a process "
+                                       "of their own generates meanwhile)")
     run = RecRun(config, read_options(config))
     if getattr(config.option, "allure_report_dir", None):
         from ..allure_steps import skip_empty_fixture_records
@@ -106,9 +108,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             load_target(opts.target)          # fail before anything is sent, naming file and key
         except TargetFileError as exc:
             pytest.exit(f"pytest-rec: target file error: {exc}", returncode=2)
-    last = [i for i in items if i.get_closest_marker("rec_last") is not None]
-    if last:
-        items[:] = [i for i in items if i.get_closest_marker("rec_last") is None] + last
+    def rank(item) -> int:       # stable: rec_late after the rest (in a lane too), rec_last at the very end
+        return 2 if item.get_closest_marker("rec_last") else 1 if item.get_closest_marker("rec_late") else 0
+    items.sort(key=rank)
     run.lane_load, run.shared_lane = assign_lanes(rec_items, group_count(config), items)
     if opts.dry_run:
         from ._dryrun import dry_run
