@@ -381,9 +381,9 @@ def main() -> int:
             f"{full['inner']:.1f} s in pytest, median of {full['repeats']} ({full['inner_range'][0]:.1f}-"
             f"{full['inner_range'][1]:.1f} s; {full['wall']:.1f} s with start-up), {full['cases']} checks, "
             f"{full['per_case_ms']:.0f} ms per check", full["inner"] <= 5,
-            "" if full["inner"] <= 5 else "what is left (docs/profile.md): about 1,600 HTTPS requests (the simulator "
-            "now has a process of its own), pytest's and Allure's per-check cost (~6 ms per check), fuzzing's body "
-            "generation (~1.5 s for 80 bodies) and collection (~0.5 s)"),
+            "what is left (docs/profile.md): 288 matrix checks at about 10 ms each (2.7 HTTPS exchanges, judging, "
+            "pytest's and Allure's per-check work), collection and the reports, about 1 s; this VM's speed varies "
+            "by up to half from hour to hour"),
         row("whole `rec-compliance` on the simulator, HTML report included", "<= 10 s",
             f"{full['whole']:.1f} s, median of {full['repeats']} ({full['whole_range'][0]:.1f}-{full['whole_range'][1]:.1f} s)",
             full["whole"] <= 10, "the run above plus Python start-up and the single-file Allure 3 report "
