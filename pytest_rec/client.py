@@ -195,6 +195,10 @@ class JobWaiter:
     def first_delay(self) -> float:
         return 0.0 if self.typical < 0.01 else self.typical * 0.95
 
+    def miss_step(self) -> float:
+        """The wait after a read that found the job still running: short, the job is about to end."""
+        return max(0.005, self.typical * 0.08)
+
     def observe(self, duration: float, polls: int) -> None:
         with self._lock:
             self.jobs += 1
@@ -377,7 +381,7 @@ class RecClient:
                 if not first(resp):
                     return None
                 if resp.status_code != 200 and time.monotonic() < deadline:
-                    previous, delay = sent, max(0.005, self.waiter.typical * 0.08)
+                    previous, delay = sent, self.waiter.miss_step()
                     continue
             body = self.expect_ok(resp, f"read job {job_id}")
             if body.get("status") in JOB_ENDED:
@@ -392,8 +396,7 @@ class RecClient:
                 raise TargetError(f"job {job_id} still {body.get('status')!r} after {timeout:.0f} s "
                                   "(--rec-job-timeout)")
             # after a miss, short steps that grow: the job is usually about to end
-            step = max(0.005, self.waiter.typical * 0.08)
-            delay = min(5.0, step if polls == 1 else delay * 1.5)
+            delay = min(5.0, self.waiter.miss_step() if polls == 1 else delay * 1.5)
 
     def run_job(self, resp: httpx.Response, what: str, timeout: float) -> JobResult:
         body = self.expect_ok(resp, what, codes=(202,))

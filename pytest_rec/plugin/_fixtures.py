@@ -3,7 +3,6 @@ simulator, a client) without touching the others."""
 
 from __future__ import annotations
 
-import secrets
 import sys
 from pathlib import Path
 
@@ -40,13 +39,12 @@ def rec_simulator(pytestconfig: pytest.Config, rec_options: Options, tmp_path_fa
         yield None
         return
     from ..simulator import Array, Settings, SimulatorServer
-    from ..simulator.process import build_inventory, simulator_for
+    from ..simulator.process import build_inventory, fresh_passwords, simulator_for
 
     run = run_of(pytestconfig)
     try:
         if rec_options.sim_in_thread:
-            # fresh secrets each run, so reports can be searched for them
-            passwords = {key: "pw-" + secrets.token_urlsafe(12) for key in build_inventory(rec_options.sim_options).users}
+            passwords = fresh_passwords(rec_options.sim_options)
             settings = Settings.from_options(rec_options.sim_options, defects=rec_options.sim_defects)
             server = SimulatorServer(Array(build_inventory(rec_options.sim_options, passwords), settings), tls=True,
                                      cert_dir=tmp_path_factory.mktemp("rec-sim-tls"))

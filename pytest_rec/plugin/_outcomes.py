@@ -101,7 +101,7 @@ def _redact_longrepr(item: pytest.Item, rep: pytest.TestReport) -> None:
         return
     ctx = run_of(item.config).ctx
     secrets = getattr(getattr(ctx, "transcript", None), "secrets", None)
-    if not secrets:
+    if secrets is None:
         return
     text = str(rep.longrepr)
     clean = secrets.redact(text)

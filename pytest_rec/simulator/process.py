@@ -30,7 +30,7 @@ from .array import Array, Settings
 from .inventory import Inventory, load_inventory
 from .targetfile import sim_password_env, target_data, target_env, target_toml
 
-__all__ = ["SimulatorProcess", "build_inventory", "simulator_for"]
+__all__ = ["SimulatorProcess", "build_inventory", "fresh_passwords", "simulator_for"]
 
 
 def build_inventory(options: dict[str, str], passwords: dict[str, str] | None = None) -> Inventory:
@@ -41,12 +41,16 @@ def build_inventory(options: dict[str, str], passwords: dict[str, str] | None = 
     return inventory
 
 
+def fresh_passwords(options: dict[str, str]) -> dict[str, str]:
+    """A new password for every user of the inventory, each run: reports can be searched for them."""
+    return {key: "pw-" + secrets.token_urlsafe(12) for key in build_inventory(options).users}
+
+
 def simulator_for(options: dict[str, str], defects=(), host: str = "127.0.0.1") -> "SimulatorProcess":
-    """A simulator process (not yet started) for one run: fresh passwords, so that reports can be
-    searched for them, and a certificate folder of its own, removed when it stops."""
-    passwords = {key: "pw-" + secrets.token_urlsafe(12) for key in build_inventory(options).users}
-    return SimulatorProcess(options, tuple(defects), passwords, tempfile.mkdtemp(prefix="rec-sim-tls-"), host,
-                            owns_cert_dir=True)
+    """A simulator process (not yet started) for one run: fresh passwords and a certificate folder of
+    its own, removed when it stops."""
+    return SimulatorProcess(options, tuple(defects), fresh_passwords(options), tempfile.mkdtemp(prefix="rec-sim-tls-"),
+                            host, owns_cert_dir=True)
 
 
 class SimulatorProcess:
