@@ -154,7 +154,7 @@ def test_second_signal_during_the_restore_leaves_the_journal(chaos_sim, tmp_path
     """A second SIGTERM while the sessions are being put back: the run stops there, keeps the journal,
     and its last line is the rec-restore command, which then puts the array back."""
     result = compliance(chaos_sim, tmp_path, "--rec-depth", "smoke",
-                        chaos={"signal": "SIGTERM", "at": "test:test_matrix:40", "again": 1})
+                        chaos={"signal": "SIGTERM", "at": "test:test_matrix:20", "again": 1})
     lines = result.stdout.strip().splitlines()
     assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-2000:]
     assert lines[-1].startswith("rec-restore "), lines[-5:]
