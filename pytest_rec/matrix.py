@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cached_property
 
 from .model import FIELDS, Expectation, Modes, bodies, body_label, expect, setup_path, starting_states
 
@@ -21,15 +22,15 @@ class Case:
     def body_dict(self) -> dict[str, str]:
         return dict(self.body)
 
-    @property
+    @cached_property          # a frozen dataclass keeps a __dict__: computed once per case, not at every use
     def id(self) -> str:
         return f"{self.start.label()} + {body_label(self.body_dict)}"
 
-    @property
+    @cached_property
     def expectation(self) -> Expectation:
         return expect(self.start, self.body_dict)
 
-    @property
+    @cached_property
     def end(self) -> Modes:
         e = self.expectation
         return e.modes if e.accepted and e.modes else self.start

@@ -33,7 +33,7 @@ class Profile:
     suspend_timeout: float = 120.0      # seconds for a suspend or resume to show in GET
     settle_window: float = 10.0         # seconds a GET may lag a job's Success before the suite judges it
     busy_budget: float = 60.0           # seconds one request may spend retrying 503 (busy)
-    busy_retries: int = 9               # 503 retries of one request (back-off 0.1 s doubling to 5 s: ~21 s)
+    busy_retries: int = 11              # 503 retries of one request (back-off 25 ms doubling to 5 s: ~21 s)
     rec_type: str = "REC"               # the copy-session ``type`` token of a REC session
     active_statuses: tuple[str, ...] = ("Active",)   # a writable session's ``status`` (preflight)
     refusal_job_statuses: tuple[str, ...] = ("Error",)   # a job end that counts as a refusal

@@ -4,12 +4,28 @@ the check does with each, and a run sends exactly them."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
-from pytest_rec.fuzzbodies import MODES, Pregenerated, generate, tag, untag
+import pytest
+
+from pytest_rec.fuzzbodies import MODES, Pregenerated, cache_dir, generate, tag, untag
 
 SEED = 20261127
+
+
+@pytest.fixture(scope="module")
+def _module_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("xdg-cache")
+
+
+@pytest.fixture(autouse=True)
+def cold_bodies(_module_cache, monkeypatch):
+    """A per-user cache of this module's own (hypothesis's tables made once for the module), with no
+    fuzzing bodies kept in it: each test starts with bodies that only a generator process can give."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_module_cache))
+    shutil.rmtree(cache_dir() / "fuzz-bodies", ignore_errors=True)
 
 
 def test_the_child_process_makes_the_same_bodies_every_time():
@@ -26,6 +42,29 @@ def test_the_child_process_makes_the_same_bodies_every_time():
     finally:
         one.stop()
         two.stop()
+
+
+def test_bodies_are_kept_per_user_and_the_generator_leaves_nothing_where_it_ran(tmp_path, monkeypatch):
+    """The first run's generator makes the bodies in a process of its own and leaves no ``.hypothesis``
+    folder in the working directory; the next run with the same count and seed reads the same bodies
+    from the per-user cache, starting no process; another seed starts one."""
+    monkeypatch.chdir(tmp_path)
+    first = Pregenerated(12, SEED)
+    try:
+        assert not first.cached and first._proc is not None
+        made = {mode: first.bodies(mode, 12, SEED) for mode in MODES}
+        assert all(made.values())
+    finally:
+        first.stop()
+    assert not (tmp_path / ".hypothesis").exists(), list(tmp_path.iterdir())
+    again = Pregenerated(12, SEED)
+    assert again.cached and again._proc is None
+    assert {mode: again.bodies(mode, 12, SEED) for mode in MODES} == made
+    other = Pregenerated(12, SEED + 1)
+    try:
+        assert not other.cached and other._proc is not None
+    finally:
+        other.stop()
 
 
 def test_what_the_check_does_with_a_body_does_not_steer_the_next():

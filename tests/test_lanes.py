@@ -69,43 +69,45 @@ def test_matrix_lanes_are_balanced_by_jobs_not_cases():
 
 PROBE = """
 import pytest
+from pytest_rec.plugin._xdist import check_weight
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items):
     for item in items:
         marker = item.get_closest_marker("xdist_group")
-        print("LANE", marker.args[0] if marker else None, item.nodeid.split("::")[-1].split("[")[0])
+        print("LANE", marker.args[0] if marker else None, item.nodeid.split("::")[-1].split("[")[0], check_weight(item))
 """
 
 
 def test_shared_session_checks_stay_in_one_lane_and_the_rest_is_handed_out_heaviest_first(pytester, monkeypatch):
-    """The matrix: one group per lane; the shared-session checks: one group of their own; the two
-    fuzzing checks in two lanes' groups; every other check ungrouped (xdist hands it to the next lane
-    short of work), the heaviest first, the expired-token check last."""
+    """The matrix: one group per lane; the shared-session checks: one group of their own; every other
+    check ungrouped (xdist hands it to the next lane short of work), the heaviest first, the
+    expired-token check last; fuzzing cut into small checks (six parts per mode) handed out like the rest."""
     pytester.makepyfile(lane_probe=PROBE)
     monkeypatch.setenv("PYTHONPATH", str(pytester.path))
     out = pytester.runpytest_subprocess("--pyargs", "pytest_rec.suite", "-p", "no:cacheprovider", "--co", "-q", "-s",
                                         "--rec-lanes", "3", "-p", "lane_probe")
     lanes: dict[str, set[str]] = {}
-    order = []
+    order, weights = [], []
     for line in out.stdout.lines:
         if line.startswith("LANE "):
-            _, lane, name = line.split()
+            _, lane, name, weight = line.split()
             lanes.setdefault(lane, set()).add(name)
             if lane == "None":
                 order.append(name)
+                weights.append(float(weight))
     assert set(lanes) == {"rec-lane-0", "rec-lane-1", "rec-lane-2", "rec-lane-shared", "None"}, out.stdout.lines[-20:]
     shared = {"test_tenant_refused_on_each_local_side", "test_tenant_allowed_on_own_session",
               "test_tenant_allowed_on_own_destination_session", "test_suspend_first_on_named_active_sessions",
               "test_non_rec_session_refused"}
     assert lanes["rec-lane-shared"] == shared, lanes
-    fuzz = [k for k in range(3) if "test_generated_bodies" in lanes[f"rec-lane-{k}"]]
-    assert len(fuzz) == 2, lanes                              # the two heavy checks in two different lanes
     for k in range(3):
-        assert lanes[f"rec-lane-{k}"] - {"test_generated_bodies"} == {"test_patch"}, lanes
-    assert not lanes["None"] & (shared | {"test_patch", "test_generated_bodies"})
-    assert order[0] == "test_sticky_manual_round_trip" and order.index("test_isolation") < order.index(
-        "test_unknown_id_is_404") and order[-1] == "test_expired_token", order
+        assert lanes[f"rec-lane-{k}"] == {"test_patch"}, lanes
+    assert not lanes["None"] & (shared | {"test_patch"})
+    assert order.count("test_generated_bodies") == 12, order
+    assert weights[:-1] == sorted(weights[:-1], reverse=True), list(zip(order, weights))     # heaviest first
+    assert order[-1] == "test_expired_token" and order.index("test_sticky_manual_round_trip") < order.index(
+        "test_unknown_id_is_404"), order
 
 
 @pytest.mark.whole_run

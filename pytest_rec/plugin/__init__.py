@@ -21,6 +21,7 @@ from ._run import (pytest_collection_finish, pytest_collection_modifyitems, pyte
                    pytest_sessionfinish, pytest_terminal_summary)
 from ._spawn import fuzz_bodies, pytest_collectstart
 from ._state import RecRun, run_of
+from ._xdist import group_count
 
 __all__ = [
     # hooks
@@ -31,5 +32,5 @@ __all__ = [
     "rec_options", "rec_simulator", "rec_target", "rec_credentials", "rec_transcript", "rec_guard", "rec_waiter",
     "rec_admin", "rec_tenant", "rec_other", "rec_plain", "rec_ctx", "rec_case_session", "rec_record", "_rec_allure",
     # the per-run state, for other plugins; opt_in for checks a target may leave out
-    "RecRun", "run_of", "opt_in", "fuzz_bodies",
+    "RecRun", "run_of", "opt_in", "fuzz_bodies", "group_count",
 ]

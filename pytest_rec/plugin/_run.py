@@ -13,6 +13,7 @@ import pytest
 
 from .. import __version__
 from ..context import write_transcript
+from ..fuzzbodies import use_cache_home
 from ..matrix import cases_for, chunk, order
 from ..target import TargetFileError, load_target
 from ._options import read_options
@@ -41,9 +42,9 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "of their own generates meanwhile)")
     run = RecRun(config, read_options(config))
     if getattr(config.option, "allure_report_dir", None):
-        from ..allure_steps import skip_empty_fixture_records
+        from ..allure_steps import lean_result_files
 
-        skip_empty_fixture_records()
+        lean_result_files()
     config.stash[RUN] = run
     workerinput = getattr(config, "workerinput", None) or {}
     config.stash[RUN_ID] = str(workerinput.get("testrunuid") or uuid.uuid4().hex)
@@ -102,7 +103,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if not rec_items:
         return
     run.active = True
-    _hypothesis_cache()
+    use_cache_home()
     if opts.target != "sim":
         try:
             load_target(opts.target)          # fail before anything is sent, naming file and key
@@ -138,23 +139,6 @@ def _check_before_lanes(config: pytest.Config, run: RecRun) -> None:
         sys.stdout.flush()
         config.option.dist, config.option.numprocesses, config.option.tx = "no", None, []
         config.option.rec_lanes = 1
-
-
-def _hypothesis_cache() -> None:
-    """Hypothesis keeps its Unicode tables and source constants under ``./.hypothesis`` of the working
-    directory, and computes them again (seconds) in every new folder. For the suite's fuzzing they go
-    to one per-user cache instead (``$HYPOTHESIS_STORAGE_DIRECTORY`` wins), and no ``.hypothesis``
-    folder is left where the user ran the suite."""
-    import os
-
-    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
-        return
-    try:
-        from hypothesis.configuration import set_hypothesis_home_dir
-    except ImportError:
-        return
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    set_hypothesis_home_dir(Path(base) / "pytest-rec" / "hypothesis")
 
 
 def refuse_if_journal_pending(config: pytest.Config, target_file: str) -> None:

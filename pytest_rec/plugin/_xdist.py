@@ -4,10 +4,11 @@ which lane each check runs in. A lane is one worker that owns its writable sessi
 into one contiguous, job-frugal run per lane (an xdist group each, the largest units, so xdist
 hands one to each worker first). The checks that write sessions outside the writable pool (tenant,
 active, non-REC: marked ``rec_shared_sessions``) form one more group, so that those sessions stay
-in one hand. A heavy check (fuzzing) joins the matrix run of the lane with the least expected
-work. Every other check is left ungrouped and ordered heaviest first: xdist hands each one to the
-next worker that runs short of work, so the lanes end close together however many jobs a check
-turns out to cost (a fixed assignment of every check made them end up to 40% apart)."""
+in one hand. Every other check is left ungrouped and ordered heaviest first: xdist hands each one
+to the next worker that runs short of work, so the lanes end close together however many jobs a
+check turns out to cost (a fixed assignment of every check made them end up to 40% apart). No check
+is large: fuzzing is cut into parts (``suite/test_fuzz.PARTS``), since xdist gives a worker its next
+unit while two of its checks are still pending and could give two large ones to one lane."""
 
 from __future__ import annotations
 
@@ -21,16 +22,10 @@ SHARED = "rec-lane-shared"
 # expected jobs of one check outside the matrix (setup included), as measured on a simulator with
 # three writable sessions and 0.25 s jobs (benchmarks/bench.py): for the plan and the hand-out order
 _WEIGHTS = {"test_sticky_manual_round_trip": 8.0, "test_forced_manual_split": 2.0, "test_isolation": 4.0,
-            "test_concurrent_changes_do_not_mix": 6.0, "test_suspend_first": 5.0, "test_generated_bodies": 39.0,
+            "test_concurrent_changes_do_not_mix": 6.0, "test_suspend_first": 5.0,
             "test_split_mode_refused_when_asynchronous": 4.0, "test_tenant_allowed_on_own_session": 2.0,
             "test_tenant_allowed_on_own_destination_session": 2.0, "test_tenant_refused_on_each_local_side": 3.0}
-# xdist (loadgroup) gives a worker one more unit whenever 2 or fewer of its checks are pending, so a
-# worker that runs short may take the next 3 units in a row: a heavy check is followed by 2 light ones.
-# Checks of HEAVY jobs or more are not handed out at all: each joins the matrix run of the lane with
-# the least expected work (when all lanes run short at once, the hand-out alone could still give two
-# of them to one lane)
-HAND_OUT = 3
-HEAVY = 10.0
+_FUZZ_JOBS = {"positive": 50.0, "negative": 20.0}    # all bodies of one mode, 40 of them
 
 
 def worker(config: pytest.Config) -> tuple[int, int]:
@@ -64,6 +59,10 @@ def check_weight(item: pytest.Item) -> float:
 
         return 1.0 if case.expectation.accepted else REFUSED_WEIGHT
     name = getattr(item, "originalname", None) or item.name.split("[")[0]
+    if name == "test_generated_bodies" and getattr(item, "callspec", None):
+        # positive bodies are mostly accepted (a job each, some a setup job too), negative ones refused
+        parts = item.callspec.params.get("part", (0, 1))[1]
+        return _FUZZ_JOBS.get(str(getattr(item.callspec.params.get("mode"), "value", "")), 35.0) / parts
     return _WEIGHTS.get(name, 1.0)
 
 
@@ -100,11 +99,6 @@ def assign_lanes(items: list[pytest.Item], lanes: int,
             shared_lane = k
             for item in unit:
                 item.add_marker(pytest.mark.xdist_group(SHARED))
-        elif lanes > 1 and weight >= HEAVY:
-            # a heavy check (fuzzing, ~40 jobs) joins a lane's matrix run: when every lane runs short of
-            # work at once, xdist could otherwise hand two of them to one lane
-            unit[0].add_marker(pytest.mark.xdist_group(LANE.format(k)))
-    free = [i for i in free if check_weight(i) < HEAVY or lanes <= 1]
     if lanes > 1 and free:   # heaviest first, so the last checks handed out are the short ones
         every = items if session_items is None else session_items
         where = {id(i): n for n, i in enumerate(every)}
@@ -115,15 +109,6 @@ def assign_lanes(items: list[pytest.Item], lanes: int,
 
 
 def hand_out_order(free: list[pytest.Item]) -> list[pytest.Item]:
-    """The checks outside the matrix, heaviest first, each heavy one followed by ``HAND_OUT - 1``
-    light ones, so that no worker takes two heavy checks in one hand-out; ``rec_last`` checks last.
-    The sort is stable: ties keep their order."""
-    ranked = sorted(free, key=lambda i: (i.get_closest_marker("rec_last") is not None, -check_weight(i)))
-    heavy = [i for i in ranked if check_weight(i) >= HEAVY]
-    light = [i for i in ranked if check_weight(i) < HEAVY]
-    out: list[pytest.Item] = []
-    for item in heavy:
-        out.append(item)
-        out += light[:HAND_OUT - 1]
-        del light[:HAND_OUT - 1]
-    return out + light
+    """The checks outside the matrix, heaviest first (the last handed out are the short ones, so the
+    lanes end together); ``rec_last`` checks last. The sort is stable: ties keep their order."""
+    return sorted(free, key=lambda i: (i.get_closest_marker("rec_last") is not None, -check_weight(i)))

@@ -15,7 +15,7 @@ from pytest_rec.errors import Deviation
 from pytest_rec.fuzzbodies import examples_for, generate
 from pytest_rec.judge import show
 from pytest_rec.model import FIELDS, VALUES, Expectation, expect
-from pytest_rec.plugin import fuzz_bodies
+from pytest_rec.plugin import fuzz_bodies, group_count
 
 BAD_INPUT = Expectation(False, ("REC-BAD-INPUT",), refusal_requirement="REC-BAD-INPUT")
 UNSPECIFIED = Expectation(True, ("REC-UNSPECIFIED",), recorded=True)
@@ -37,21 +37,40 @@ def expectation_for(before, body) -> Expectation:
     return expect(before.modes, body)
 
 
+# with lanes, each mode's bodies are cut into this many checks (every PARTS-th body each): small
+# checks that xdist hands to whichever lane runs short of work, so the lanes end together (two
+# whole fuzzing checks, one of about 50 jobs and one of about 20, left one lane 3 s behind the others)
+PARTS = 6
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.definition.originalname != "test_generated_bodies":
+        return
+    parts = PARTS if group_count(metafunc.config) > 1 else 1
+    metafunc.parametrize("mode,part", [
+        pytest.param(mode, (k, parts), id=f"PATCH {mode.value}" + (f" part {k + 1} of {parts}" if parts > 1 else ""))
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE) for k in range(parts)])
+
+
 def _examples(rec_ctx) -> int:
     return examples_for(rec_ctx.options, rec_ctx.target.kind, rec_ctx.target.profile.fuzz_examples)
 
 
 @pytest.mark.rec("REC-NO-5XX", "REC-RESPONSE", "REC-BAD-INPUT")
 @pytest.mark.rec_late            # after the matrix: the generator process has made the bodies meanwhile
-@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: f"PATCH {m.value}")
-def test_generated_bodies(rec_ctx, mode, rec_record, pytestconfig):
+def test_generated_bodies(rec_ctx, mode, part, rec_record, pytestconfig):
     sent, found = [], []
+    index, parts = part
+    made = [0]                       # bodies made so far: this check sends every parts-th from its index
 
     # no shrinking: the array is stateful, so a replayed example meets another session state; the
     # first deviation is kept as found and the run stops there
     # a fixed seed (--rec-fuzz-seed, recorded in compliance.json): the same run sends the same bodies,
     # so a deviation found by fuzzing is reproducible and a rerun cannot flip the verdict by chance
     def send(body):
+        made[0] += 1
+        if (made[0] - 1) % parts != index:
+            return            # another part's body
         sid, before = rec_ctx.pool.acquire_any()
         exp = expectation_for(before, body)
         if isinstance(body, (dict, list, int, float, bool)) or body is None:
@@ -75,7 +94,8 @@ def test_generated_bodies(rec_ctx, mode, rec_record, pytestconfig):
         generate(mode.value, examples, seed, each=send)
     if found:
         raise found[0]
-    rec_record(f"{len(sent)} generated PATCH bodies ({mode.value})" + (
+    rec_record(f"{len(sent)} generated PATCH bodies ({mode.value}"
+               + (f", every {parts}th from the {index + 1}th" if parts > 1 else "") + ")" + (
         "" if ready is not None else "; generated in the run's own process (the generator process failed), "
         "so not the same bodies as other runs with this seed"))
     assert sent, "schemathesis generated no example"
