@@ -45,7 +45,8 @@ def use_cache_home() -> None:
     """Hypothesis keeps its Unicode tables and source constants under ``./.hypothesis`` of the working
     directory, and computes them again (seconds) in every new folder. For the suite's fuzzing they go
     to the per-user cache instead (``$HYPOTHESIS_STORAGE_DIRECTORY`` wins), and no ``.hypothesis``
-    folder is left where the user ran the suite. Called in the suite's process and in the generator's."""
+    folder is left where the user ran the suite. Called before any generation (the generator process's,
+or the check's own should that process fail)."""
     if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
         return
     try:
@@ -76,6 +77,7 @@ def patch_operation():
 def generate(mode: str, examples: int, seed: int, each=None) -> list[Any]:
     """The bodies schemathesis generates for ``mode`` ("positive" or "negative"), in order; with
     ``each``, each body is also handed to it as it is made (the checks' own generation)."""
+    use_cache_home()
     from hypothesis import given
     from schemathesis import GenerationMode
 
@@ -196,7 +198,6 @@ class Pregenerated:
 
 def _main(argv: list[str]) -> int:
     examples, seed = int(argv[0]), int(argv[1])
-    use_cache_home()
     out = {mode: [tag(b) for b in generate(mode, examples, seed)] for mode in MODES}
     sys.stdout.write(json.dumps(out))
     return 0

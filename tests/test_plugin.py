@@ -246,3 +246,14 @@ def test_unknown_defect_is_a_usage_error(pytester):
     result = pytester.runpytest_subprocess(*SUITE, "--rec-sim-defect", "no-such-defect")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*unknown defect profile*no-such-defect*"])
+
+
+def test_collect_only_lists_the_checks_and_judges_nothing(tmp_path):
+    """`--collect-only` is a listing, not a run: exit 0, no verdict, no report written, and it says so."""
+    out = tmp_path / "r"
+    proc = subprocess.run([sys.executable, "-m", "pytest", *SUITE, "--co", "--rec-report-dir", str(out)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert "pytest-rec: collect only: 370 check(s) listed; nothing was sent" in proc.stdout, proc.stdout[-1500:]
+    assert "VERDICT" not in proc.stdout
+    assert not (out / "compliance.json").exists()

@@ -13,7 +13,6 @@ import pytest
 
 from .. import __version__
 from ..context import write_transcript
-from ..fuzzbodies import use_cache_home
 from ..matrix import cases_for, chunk, order
 from ..target import TargetFileError, load_target
 from ._options import read_options
@@ -103,7 +102,6 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if not rec_items:
         return
     run.active = True
-    use_cache_home()
     if opts.target != "sim":
         try:
             load_target(opts.target)          # fail before anything is sent, naming file and key
@@ -219,6 +217,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         out.update(rec_active=run.active, rec_stop=run.stop_reason, rec_interrupted=run.interrupted)
         return
     if not run.active and not run.cases:
+        return
+    if config.getoption("collectonly", False) and not run.cases:
+        # a listing of the checks, not a run: no verdict, no report (an "inconclusive" summary would
+        # only stand in the report folder as if a run had failed)
+        run.plan.append(f"pytest-rec: collect only: {int(getattr(session, 'testscollected', 0) or 0)} check(s) "
+                        "listed; nothing was sent to the array and no report was written")
         return
     code = write_reports(run, exitstatus, int(getattr(session, "testscollected", 0) or 0))
     if exitstatus != pytest.ExitCode.USAGE_ERROR and not (exitstatus == pytest.ExitCode.TESTS_FAILED and code == 0):

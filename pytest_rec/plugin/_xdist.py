@@ -62,7 +62,7 @@ def check_weight(item: pytest.Item) -> float:
     if name == "test_generated_bodies" and getattr(item, "callspec", None):
         # positive bodies are mostly accepted (a job each, some a setup job too), negative ones refused
         parts = item.callspec.params.get("part", (0, 1))[1]
-        return _FUZZ_JOBS.get(str(getattr(item.callspec.params.get("mode"), "value", "")), 35.0) / parts
+        return _FUZZ_JOBS.get(str(item.callspec.params.get("mode")), 35.0) / parts
     return _WEIGHTS.get(name, 1.0)
 
 

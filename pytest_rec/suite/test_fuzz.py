@@ -9,10 +9,8 @@ so no request is repeated needlessly."""
 import json
 
 import pytest
-from schemathesis import GenerationMode
-
 from pytest_rec.errors import Deviation
-from pytest_rec.fuzzbodies import examples_for, generate
+from pytest_rec.fuzzbodies import MODES, examples_for, generate
 from pytest_rec.judge import show
 from pytest_rec.model import FIELDS, VALUES, Expectation, expect
 from pytest_rec.plugin import fuzz_bodies, group_count
@@ -48,8 +46,8 @@ def pytest_generate_tests(metafunc):
         return
     parts = PARTS if group_count(metafunc.config) > 1 else 1
     metafunc.parametrize("mode,part", [
-        pytest.param(mode, (k, parts), id=f"PATCH {mode.value}" + (f" part {k + 1} of {parts}" if parts > 1 else ""))
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE) for k in range(parts)])
+        pytest.param(mode, (k, parts), id=f"PATCH {mode}" + (f" part {k + 1} of {parts}" if parts > 1 else ""))
+        for mode in MODES for k in range(parts)])
 
 
 def _examples(rec_ctx) -> int:
@@ -86,15 +84,15 @@ def test_generated_bodies(rec_ctx, mode, part, rec_record, pytestconfig):
             found.append(Deviation(exc.requirements, f"generated body {show(raw[:200])} -> {exc}"))
 
     examples, seed = _examples(rec_ctx), rec_ctx.options.fuzz_seed
-    ready = fuzz_bodies(pytestconfig, mode.value, examples, seed)     # made by a process of its own meanwhile
+    ready = fuzz_bodies(pytestconfig, mode, examples, seed)     # made by a process of its own meanwhile
     if ready is not None:
         for body in ready:
             send(body)
     else:
-        generate(mode.value, examples, seed, each=send)
+        generate(mode, examples, seed, each=send)
     if found:
         raise found[0]
-    rec_record(f"{len(sent)} generated PATCH bodies ({mode.value}"
+    rec_record(f"{len(sent)} generated PATCH bodies ({mode}"
                + (f", every {parts}th from the {index + 1}th" if parts > 1 else "") + ")" + (
         "" if ready is not None else "; generated in the run's own process (the generator process failed), "
         "so not the same bodies as other runs with this seed"))
