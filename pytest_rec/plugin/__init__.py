@@ -19,7 +19,7 @@ from ._options import pytest_addoption
 from ._outcomes import opt_in, pytest_runtest_call, pytest_runtest_makereport, pytest_runtest_setup
 from ._run import (pytest_collection_finish, pytest_collection_modifyitems, pytest_configure, pytest_generate_tests,
                    pytest_sessionfinish, pytest_terminal_summary)
-from ._spawn import fuzz_bodies, pytest_collectstart
+from ._spawn import fuzz_bodies, fuzz_examples, pytest_collectstart
 from ._state import RecRun, run_of
 from ._xdist import group_count
 
@@ -32,5 +32,5 @@ __all__ = [
     "rec_options", "rec_simulator", "rec_target", "rec_credentials", "rec_transcript", "rec_guard", "rec_waiter",
     "rec_admin", "rec_tenant", "rec_other", "rec_plain", "rec_ctx", "rec_case_session", "rec_record", "_rec_allure",
     # the per-run state, for other plugins; opt_in for checks a target may leave out
-    "RecRun", "run_of", "opt_in", "fuzz_bodies", "group_count",
+    "RecRun", "run_of", "opt_in", "fuzz_bodies", "fuzz_examples", "group_count",
 ]

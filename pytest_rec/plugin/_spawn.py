@@ -11,7 +11,7 @@ import pytest
 from ..target import TargetFileError, load_target
 from ._state import RecRun, run_of
 
-__all__ = ["pytest_collectstart", "fuzz_bodies", "SUITE_DIR"]
+__all__ = ["pytest_collectstart", "fuzz_bodies", "fuzz_examples", "SUITE_DIR"]
 
 SUITE_DIR = Path(__file__).resolve().parents[1] / "suite"
 
@@ -45,14 +45,27 @@ def _spawn_fuzz_bodies(config: pytest.Config, run: RecRun) -> None:
     opts = run.options
     if run.fuzz is not None or opts.dry_run or config.getoption("collectonly", False):
         return
-    from ..fuzzbodies import Pregenerated, examples_for
+    from ..fuzzbodies import Pregenerated
 
+    examples = fuzz_examples(config)
+    try:
+        run.fuzz = Pregenerated(examples, opts.fuzz_seed) if examples is not None else None
+    except OSError:
+        run.fuzz = None              # the checks generate their bodies themselves
+
+
+def fuzz_examples(config: pytest.Config) -> int | None:
+    """Bodies per fuzzing mode in this run, as the checks will ask for them; None if the target file
+    cannot be read (the run then stops at collection, naming the file and key)."""
+    from ..fuzzbodies import examples_for
+
+    opts = run_of(config).options
     try:
         kind = "sim" if opts.target == "sim" else "file"
         profile = 0 if kind == "sim" else load_target(opts.target).profile.fuzz_examples
-        run.fuzz = Pregenerated(examples_for(opts, kind, profile), opts.fuzz_seed)
+        return examples_for(opts, kind, profile)
     except (TargetFileError, OSError, KeyError, ValueError):
-        run.fuzz = None              # the checks generate their bodies themselves
+        return None
 
 
 def fuzz_bodies(config: pytest.Config, mode: str, examples: int, seed: int):
