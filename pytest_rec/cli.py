@@ -38,7 +38,7 @@ def compliance_main(argv: list[str] | None = None) -> int:
             args += ["--dist", "loadgroup"]     # each lane on one worker (its sessions, its share of the checks)
         if not any(a.startswith("--max-worker-restart") for a in args):
             args += ["--max-worker-restart", "0"]   # a restarted worker would own no session of its own
-    dry = "--rec-dry-run" in args           # the plan only: no JUnit, no Allure, no HTML report
+    dry = "--rec-dry-run" in args or "--rec-offline" in args    # the plan only: no JUnit, no Allure, no HTML
     outputs = [] if dry else [f"--junitxml={report_dir / 'junit.xml'}", f"--alluredir={report_dir / 'allure-results'}",
                               "--clean-alluredir"]
     # schemathesis's pytest plugin is not used (the fuzzing bodies come from a process of their own,
@@ -96,7 +96,7 @@ def _with_lanes(args: list[str]) -> list[str]:
         elif not a.startswith("--rec-lanes="):
             out.append(a)
     out += ["--rec-lanes", str(lanes)]
-    if lanes > 1 and "--rec-dry-run" not in args:
+    if lanes > 1 and "--rec-dry-run" not in args and "--rec-offline" not in args:
         out += ["-n", str(lanes)]        # the plugin checks the target once before the lanes start
     return out
 

@@ -10,6 +10,8 @@ what it is told, for the checks of authentication. Both pass every request throu
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import json
 import socket
 import ssl
@@ -131,6 +133,23 @@ BUSY_FIRST_WAIT = 0.025         # seconds before the first retry of a 503 withou
 JOB_ENDED = ("Success", "Error", "Partial_Error", "Canceled")     # the end states of a job
 
 
+def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds a Retry-After header asks for: delta-seconds or an HTTP-date (RFC 9110, 10.2.3); None
+    when absent or unreadable (the suite's own back-off then)."""
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
+
+
 def send_busy_aware(http: httpx.Client, transcript: Transcript, who: str, method: str, url: str,
                     content: bytes | None, headers: dict, retries: int, budget: float) -> tuple[httpx.Response, int]:
     """Send one request; a 503 (busy) is retried with back-off, honouring Retry-After, within
@@ -144,10 +163,8 @@ def send_busy_aware(http: httpx.Client, transcript: Transcript, who: str, method
         if resp.status_code != 503 or attempt == retries:
             return resp, seen
         seen += 1
-        wait = delay
-        ra = resp.headers.get("Retry-After")
-        if ra and ra.strip().isdigit():
-            wait = float(ra)
+        asked = retry_after_seconds(resp.headers.get("Retry-After"))
+        wait = delay if asked is None else asked
         if time.monotonic() + wait > deadline:
             return resp, seen
         time.sleep(wait)

@@ -66,6 +66,30 @@ def test_busy_is_retried_with_retry_after(make_sim):
     client.close()
 
 
+def test_retry_after_as_an_http_date_is_honoured(make_sim):
+    """A 503 whose Retry-After is an HTTP-date (RFC 9110 allows both forms): the client waits until
+    then, instead of retrying every few milliseconds inside the window the array asked for."""
+    sim, _ = make_sim(busy_every=2, busy_retry_after=2, busy_retry_after_date=True)
+    client = RecClient(sim.base_url, ADMIN)
+    client.login()
+    t = time.monotonic()
+    assert client.get_copysession(1)["copysession_id"] == 1
+    waited = time.monotonic() - t
+    assert client.busy_seen >= 1
+    # the date has a resolution of one second: asked for 2 s, at least 1 s of it is left when read
+    assert waited >= 0.9 and client.busy_seen <= 2, (waited, client.busy_seen)
+    client.close()
+
+
+@pytest.mark.parametrize("value, low, high", [("3", 3, 3), ("  ", None, None), ("soon", None, None),
+                                              ("Wed, 21 Oct 2015 07:28:00 GMT", 0, 0)])
+def test_retry_after_forms(value, low, high):
+    from pytest_rec.client import retry_after_seconds
+
+    got = retry_after_seconds(value)
+    assert got == low if low is None else low <= got <= high
+
+
 def test_busy_bounded(make_sim):
     sim, _ = make_sim(busy_rate=1.0, busy_retry_after=0)
     client = RecClient(sim.base_url, ADMIN, busy_retries=3)

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -257,3 +258,16 @@ def test_collect_only_lists_the_checks_and_judges_nothing(tmp_path):
     assert "pytest-rec: collect only: 370 check(s) listed; nothing was sent" in proc.stdout, proc.stdout[-1500:]
     assert "VERDICT" not in proc.stdout
     assert not (out / "compliance.json").exists()
+
+
+def test_offline_alone_is_a_dry_run_and_sends_nothing(external, tmp_path):
+    """`--rec-offline` without `--rec-dry-run` once ran the suite and wrote to the array: it is a dry
+    run that does not contact the target, whatever else is asked."""
+    server, target = external()
+    proc = subprocess.run([str(Path(sys.executable).parent / "rec-compliance"), "--rec-target", str(target),
+                           "--rec-offline", "--rec-lanes", "1", "-k", "test_tenant_allowed_on_own_session",
+                           "--rec-report-dir", str(tmp_path / "r")], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300, env=os.environ.copy())
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "--rec-offline, so the target was not contacted" in proc.stdout, proc.stdout[-2000:]
+    assert server.array.request_log == [], server.array.request_log[:5]      # not one request reached the array

@@ -23,7 +23,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--rec-dry-run", action="store_true", default=None,
                 help="print the plan and check the target file against the array with reads only; write nothing")
     g.addoption("--rec-offline", action="store_true", default=None,
-                help="with --rec-dry-run: do not contact the target at all (the plan only)")
+                help="a dry run that does not contact the target at all (the plan only); implies --rec-dry-run")
     g.addoption("--rec-sim-defect", action="append", default=[], metavar="NAME",
                 help="run the built-in simulator with a defect profile (repeatable)")
     g.addoption("--rec-sim-option", action="append", default=[], metavar="KEY=VALUE",
@@ -82,7 +82,8 @@ def read_options(config: pytest.Config) -> Options:
         target=pick("--rec-target", "rec_target", "REC_TARGET", "sim"),
         depth=depth,
         strict=bool(pick("--rec-strict", "rec_strict", default=False)),
-        dry_run=bool(config.getoption("--rec-dry-run")),
+        # --rec-offline alone is a dry run too: "do not contact the target" must never write to it
+        dry_run=bool(config.getoption("--rec-dry-run") or config.getoption("--rec-offline")),
         offline=bool(config.getoption("--rec-offline")),
         sim_defects=tuple(config.getoption("--rec-sim-defect") or ()),
         sim_options=sim_options,

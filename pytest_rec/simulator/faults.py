@@ -8,6 +8,9 @@ every request alike: log in and refresh (``POST /session``), reads, job polls, l
 
 from __future__ import annotations
 
+import email.utils
+import time
+
 from .replies import Reply, error
 
 
@@ -40,7 +43,11 @@ class Faults:
 
     def busy(self) -> Reply:
         ra = self.settings.busy_retry_after      # 0: a plain 503 (the reference documents no Retry-After)
-        return error(503, "system busy", headers={"Retry-After": str(ra)} if ra > 0 else None)
+        if ra > 0 and self.settings.busy_retry_after_date:      # the other form RFC 9110 allows
+            value = email.utils.formatdate(time.time() + ra, usegmt=True)
+        else:
+            value = str(ra)
+        return error(503, "system busy", headers={"Retry-After": value} if ra > 0 else None)
 
     def _path_down(self, sid: int) -> bool:
         spec = self.settings.copy_path_down.strip()

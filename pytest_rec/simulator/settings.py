@@ -30,6 +30,7 @@ class Settings:
     busy_every: int = 0               # fault: every Nth request answers 503
     busy_rate: float = 0.0            # fault: this share of requests answers 503
     busy_retry_after: int = 1         # Retry-After value sent with 503; 0: no Retry-After header
+    busy_retry_after_date: bool = False  # realism: Retry-After as an HTTP-date (RFC 9110), not seconds
     copy_path_down: str = ""          # fault: "all" or comma-separated session ids whose jobs fail
     hung_jobs: bool = False           # fault: jobs never finish
     hung_jobs_user: str = ""          # fault: PATCH jobs started by this user (a name) never finish
