@@ -185,7 +185,7 @@ def _restore_one(args) -> int:
     from .client import Credentials, RecClient, Transcript
     from .context import make_guard
     from .errors import TargetError
-    from .restore import Journal, restore_pending
+    from .restore import Journal, owner_running, restore_pending
     from .sessions import Operator
     from .target import TargetFileError, load_target
 
@@ -198,6 +198,13 @@ def _restore_one(args) -> int:
     if not pending:
         print(f"rec-restore: nothing to restore in {args.journal}")
         return 0
+    live = owner_running(data)
+    if live:
+        print(f"rec-restore: {args.journal} belongs to a run still in progress (pid {live} on this machine); it "
+              "puts its sessions back itself when it ends, and restoring now would change them under its checks. "
+              f"Nothing was sent. If that run is hung, stop it first (kill {live}: it restores on SIGTERM), then run "
+              "rec-restore again if it says so.", file=sys.stderr)
+        return 2
     if data.get("kind") == "sim":
         print("rec-restore: the journal is from a run against the built-in simulator, which ended with its run; "
               "nothing to restore")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import threading
 import time
 from pathlib import Path
@@ -53,7 +54,7 @@ class Journal:
             target_journal_dir(target.url) / f"{stamp}-{os.getpid()}-{self.path.name}"
         self.data: dict = {"schema_version": 1, "target_url": target.url, "target_file": target.source,
                            "kind": target.kind, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                           "pid": os.getpid(), "run_id": run_id, "copies": [str(self.path.resolve())]
+                           "pid": os.getpid(), "host": socket.gethostname(), "run_id": run_id, "copies": [str(self.path.resolve())]
                            + ([str(mirror)] if mirror else []), "sessions": {}}
 
     @classmethod
@@ -107,6 +108,28 @@ def _atomic_write(path: Path, text: str) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def owner_running(data: dict) -> int | None:
+    """The pid of the run that writes this journal, if that run is still going on this machine
+    (its process is alive and is a Python process); else None. A journal held by a live run is not
+    "left behind": that run puts its sessions back itself, and restoring under it would change
+    sessions in the middle of its checks."""
+    pid = data.get("pid")
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid() or data.get("host", socket.gethostname()) \
+            != socket.gethostname():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid                          # alive, another user's
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return pid                          # no /proc: alive is all that can be told
+    return pid if b"python" in cmdline or b"rec-compliance" in cmdline or b"pytest" in cmdline else None
 
 
 def pending_journals(url: str, report_journal: Path | None = None,

@@ -271,3 +271,43 @@ def test_offline_alone_is_a_dry_run_and_sends_nothing(external, tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "--rec-offline, so the target was not contacted" in proc.stdout, proc.stdout[-2000:]
     assert server.array.request_log == [], server.array.request_log[:5]      # not one request reached the array
+
+
+def test_a_journal_of_a_run_still_going_is_not_restored_under_it(external, tmp_path, monkeypatch):
+    """A second user in the same folder is told to run rec-restore while the first run is still
+    going: rec-restore, and a new run, refuse while the journal's own process is alive (restoring
+    under a live run gave it a false non-compliant verdict). Once that process is gone, rec-restore
+    puts the session back."""
+    from pytest_rec.restore import Journal
+    from pytest_rec.target import load_target
+
+    monkeypatch.setenv("REC_STATE_DIR", str(tmp_path / "state"))
+    server, target_path = external()
+    target = load_target(str(target_path))
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    bin_dir = Path(sys.executable).parent
+    try:
+        journal = Journal(tmp_path / "reports" / "restore-journal.json", target)
+        journal.data["pid"] = live.pid
+        now = server.array.snapshot()[1]
+        original = {k: now[k] for k in ("transfer_mode", "split_mode", "recovery_mode", "phase")}
+        original["recovery_mode"] = "Manual" if now["recovery_mode"] == "Automatic" else "Automatic"
+        journal.record(1, original)
+        sent = len(server.array.request_log)
+        proc = subprocess.run([str(bin_dir / "rec-restore"), str(journal.path)], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120, env=os.environ.copy())
+        assert proc.returncode == 2 and f"still in progress (pid {live.pid}" in proc.stderr, proc.stdout + proc.stderr
+        assert len(server.array.request_log) == sent
+        run = subprocess.run([str(bin_dir / "rec-compliance"), "--rec-target", str(target_path), "--rec-lanes", "1",
+                              "--rec-report-dir", str(tmp_path / "reports"), "-k", "test_unknown_id"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=300, env=os.environ.copy())
+        assert run.returncode == 2 and "in progress (pid" in run.stdout + run.stderr, run.stdout[-2000:]
+        assert not [r for r in server.array.request_log[sent:] if r["method"] in ("PATCH", "POST")
+                    and "/session" not in r["path"]]
+    finally:
+        live.kill()
+        live.wait()
+    proc = subprocess.run([str(bin_dir / "rec-restore"), str(journal.path)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env=os.environ.copy())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert server.array.snapshot()[1]["recovery_mode"] == original["recovery_mode"]

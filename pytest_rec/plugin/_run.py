@@ -142,13 +142,19 @@ def _check_before_lanes(config: pytest.Config, run: RecRun) -> None:
 def refuse_if_journal_pending(config: pytest.Config, target_file: str) -> None:
     """Exit 2 before anything is sent while an earlier run's journal for this target, in the report
     folder or the per-user state directory, still holds a session that was never put back."""
-    from ..restore import pending_journals
+    from ..restore import Journal, owner_running, pending_journals
 
     try:
         url = load_target(target_file).url
     except TargetFileError:
         return                      # reported, naming the file and key, when the run collects its checks
     pending = pending_journals(url, Path(run_of(config).options.journal), config.stash[RUN_ID])
+    live = sorted({pid for pid in (owner_running(Journal.load(p)) for p, _ in pending) if pid})
+    if live:
+        pytest.exit(f"pytest-rec: another run against {url} is in progress (pid {', '.join(map(str, live))} on this "
+                    "machine) and holds sessions it will put back when it ends; nothing was sent. Wait for it to "
+                    "end: two runs on one array change the same sessions under each other. Do not run rec-restore "
+                    "while it runs.", returncode=2)
     if pending:
         lines = [f"{path} (sessions {', '.join(map(str, sids))})" for path, sids in pending]
         pytest.exit(f"pytest-rec: an earlier run against {url} did not put every session back; nothing was sent. "
