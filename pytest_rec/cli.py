@@ -27,8 +27,7 @@ def compliance_main(argv: list[str] | None = None) -> int:
         return int(pytest.main(["--pyargs", "pytest_rec.suite", "-p", "no:cacheprovider", *args]))
     report_dir = _report_dir(args)
     report_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ("compliance.json", "compliance.md", "junit.xml", "MANIFEST.sha256"):
-        (report_dir / stale).unlink(missing_ok=True)
+    _clear_earlier_outputs(report_dir)
     quiet = [] if any(a.startswith(("-v", "--verbose", "--tb", "-r")) for a in args) else ["--tb=no", "-rN"]
     # a quiet console by default: one line per distinct deviation (the plugin's summary), the verdict
     # last; the tracebacks are in junit.xml and the Allure results, and on the console with -v
@@ -53,6 +52,25 @@ def compliance_main(argv: list[str] | None = None) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _clear_earlier_outputs(report_dir: Path) -> None:
+    """Remove what an earlier run wrote to the report folder, so that nothing of it is taken for this
+    run's evidence (its transcript in the manifest's hashes, its target.json as "the target as used").
+    A journal that still holds a session not put back is kept: the run then refuses to start, naming it."""
+    from .restore import Journal
+
+    for stale in ("compliance.json", "compliance.md", "junit.xml", "MANIFEST.sha256", "target.json"):
+        (report_dir / stale).unlink(missing_ok=True)
+    for stale in report_dir.glob("transcript*.jsonl"):
+        stale.unlink(missing_ok=True)
+    for journal in report_dir.glob("restore-journal*.json"):
+        try:
+            data = Journal.load(journal)
+        except (OSError, ValueError):
+            continue                  # not readable: left for a person to look at
+        if data.get("kind") == "sim" or all(v.get("restored") for v in data.get("sessions", {}).values()):
+            journal.unlink(missing_ok=True)
 
 
 def _option_value(args: list[str], name: str) -> str | None:

@@ -311,3 +311,20 @@ def test_a_journal_of_a_run_still_going_is_not_restored_under_it(external, tmp_p
                           text=True, timeout=120, env=os.environ.copy())
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert server.array.snapshot()[1]["recovery_mode"] == original["recovery_mode"]
+
+
+def test_an_earlier_runs_files_are_not_taken_for_this_runs_evidence(tmp_path):
+    """A second rec-compliance in the same report folder: the first run's transcripts (another lane
+    count, another target), target.json and restored journals are gone before the run starts, so the
+    manifest hashes only this run's files; a journal still holding a session is kept (and refused)."""
+    from pytest_rec.cli import _clear_earlier_outputs
+
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    for name in ("transcript.gw3.jsonl", "transcript.jsonl", "target.json", "compliance.md", "MANIFEST.sha256"):
+        (reports / name).write_text("{}\n")
+    (reports / "restore-journal.gw1.json").write_text(json.dumps({"kind": "array", "sessions": {"1": {"restored": True}}}))
+    pending = {"kind": "array", "sessions": {"2": {"restored": False}}}
+    (reports / "restore-journal.gw2.json").write_text(json.dumps(pending))
+    _clear_earlier_outputs(reports)
+    assert sorted(p.name for p in reports.iterdir()) == ["restore-journal.gw2.json"]
