@@ -18,8 +18,8 @@ from pytest_rec.matrix import chunk, full_cases, order, setup_jobs
 from pytest_rec.plan import matrix_jobs
 
 
-def _target(tmp_path: Path, writable: int) -> tuple[object, Path, dict]:
-    server = start(tls=True, writable_sessions=writable, job_latency=0.01)
+def _target(tmp_path: Path, writable: int, **settings) -> tuple[object, Path, dict]:
+    server = start(tls=True, writable_sessions=writable, job_latency=0.01, **settings)
     target = tmp_path / "t.toml"
     target.write_text(server.target_text())
     return server, target, {**os.environ, **server.target_env()}
@@ -113,8 +113,9 @@ def test_shared_session_checks_stay_in_one_lane_and_the_rest_is_handed_out_heavi
 @pytest.mark.whole_run
 def test_default_command_overlaps_lanes_and_is_compliant(tmp_path):
     """The default command against an array with three writable sessions: three lanes, each talking
-    to the array at the same time as the others, every session its own lane's; compliant, exit 0."""
-    server, target, env = _target(tmp_path, 3)
+    to the array at the same time as the others, every session its own lane's; compliant, exit 0. The
+    array's reads lag its jobs a little: the summary gives the longest lag any lane saw."""
+    server, target, env = _target(tmp_path, 3, read_lag=0.05)
     try:
         out = tmp_path / "r"
         proc = subprocess.run([sys.executable, "-m", "pytest_rec.cli", "--rec-target", str(target),
@@ -128,6 +129,7 @@ def test_default_command_overlaps_lanes_and_is_compliant(tmp_path):
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     summary = json.loads((out / "compliance.json").read_text())
     assert summary["verdict"] == "compliant"
+    assert summary["longest_read_lag"] and summary["longest_read_lag"] >= 0.04, summary["longest_read_lag"]
     spans, writers = [], {}
     for f in sorted(out.glob("transcript.gw*.jsonl")):
         rows = [json.loads(line) for line in f.read_text().splitlines()]

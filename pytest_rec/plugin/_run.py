@@ -220,7 +220,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         write_transcript(Path(run.options.report_dir) / name, run.ctx.transcript)
     out = getattr(config, "workeroutput", None)
     if out is not None:             # an xdist lane: the controller writes the reports from every lane's results
-        out.update(rec_active=run.active, rec_stop=run.stop_reason, rec_interrupted=run.interrupted)
+        out.update(rec_active=run.active, rec_stop=run.stop_reason, rec_interrupted=run.interrupted,
+                   rec_read_lag=run.ctx.transcript.longest_settle if run.ctx else None)
         return
     if not run.active and not run.cases:
         return
@@ -291,7 +292,9 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
     collected = run.collected or collected_elsewhere   # xdist: the controller counts the workers' collection
     meta = {"target": _target_meta(run), "depth": options.depth, "interrupted": run.interrupted,
             "narrowed": narrowed(config), "collected": collected, "stopped": run.stop_reason,
-            "longest_read_lag": round(run.ctx.transcript.longest_settle, 3) if run.ctx else None,
+            # with lanes, the controller has no context of its own: each lane sends its longest lag
+            "longest_read_lag": round(run.ctx.transcript.longest_settle, 3) if run.ctx else
+            (round(run.lane_read_lag, 3) if run.lane_read_lag is not None else None),
             "provenance": provenance(run),
             "strict": options.strict, "dry_run": options.dry_run,
             "pairwise_seed": options.pairwise_seed if options.depth == "pairwise" else None,

@@ -39,6 +39,7 @@ class RecRun:
     shared_lane: int | None = None           # the lane of the rec_shared_sessions checks
 
     stop_reason: str | None = None           # why the suite stopped the run itself (pytest.exit)
+    lane_read_lag: float | None = None       # the longest read lag any lane saw (controller of lanes)
     simulator: Any = None                    # the built-in simulator's process, spawned during collection
     fuzz: Any = None                         # fuzzbodies.Pregenerated, spawned during collection
 
@@ -69,6 +70,9 @@ class RecRun:
             self.stop_reason = out["rec_stop"]
         if out.get("rec_interrupted") and not self.interrupted:
             self.interrupted = out["rec_interrupted"]
+        lag = out.get("rec_read_lag")
+        if isinstance(lag, (int, float)):
+            self.lane_read_lag = max(lag, self.lane_read_lag or 0.0)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         import json
