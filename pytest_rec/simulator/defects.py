@@ -101,6 +101,10 @@ _DEFECTS = [
            "Copying (an active Stack session, which never reads Equivalent) is changed; caught through the "
            "target's sessions.active.",
            frozenset({"REC-SUSPEND-FIRST"})),
+    Defect("tenant-read-then-write",
+           "A tenant user's GET of a session outside its tenant is answered (200) instead of 404, and "
+           "the check of its later PATCHes to that session trusts the read: the change is applied.",
+           frozenset({"REC-TENANT-DENY"})),
     Defect("tenant-destination-unchecked",
            "The tenant check is skipped when the local volume is the destination (is_local_source_volume "
            "false), so a tenant user may change such a session in another tenant. The mirror of "

@@ -73,6 +73,10 @@ class Reads:
     def get_copysession(self, caller, sid: int, fields=None) -> Reply:
         with self.lock:
             cs = self.sessions.get(sid)
+            if cs is not None and not self._visible(caller.user, cs) \
+                    and self.defect("tenant-read-then-write"):  # pragma: no mutate block, defect injection
+                self.tenant_reads.add((caller.user.name, sid))
+                return Reply(200, self._filter(self._view(cs), fields))
             if cs is None or not self._visible(caller.user, cs):
                 return error(404, "copysession_id")
             return Reply(200, self._filter(self._view(cs), fields))

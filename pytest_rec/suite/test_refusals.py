@@ -30,10 +30,15 @@ def _foreign_writable(rec_ctx, source_side: bool) -> int | None:
 
 
 def _deny_all(rec_ctx, sid: int, before, bodies, put_back) -> list[Deviation]:
-    """Send each body as the tenant user; every one must be refused and leave the session as it was."""
+    """Send each body as the tenant user; every one must be refused and leave the session as it was.
+    Every other body comes right after the tenant user's own GET of the session, as a user who looks
+    before changing would send it: an array whose check trusts an earlier read (or a cached
+    permission) is caught too, whatever that GET answered (the GET itself is not judged here)."""
     found = []
-    for body in bodies:
+    for k, body in enumerate(bodies):
         before = put_back(before)
+        if k % 2:
+            rec_ctx.tenant.request("GET", f"/copysession/{sid}")
         try:
             rec_ctx.judge(sid, before, body, expect(before.modes, body, tenant_allowed=False), client=rec_ctx.tenant)
         except Deviation as exc:
