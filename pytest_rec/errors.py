@@ -31,9 +31,10 @@ class Deviation(AssertionError):
     The message carries each requirement ID once: ``[REC-A] what happened`` for one finding,
     ``[REC-A] first; [REC-B] second`` for several."""
 
-    def __init__(self, requirements, message: str, *, setup_step: bool = False):
+    def __init__(self, requirements, message: str, *, setup_step: bool = False, refused: bool = False):
         self.requirements = tuple(sorted(set(requirements)))
         self.setup_step = setup_step        # a setup step failed: the case's own requirements were not judged
+        self.refused = refused              # the array refused a change it had to take (not: took it in a wrong form)
         if not message.startswith("["):
             message = f"[{', '.join(self.requirements)}] {message}"
         super().__init__(message)
@@ -44,9 +45,11 @@ class Violations:
 
     def __init__(self) -> None:
         self.items: list[tuple[str, str]] = []
+        self.refused = False
 
-    def add(self, requirement: str, message: str) -> None:
+    def add(self, requirement: str, message: str, *, refused: bool = False) -> None:
         self.items.append((requirement, message))
+        self.refused = self.refused or refused
 
     def __bool__(self) -> bool:
         return bool(self.items)
@@ -54,4 +57,5 @@ class Violations:
     def raise_if_any(self) -> None:
         __tracebackhide__ = True
         if self.items:
-            raise Deviation({r for r, _ in self.items}, "; ".join(f"[{r}] {m}" for r, m in self.items))
+            raise Deviation({r for r, _ in self.items}, "; ".join(f"[{r}] {m}" for r, m in self.items),
+                            refused=self.refused)

@@ -179,15 +179,21 @@ def patch_and_judge(client: RecClient, reader: RecClient, target: Target, sid: i
         return out
 
     if exp.accepted:
-        if resp.status_code != 202:
-            what = "answered" if 200 <= resp.status_code < 300 else "was refused with"
-            v.add("REC-ACCEPT", f"a valid change {what} {resp.status_code}, not 202 with a job: {resp.text[:200]}")
+        # a 2xx other than 202 is the change taken in another form (at once, no job): the session is
+        # still judged, so that one wrong answer form reads as that, not as a refusal of every rule
+        taken_at_once = 200 <= resp.status_code < 300 and resp.status_code != 202
+        if taken_at_once:
+            v.add("REC-ACCEPT", f"a valid change answered {resp.status_code}, not 202 with a job: {resp.text[:200]}")
+        elif resp.status_code != 202:
+            v.add("REC-ACCEPT", f"a valid change was refused with {resp.status_code}: {resp.text[:200]}",
+                  refused=True)
         elif job is not None and out.job_status != "Success":
             if names_environment(job, target):
                 raise TargetError(f"the job ended {out.job_status} for a reason of the environment, so the "
                                   f"change could not be judged: {job_error_text(job)}")
-            v.add("REC-ACCEPT", f"the job of a valid change ended {out.job_status}: {job_error_text(job)}")
-        applied = resp.status_code == 202 and (job is None or out.job_status == "Success")
+            v.add("REC-ACCEPT", f"the job of a valid change ended {out.job_status}: {job_error_text(job)}",
+                  refused=True)
+        applied = taken_at_once or (resp.status_code == 202 and (job is None or out.job_status == "Success"))
         after = settled_read(reader, target, sid, exp.modes) if applied else state_of(reader.get_copysession(sid),
                                                                                        target)
         out.after = after

@@ -101,6 +101,11 @@ _DEFECTS = [
            "Copying (an active Stack session, which never reads Equivalent) is changed; caught through the "
            "target's sessions.active.",
            frozenset({"REC-SUSPEND-FIRST"})),
+    Defect("patch-200-at-once",
+           "A valid change is applied at once and answered 200 with the session, instead of 202 with a "
+           "job reference: one wrong answer form, which must read as one finding (REC-ACCEPT), not as a "
+           "refusal under every rule whose check sends a change.",
+           frozenset({"REC-ACCEPT"})),
     Defect("tenant-read-then-write",
            "A tenant user's GET of a session outside its tenant is answered (200) instead of 404, and "
            "the check of its later PATCHes to that session trusts the read: the change is applied.",

@@ -20,6 +20,8 @@ suspend.py), not the switches.
 
 from __future__ import annotations
 
+import time
+
 from typing import Any
 
 from .inventory import CopySession, User
@@ -82,6 +84,10 @@ class PatchRules:
             if self.defect("serial-mix"):  # pragma: no mutate block, defect injection
                 payload["seen"] = (cs.transfer_mode, cs.split_mode, cs.recovery_mode)   # as this request found them
             job = self._new_job(caller, sid, "patch", payload, description)
+            if self.defect("patch-200-at-once"):  # pragma: no mutate block, defect injection
+                self._finish(job, time.monotonic())
+                if job.status == "Success":
+                    return Reply(200, self._view(cs))
             return Reply(202, self.job_ref(job))
 
     def _state_refusal(self, user: User, cs: CopySession, body: dict):

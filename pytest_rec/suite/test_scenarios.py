@@ -114,8 +114,9 @@ def _tenant_allow(rec_ctx, sid):
     try:
         rec_ctx.judge(sid, before, body, expect(before.modes, body), client=rec_ctx.tenant)
     except Deviation as exc:
-        # a refusal of the tenant user (REC-ACCEPT in the generic judgement) breaks the tenant rule
-        requirements = {"REC-TENANT-ALLOW" if r == "REC-ACCEPT" else r for r in exc.requirements}
+        # a refusal of the tenant user (REC-ACCEPT in the generic judgement) breaks the tenant rule; a
+        # change taken in a wrong form (200 at once, say) is REC-ACCEPT's finding, as for any user
+        requirements = {"REC-TENANT-ALLOW" if r == "REC-ACCEPT" and exc.refused else r for r in exc.requirements}
         raise Deviation(requirements, f"the tenant user on session {sid} of its own tenant: {exc}") from None
     finally:
         # compared right after the change, before the session is set back: setting it back could

@@ -70,6 +70,8 @@ def _outcome(rec_ctx, resp, body: dict, forms: tuple) -> tuple[bool, str | None]
     if resp.status_code >= 500 and resp.status_code != 503:
         return False, None                     # REC-NO-5XX, noted by the plugin from the transcript
     job_status = None
+    if 200 <= resp.status_code < 300 and resp.status_code != 202:
+        return True, None      # taken at once: its answer form is REC-ACCEPT's finding (the matrix), not a mix
     if resp.status_code == 202:
         result = rec_ctx.admin.wait_job(int(resp.json()["job_id"]), rec_ctx.options.job_timeout)
         job_status = result.status
