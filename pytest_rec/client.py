@@ -19,73 +19,16 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import httpx
 
 from .errors import RequestBlocked, TargetError
+from .guard import API, Guard, GuardedTransport
 from .transcript import REDACTED, Exchange, Secrets, Transcript, redact_body, redact_json
 
 __all__ = ["Credentials", "RecClient", "PlainClient", "Guard", "JobWaiter", "JobResult", "make_http", "ssl_context",
            "send_recorded", "send_busy_aware", "Secrets", "Exchange", "Transcript", "redact_json", "REDACTED"]
-
-API = "/api/v1"
-
-
-# --------------------------------------------------------------------------- guard
-class Guard:
-    """Allow-list of (method, path) pairs: CONTRACT section 1 and the target's session ids."""
-
-    def __init__(self, readable: Iterable[int], writable: Iterable[int], suspendable: Iterable[int],
-                 absent: Iterable[int] = ()):
-        self.readable = set(readable) | set(absent)
-        self.patchable = set(writable) | set(absent)
-        self.suspendable = set(suspendable)
-        self.absent = set(absent)
-
-    def allows(self, method: str, path: str) -> bool:
-        path = path.split("?", 1)[0]
-        if not path.startswith(API + "/"):
-            return False
-        parts = path[len(API) + 1:].split("/")
-        def num(s: str) -> int | None:
-            return int(s) if s.isdigit() else None
-        m = method.upper()
-        if parts == ["session"]:
-            return m == "POST"
-        if len(parts) == 2 and parts[0] == "session" and num(parts[1]) is not None:
-            return m in ("GET", "DELETE")
-        if parts == ["copysession"]:
-            return m == "GET"
-        if len(parts) == 2 and parts[0] == "copysession" and num(parts[1]) is not None:
-            sid = num(parts[1])
-            return (m == "GET" and sid in self.readable) or (m == "PATCH" and sid in self.patchable)
-        if len(parts) == 3 and parts[0] == "copysession" and parts[2] in ("suspend", "resume"):
-            return m == "POST" and num(parts[1]) in self.suspendable
-        if len(parts) == 2 and parts[0] == "job" and num(parts[1]) is not None:
-            return m == "GET"
-        return False
-
-    def allow_absent(self, sid: int) -> None:
-        """Allow GET and PATCH of one id the suite picked as absent (REC-NOT-FOUND): the PATCH is sent
-        only after a GET has shown the id to be absent."""
-        self.absent.add(sid)
-        self.readable.add(sid)
-        self.patchable.add(sid)
-
-
-class GuardedTransport(httpx.BaseTransport):
-    def __init__(self, inner: httpx.BaseTransport, guard: Guard | None):
-        self.inner, self.guard = inner, guard
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if self.guard is not None and not self.guard.allows(request.method, request.url.raw_path.decode()):
-            raise RequestBlocked(f"{request.method} {request.url.path} is outside the contract's "
-                                 "allow-list for this target; not sent")
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
@@ -346,6 +289,13 @@ class RecClient:
         if resp.status_code == 401:
             self.renew()
             resp = self._send(method, url, content=content, headers={**hdrs, **self._auth_headers()})
+        if resp.status_code == 202 and self.guard is not None and method.upper() in ("PATCH", "POST"):
+            parts = url[len(API) + 1:].split("/")
+            if len(parts) >= 2 and parts[0] == "copysession" and parts[1].isdigit():
+                try:
+                    self.guard.note_job(int(resp.json()["job_id"]), int(parts[1]))
+                except (ValueError, KeyError, TypeError):
+                    pass            # no job reference: REC-RESPONSE's finding, judged elsewhere
         return resp
 
     def expect_ok(self, resp: httpx.Response, what: str, codes=(200,)) -> dict:
@@ -414,8 +364,10 @@ class RecClient:
                 return JobResult(body, polls, waited)
             previous = sent
             if time.monotonic() >= deadline:
-                raise TargetError(f"job {job_id} still {body.get('status')!r} after {timeout:.0f} s "
-                                  "(--rec-job-timeout)")
+                text = f"job {job_id} still {body.get('status')!r} after {timeout:.0f} s (--rec-job-timeout)"
+                held = self.guard.hold_session_of_job(job_id, f"its job {job_id} never ended within {timeout:.0f} s") \
+                    if self.guard is not None else None
+                raise TargetError(text + (f"; session {held} is set aside for the rest of the run" if held else ""))
             # after a miss, short steps that grow: the job is usually about to end
             delay = min(5.0, self.waiter.miss_step() if polls == 1 else delay * 1.5)
 

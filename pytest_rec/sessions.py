@@ -193,11 +193,17 @@ class SessionPool:
     def pick(self, start: Modes) -> int:
         if not self.sids:
             raise TargetError("this process has no writable session (more workers than writable sessions)")
-        for sid in self.sids:
+        guard = getattr(self.operator.admin, "guard", None)
+        held = guard.held if guard is not None else {}
+        usable = [sid for sid in self.sids if sid not in held]
+        if not usable:
+            raise TargetError("not tried: every writable session of this process is set aside ("
+                              + "; ".join(f"session {sid}: {why}" for sid, why in held.items()) + ")")
+        for sid in usable:
             st = self.known.get(sid)
             if st is not None and st.suspended and st.modes == start:
                 return sid
-        return self.last if self.last is not None else self.sids[0]
+        return self.last if self.last in usable else usable[0]
 
     def acquire_any(self) -> tuple[int, SessionState]:
         """A writable session, suspended, in whatever modes it has now (no setup job)."""

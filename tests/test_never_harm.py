@@ -404,3 +404,42 @@ def test_isolation_witnesses_are_sessions_no_process_writes(make_sim, tmp_path):
         assert set(ctx.fingerprints(exclude={1})) == witnesses, workers
     assert rec - target.written, "no REC session outside the run: nothing would witness a leak"
     admin.close()
+
+
+@pytest.mark.whole_run
+def test_a_job_that_never_ends_sets_its_session_aside(tmp_path):
+    """An array whose jobs to Consistency never end: after a job times out, the suite sends no further
+    change (PATCH, suspend, resume) to that session for the rest of the run, restore included (CONTRACT
+    section 1: each job waited for before the next change to its session); the run is inconclusive,
+    exit 2, and names the sessions not put back. The control: the same run on a correct array sends
+    changes to a session after its Consistency jobs."""
+    def run(name: str, *options: str):
+        out = tmp_path / name
+        proc = subprocess.run([sys.executable, "-m", "pytest_rec.cli", "--rec-report-dir", str(out), "--rec-depth",
+                               "smoke", "--rec-job-timeout", "1", *options], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=600)
+        rows = [json.loads(line) for line in (out / "transcript.jsonl").read_text().splitlines()]
+        return proc, rows
+
+    def changes_after_a_consistency_job(rows) -> list[str]:
+        later, seen = [], set()
+        for r in rows:
+            if r["method"] not in ("PATCH", "POST") or "/copysession/" not in r["path"]:
+                continue
+            sid = r["path"].split("/")[4]
+            if sid in seen:
+                later.append(f"{r['method']} {r['path']} {r['request_body']}")
+            if r["status"] == 202 and isinstance(r["request_body"], dict) \
+                    and r["request_body"].get("transfer_mode") == "Consistency":
+                seen.add(sid)
+        return later
+
+    proc, rows = run("hung", "--rec-sim-option", "hung_jobs_to=Consistency")
+    assert proc.returncode == 2, proc.stdout[-3000:]
+    assert changes_after_a_consistency_job(rows) == []
+    summary = json.loads((tmp_path / "hung" / "compliance.json").read_text())
+    assert summary["verdict"] == "inconclusive"
+    assert any("set aside for the rest of the run" in c.get("detail", "") for c in summary["cases"])
+    assert "sessions NOT put back" in proc.stdout
+    proc, rows = run("control")
+    assert proc.returncode == 0 and changes_after_a_consistency_job(rows), proc.stdout[-2000:]   # smoke: narrowed

@@ -55,7 +55,10 @@ class Faults:
             return False
         return spec == "all" or str(sid) in {p.strip() for p in spec.split(",")}
 
-    def _job_hangs(self, user: str, action: str) -> bool:
-        """hung_jobs: every job hangs; hung_jobs_user: the PATCH jobs of that user do."""
+    def _job_hangs(self, user: str, action: str, payload: dict | None = None) -> bool:
+        """hung_jobs: every job hangs; hung_jobs_user: the PATCH jobs of that user do; hung_jobs_to:
+        the PATCH jobs whose body sets that transfer mode do (one transition that never completes)."""
         s = self.settings
-        return s.hung_jobs or (action == "patch" and bool(s.hung_jobs_user) and user == s.hung_jobs_user)
+        body = (payload or {}).get("body") or {}
+        return s.hung_jobs or (action == "patch" and bool(s.hung_jobs_user) and user == s.hung_jobs_user) \
+            or (action == "patch" and bool(s.hung_jobs_to) and body.get("transfer_mode") == s.hung_jobs_to)

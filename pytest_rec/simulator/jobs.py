@@ -69,7 +69,7 @@ class Jobs:
 
     def _new_job(self, caller, sid: int, action: str, payload: dict, description: str) -> Job:
         job = Job(self._next_job, caller.user.name, description, time.monotonic(), now_wall(),
-                  sid, action, payload, hung=self._job_hangs(caller.user.name, action))
+                  sid, action, payload, hung=self._job_hangs(caller.user.name, action, payload))
         self._next_job += 1
         self.jobs[job.job_id] = job
         return job

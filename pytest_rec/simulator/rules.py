@@ -41,8 +41,7 @@ class PatchRules:
             return True
         if self.defect("tenant-unchecked"):  # pragma: no mutate block, defect injection
             return True
-        if self.defect("tenant-read-then-write") \
-                and (user.name, cs.copysession_id) in self.tenant_reads:  # pragma: no mutate block, defect injection
+        if self.defect("tenant-read-then-write") and (user.name, cs.copysession_id) in self.tenant_reads:  # pragma: no mutate block, defect injection
             return True
         if self.defect("tenant-source-only"):  # pragma: no mutate block, defect injection
             return self.volumes[cs.source_volume].tenant == user.tenant

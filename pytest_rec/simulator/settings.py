@@ -34,6 +34,7 @@ class Settings:
     copy_path_down: str = ""          # fault: "all" or comma-separated session ids whose jobs fail
     hung_jobs: bool = False           # fault: jobs never finish
     hung_jobs_user: str = ""          # fault: PATCH jobs started by this user (a name) never finish
+    hung_jobs_to: str = ""            # fault: PATCH jobs whose body sets this transfer mode never finish
     drop_every: int = 0               # fault: every Nth request loses its connection
     get_500_every: int = 0            # fault: every Nth GET /copysession/{id} answers 500
     # realism (issue 15); the defaults keep the simple behaviour

@@ -1,0 +1,105 @@
+"""The allow-list guard: every request any client of the suite sends passes it (CONTRACT section 1).
+
+``Guard`` holds the (method, path) pairs the contract allows for one target's named sessions, and
+the sessions set aside because a job of the run never ended (no further change goes to them);
+``GuardedTransport`` stops anything else before it leaves the process."""
+
+from __future__ import annotations
+
+import threading
+from typing import Iterable
+
+import httpx
+
+from .errors import RequestBlocked, TargetError
+
+__all__ = ["API", "Guard", "GuardedTransport"]
+
+API = "/api/v1"
+
+
+class Guard:
+    """Allow-list of (method, path) pairs: CONTRACT section 1 and the target's session ids."""
+
+    def __init__(self, readable: Iterable[int], writable: Iterable[int], suspendable: Iterable[int],
+                 absent: Iterable[int] = ()):
+        self.readable = set(readable) | set(absent)
+        self.patchable = set(writable) | set(absent)
+        self.suspendable = set(suspendable)
+        self.absent = set(absent)
+        # a session whose job never ended: no further change is sent to it in this run (CONTRACT
+        # section 1: the suite waits for each job it started before the next change to that session)
+        self.held: dict[int, str] = {}
+        self._job_session: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def note_job(self, job_id: int, sid: int) -> None:
+        with self._lock:
+            self._job_session[job_id] = sid
+
+    def hold_session_of_job(self, job_id: int, reason: str) -> int | None:
+        """Hold the session a job of this run changes (that job never ended); returns its id."""
+        with self._lock:
+            sid = self._job_session.get(job_id)
+            if sid is not None:
+                self.held.setdefault(sid, reason)
+            return sid
+
+    def held_reason(self, method: str, path: str) -> str | None:
+        """Why a change to a held session must not be sent (PATCH, suspend, resume); else None."""
+        if method.upper() not in ("PATCH", "POST") or not self.held:
+            return None
+        parts = path.split("?", 1)[0][len(API) + 1:].split("/")
+        if len(parts) >= 2 and parts[0] == "copysession" and parts[1].isdigit():
+            reason = self.held.get(int(parts[1]))
+            if reason is not None:
+                return f"{method.upper()} {path} not sent: {reason}; the suite sends no further change to " \
+                       f"session {parts[1]} in this run"
+        return None
+
+    def allows(self, method: str, path: str) -> bool:
+        path = path.split("?", 1)[0]
+        if not path.startswith(API + "/"):
+            return False
+        parts = path[len(API) + 1:].split("/")
+        def num(s: str) -> int | None:
+            return int(s) if s.isdigit() else None
+        m = method.upper()
+        if parts == ["session"]:
+            return m == "POST"
+        if len(parts) == 2 and parts[0] == "session" and num(parts[1]) is not None:
+            return m in ("GET", "DELETE")
+        if parts == ["copysession"]:
+            return m == "GET"
+        if len(parts) == 2 and parts[0] == "copysession" and num(parts[1]) is not None:
+            sid = num(parts[1])
+            return (m == "GET" and sid in self.readable) or (m == "PATCH" and sid in self.patchable)
+        if len(parts) == 3 and parts[0] == "copysession" and parts[2] in ("suspend", "resume"):
+            return m == "POST" and num(parts[1]) in self.suspendable
+        if len(parts) == 2 and parts[0] == "job" and num(parts[1]) is not None:
+            return m == "GET"
+        return False
+
+    def allow_absent(self, sid: int) -> None:
+        """Allow GET and PATCH of one id the suite picked as absent (REC-NOT-FOUND): the PATCH is sent
+        only after a GET has shown the id to be absent."""
+        self.absent.add(sid)
+        self.readable.add(sid)
+        self.patchable.add(sid)
+
+
+class GuardedTransport(httpx.BaseTransport):
+    def __init__(self, inner: httpx.BaseTransport, guard: Guard | None):
+        self.inner, self.guard = inner, guard
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.guard is not None and not self.guard.allows(request.method, request.url.raw_path.decode()):
+            raise RequestBlocked(f"{request.method} {request.url.path} is outside the contract's "
+                                 "allow-list for this target; not sent")
+        held = self.guard.held_reason(request.method, request.url.path) if self.guard is not None else None
+        if held:
+            raise TargetError(held)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
