@@ -11,6 +11,7 @@ build, while a new deviation, or an old one on another requirement or case, stil
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import tomllib
 from dataclasses import dataclass
@@ -19,6 +20,14 @@ from pathlib import Path
 
 class KnownDeviationsError(ValueError):
     pass
+
+
+def requirement_ids() -> set[str]:
+    """The requirement IDs of the catalogue (specs/requirements.yaml): an entry naming another one would
+    silently match nothing, and its deviation would block the build with no word why."""
+    from .catalogue import load_catalogue
+
+    return {r["id"] for r in load_catalogue()}
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,12 @@ def load_known(path: str | Path) -> list[Known]:
         unknown = set(entry) - {"requirement", "cases", "ticket", "reason", "firmware"}
         if unknown:
             raise KnownDeviationsError(f"{path}: [[deviation]] #{i + 1}: unknown key(s) {', '.join(sorted(unknown))}")
+        ids = requirement_ids()
+        if ids and entry["requirement"] not in ids:
+            close = difflib.get_close_matches(entry["requirement"], sorted(ids), n=1)
+            raise KnownDeviationsError(f"{path}: [[deviation]] #{i + 1}: requirement {entry['requirement']!r} is "
+                                       "not a requirement of the catalogue" + (f" (did you mean {close[0]}?)"
+                                                                               if close else ""))
         fw = entry.get("firmware", [])
         if isinstance(fw, str):
             fw = [fw]

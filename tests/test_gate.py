@@ -31,6 +31,10 @@ def test_known_file_errors(tmp_path):
     f.write_text('[[deviation]]\nrequirement = "REC-AUTH"\ncases = "*"\nreason = "x"\n')
     with pytest.raises(KnownDeviationsError, match="ticket"):
         load_known(f)
+    # a requirement that is not in the catalogue would match nothing, silently: named, with a suggestion
+    f.write_text('[[deviation]]\nrequirement = "REC-TENANT-DENI"\ncases = "*"\nticket = "T"\nreason = "x"\n')
+    with pytest.raises(KnownDeviationsError, match="not a requirement of the catalogue.*REC-TENANT-DENY"):
+        load_known(f)
 
 
 def _summary(depth="full", cases=(), reqs=None, fw="F1"):

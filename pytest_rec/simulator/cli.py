@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"rec-sim: {exc}", file=sys.stderr)
         return 2
-    cert_dir = Path(args.target_out).parent / "rec-sim-tls" if args.target_out else None
+    # beside the target file and named after it: two simulators writing target files to one folder
+    # keep a CA each (a shared folder let the second overwrite the first's CA)
+    cert_dir = Path(args.target_out).with_name(Path(args.target_out).stem + "-tls") if args.target_out else None
     server = SimulatorServer(Array(inventory, settings), args.host, args.port, args.tls, cert_dir=cert_dir)
     try:
         server.start()

@@ -73,6 +73,7 @@ class SimulatorServer:
         ca.cert_pem.write_to_path(str(self.ca_path))
         key, chain = folder / "server.key", folder / "server.pem"
         cert.private_key_pem.write_to_path(str(key))
+        key.chmod(0o600)                    # the server's private key: readable by its owner only
         cert.cert_chain_pems[0].write_to_path(str(chain))
         for extra in cert.cert_chain_pems[1:]:
             extra.write_to_path(str(chain), append=True)
