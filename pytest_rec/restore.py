@@ -189,8 +189,20 @@ def restore_pending(op: Operator, journal: Journal, say=None, attempts: int = RE
     resume, a busy array) is never taken as "nothing happened": the next attempt starts from a
     fresh GET of the session, and the journal notes every failed attempt."""
     notes, failures = [], []
+    guard = getattr(op.admin, "guard", None)
     for sid in journal.pending():
         original = journal.data["sessions"][str(sid)]["original"]
+        held = guard.held.get(sid) if guard is not None else None
+        if held:
+            # its job may still end and change the session, even if it reads as found now: not marked
+            # put back, no change sent (CONTRACT section 1); rec-restore once the array has ended the job
+            text = f"session {sid}: not put back: {held}; it may still change the session, so run rec-restore " \
+                   "once the array shows that job ended"
+            journal.mark(sid, False, text)
+            failures.append(text)
+            if say:
+                say(text)
+            continue
         for attempt in range(1, attempts + 1):
             try:
                 note = restore_session(op, sid, original)

@@ -328,3 +328,37 @@ def test_an_earlier_runs_files_are_not_taken_for_this_runs_evidence(tmp_path):
     (reports / "restore-journal.gw2.json").write_text(json.dumps(pending))
     _clear_earlier_outputs(reports)
     assert sorted(p.name for p in reports.iterdir()) == ["restore-journal.gw2.json"]
+
+
+def test_junit_carries_the_verdict_as_the_exit_code_says(external, tmp_path, monkeypatch):
+    """A CI dashboard reading only junit.xml: a run stopped by a wrong password shows an error (it
+    showed 0 tests, 0 failures); a deviation a failure; exit 0 a passed verdict case."""
+    import xml.etree.ElementTree as ET
+
+    from pytest_rec.cli import _junit_verdict
+
+    monkeypatch.setenv("REC_HTML", "0")
+    for code, kind in ((2, "error"), (1, "failure"), (0, None)):
+        junit = tmp_path / f"junit-{code}.xml"
+        junit.write_text('<?xml version="1.0"?><testsuites name="pytest tests"><testsuite name="pytest" errors="0" '
+                         'failures="0" skipped="0" tests="0"></testsuite></testsuites>')
+        _junit_verdict(junit, code, f"VERDICT: for exit {code}")
+        suite = ET.parse(junit).getroot().find("testsuite")
+        verdict = suite.find("testcase[@name='verdict']")
+        assert suite.get("tests") == "1" and verdict is not None
+        if kind is None:
+            assert suite.get("errors") == suite.get("failures") == "0" and verdict.find("failure") is None
+        else:
+            assert suite.get("errors" if kind == "error" else "failures") == "1"
+            assert verdict.find(kind).get("message") == f"VERDICT: for exit {code}"
+    # a real run stopped at once by a wrong password: exit 2, and the junit file says error
+    server, target = external()
+    monkeypatch.setenv("REC_ADMIN_PASSWORD", "wrong-password")
+    out = tmp_path / "r"
+    proc = subprocess.run([str(Path(sys.executable).parent / "rec-compliance"), "--rec-target", str(target),
+                           "--rec-report-dir", str(out), "--rec-lanes", "1"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, env=os.environ.copy())
+    suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
+    verdict = suite.find("testcase[@name='verdict']")
+    assert proc.returncode == 2 and verdict is not None and verdict.find("error") is not None, proc.stdout[-1500:]
+    assert "wrong-password" not in (out / "junit.xml").read_text()
