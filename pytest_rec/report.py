@@ -73,7 +73,9 @@ def _inconclusive_reasons(rows: list[dict], cases: list[dict], meta: dict, ids: 
     if meta.get("interrupted"):
         reasons.append(f"the run was interrupted ({meta['interrupted']})")
     if meta.get("stopped"):
-        reasons.append("the suite stopped the run: " + meta["stopped"].removeprefix("pytest-rec: ").split("\n")[0][:400])
+        # the whole reason on one line (a dry run lists its problems on lines of their own)
+        stopped = " ".join(part.strip() for part in meta["stopped"].removeprefix("pytest-rec: ").splitlines())
+        reasons.append("the suite stopped the run: " + stopped.replace(": - ", ": ")[:600])
     if meta["depth"] != "full":
         reasons.append(f"depth {meta['depth']} (only full can establish compliance)")
     if meta["dry_run"]:
@@ -217,7 +219,13 @@ def render_markdown(summary: dict) -> str:
               "| ID | basis | verdict | tests | passed | failed | known | errors | blocked | skipped (opt-in) | requirement |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary["requirements"]:
-        verdict = r["verdict"] if r["tests"] or not r["judged"] else "not-run (NO TEST: a defect of the suite)"
+        if r["tests"] or not r["judged"]:
+            verdict = r["verdict"]
+        elif summary.get("narrowed") or summary.get("dry_run") or summary.get("stopped") \
+                or summary.get("interrupted") or summary["depth"] != "full":
+            verdict = "not-run (not in this run: see Why above)"       # left out on purpose, or stopped early
+        else:
+            verdict = "not-run (NO TEST: a defect of the suite)"
         lines.append(f"| {r['id']} | {r['basis']} | {verdict} | {r['tests']} | {r['passed']} | {r['failed']} | "
                      f"{r.get('known', 0)} | {r['errors']} | {r.get('blocked', 0)} | {r['skipped']} "
                      f"({r.get('opt_in', 0)}) | {r['title']} |")
