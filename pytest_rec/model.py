@@ -175,6 +175,37 @@ def setup_body(current: Modes, wanted: Modes) -> dict[str, str] | None:
     return body
 
 
+def one_field_path(current: Modes, wanted: Modes) -> list[dict[str, str]]:
+    """A path of one field per body (recovery mode first, then the split, then the transfer mode, then
+    the split of a synchronous end), checked against the state rule step by step; [] when there is
+    none (from a state the rules cannot produce, say). The restore's last resort: an array that
+    refuses one combined body every time may still take its fields one by one."""
+    steps: list[dict[str, str]] = []
+    cur = current
+    if cur.is_async and cur.split_mode != "Manual":
+        return []
+
+    def step(body: dict[str, str]) -> bool:
+        nonlocal cur
+        exp = expect(cur, body)
+        if not exp.accepted or exp.modes is None:
+            return False
+        steps.append(body)
+        cur = exp.modes
+        return True
+
+    if cur.recovery_mode != wanted.recovery_mode and not step({"recovery_mode": wanted.recovery_mode}):
+        return []
+    if wanted.is_async and cur.transfer_mode == "Synchronous" and cur.split_mode != "Manual" \
+            and not step({"split_mode": "Manual"}):
+        return []
+    if cur.transfer_mode != wanted.transfer_mode and not step({"transfer_mode": wanted.transfer_mode}):
+        return []
+    if cur.split_mode != wanted.split_mode and not step({"split_mode": wanted.split_mode}):
+        return []
+    return steps if cur == wanted else []
+
+
 def setup_path(current: Modes, wanted: Modes, via: str | None = None) -> list[dict[str, str]]:
     """The bodies that take a suspended session from ``current`` to ``wanted`` along a path that
     relies on no rule under test but REC-ACCEPT (CONTRACT section 2, attribution):

@@ -8,7 +8,7 @@ import time
 from .client import RecClient
 from .errors import Blocked, Deviation, TargetError, Violations
 from .judge import job_error_text, judge_modes, names_environment, settled_read, show
-from .model import Modes, expect, setup_path
+from .model import Modes, expect, one_field_path, setup_path
 from .state import SessionState, state_of
 from .target import Target
 
@@ -105,8 +105,15 @@ class Operator:
         return st
 
     def _restore_modes(self, sid: int, current: SessionState, wanted: Modes, paths: list) -> SessionState:
+        """Each path in turn from a fresh read; last, one field per body from where the session is then
+        (an array that refuses one combined body every time may take its fields one by one)."""
         last: Exception | None = None
-        for path in paths or [[]]:
+        paths = list(paths or [[]]) + [None]
+        for path in paths:
+            if path is None:
+                path = one_field_path(current.modes, wanted)
+                if not path:
+                    break
             st = current
             try:
                 for body in path:

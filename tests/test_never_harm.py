@@ -443,3 +443,39 @@ def test_a_job_that_never_ends_sets_its_session_aside(tmp_path):
     assert "sessions NOT put back" in proc.stdout
     proc, rows = run("control")
     assert proc.returncode == 0 and changes_after_a_consistency_job(rows), proc.stdout[-2000:]   # smoke: narrowed
+
+
+def test_a_restore_takes_the_fields_one_by_one_when_a_combined_body_always_fails(make_sim, tmp_path):
+    """An array that answers 500 to one combined body every time (transfer mode Consistency with recovery
+    Manual): every ordinary path to Consistency/Manual/Manual ends with that body, so the restore falls
+    back to one field per body and puts the session back. The control: without that last resort (paths
+    given to the restore loop only), the session is not put back."""
+    from pytest_rec.client import Credentials, RecClient, Transcript
+    from pytest_rec.context import make_guard
+    from pytest_rec.errors import TargetError
+    from pytest_rec.model import Modes, one_field_path
+    from pytest_rec.sessions import Operator
+
+    server, _ = make_sim(patch_500_body="transfer_mode=Consistency;recovery_mode=Manual")
+    target = _sim_target(server)
+    admin = RecClient(target.url, Credentials("admin", "qa_admin", "sim-admin-Pa55"), verify=True,
+                      guard=make_guard(target), transcript=Transcript()).login()
+    op = Operator(target, admin, 10)
+    wanted = Modes("Consistency", "Manual", "Manual")
+    here = op.set_modes(1, op.read(1), Modes("Synchronous", "Manual", "Manual"))
+    assert one_field_path(here.modes, wanted) == [{"transfer_mode": "Consistency"}]
+    import pytest_rec.sessions as sessions_module
+
+    original = sessions_module.one_field_path
+    sessions_module.one_field_path = lambda current, wanted: []          # the control: no last resort
+    try:
+        with pytest.raises(TargetError, match="could not be put back"):
+            op.set_modes(1, op.read(1), wanted, restoring=True)
+    finally:
+        sessions_module.one_field_path = original
+    after = op.set_modes(1, op.read(1), wanted, restoring=True)
+    assert after.modes == wanted and op.read(1).modes == wanted
+    refused = [e for e in admin.transcript.exchanges if e.method == "PATCH" and e.status == 500]
+    assert refused and all(e.request_body == {"transfer_mode": "Consistency", "recovery_mode": "Manual"}
+                           for e in refused)
+    admin.close()

@@ -77,6 +77,8 @@ class PatchRules:
                 refusal = self._state_refusal(caller.user, cs, body)
                 if refusal:
                     return error(refusal[0], refusal[1])
+            if self.settings.patch_500_body and self.body_fails(body):  # pragma: no mutate block, fault injection
+                return error(500, "injected fault")
             if self.settings.one_job_per_session and self._job_running_on(sid):  # pragma: no mutate block, fault injection
                 return error(409, "previous command in process")
             payload = {"body": dict(body), "user": caller.user}

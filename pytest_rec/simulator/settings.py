@@ -37,6 +37,7 @@ class Settings:
     hung_jobs_to: str = ""            # fault: PATCH jobs whose body sets this transfer mode never finish
     drop_every: int = 0               # fault: every Nth request loses its connection
     get_500_every: int = 0            # fault: every Nth GET /copysession/{id} answers 500
+    patch_500_body: str = ""          # fault: a PATCH whose body is exactly these fields answers 500 ("k=v;k=v")
     # realism (issue 15); the defaults keep the simple behaviour
     page_size: int = 0                # GET /copysession: this many per page, next_href to the rest (0: one page)
     read_lag: float = 0.0             # after a PATCH job's Success, GETs show the old modes this long
