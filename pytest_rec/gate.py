@@ -73,8 +73,18 @@ def compare_markdown(diff: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _quiet_on_closed_pipe() -> None:
+    """`rec-compare ... | head`: end quietly when the reader closes the pipe, as other command-line
+    tools do (the default SIGPIPE action), instead of a BrokenPipeError traceback."""
+    import signal
+
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+
 def compare_main(argv: list[str] | None = None) -> int:
     """Exit 1 on any new deviation, 2 when a passing requirement could no longer be checked, else 0."""
+    _quiet_on_closed_pipe()
     p = argparse.ArgumentParser(prog="rec-compare", description=compare_main.__doc__)
     p.add_argument("old")
     p.add_argument("new")
@@ -179,6 +189,7 @@ def merge_results(dirs: list[Path], summaries: list[dict], merged: Path) -> str 
 def merge_main(argv: list[str] | None = None) -> int:
     """Merge the report folders of several runs (arrays, builds): one fleet table (fleet.md,
     fleet.json) and one Allure report, array > requirement > case family, each array's cases its own."""
+    _quiet_on_closed_pipe()
     p = argparse.ArgumentParser(prog="rec-merge", description=merge_main.__doc__, epilog=MERGE_EXIT,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("reports", nargs="+", help="report folders (each with compliance.json and allure-results/)")
