@@ -289,13 +289,8 @@ class RecClient:
         if resp.status_code == 401:
             self.renew()
             resp = self._send(method, url, content=content, headers={**hdrs, **self._auth_headers()})
-        if resp.status_code == 202 and self.guard is not None and method.upper() in ("PATCH", "POST"):
-            parts = url[len(API) + 1:].split("/")
-            if len(parts) >= 2 and parts[0] == "copysession" and parts[1].isdigit():
-                try:
-                    self.guard.note_job(int(resp.json()["job_id"]), int(parts[1]))
-                except (ValueError, KeyError, TypeError):
-                    pass            # no job reference: REC-RESPONSE's finding, judged elsewhere
+        if self.guard is not None:
+            self.guard.note_answer(method, url, resp)
         return resp
 
     def expect_ok(self, resp: httpx.Response, what: str, codes=(200,)) -> dict:

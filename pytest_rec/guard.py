@@ -33,7 +33,15 @@ class Guard:
         self._job_session: dict[int, int] = {}
         self._lock = threading.Lock()
 
-    def note_job(self, job_id: int, sid: int) -> None:
+    def note_answer(self, method: str, path: str, resp: httpx.Response) -> None:
+        """Remember which session a job of this run changes (a 202 to a PATCH, suspend or resume)."""
+        sid = _copysession_id(path)
+        if resp.status_code != 202 or method.upper() not in ("PATCH", "POST") or sid is None:
+            return
+        try:
+            job_id = int(resp.json()["job_id"])
+        except (ValueError, KeyError, TypeError):
+            return              # no job reference: REC-RESPONSE's finding, judged elsewhere
         with self._lock:
             self._job_session[job_id] = sid
 
@@ -49,13 +57,12 @@ class Guard:
         """Why a change to a held session must not be sent (PATCH, suspend, resume); else None."""
         if method.upper() not in ("PATCH", "POST") or not self.held:
             return None
-        parts = path.split("?", 1)[0][len(API) + 1:].split("/")
-        if len(parts) >= 2 and parts[0] == "copysession" and parts[1].isdigit():
-            reason = self.held.get(int(parts[1]))
-            if reason is not None:
-                return f"{method.upper()} {path} not sent: {reason}; the suite sends no further change to " \
-                       f"session {parts[1]} in this run"
-        return None
+        sid = _copysession_id(path)
+        reason = self.held.get(sid) if sid is not None else None
+        if reason is None:
+            return None
+        return f"{method.upper()} {path} not sent: {reason}; the suite sends no further change to session {sid} " \
+               "in this run"
 
     def allows(self, method: str, path: str) -> bool:
         path = path.split("?", 1)[0]
@@ -86,6 +93,12 @@ class Guard:
         self.absent.add(sid)
         self.readable.add(sid)
         self.patchable.add(sid)
+
+
+def _copysession_id(path: str) -> int | None:
+    """The session id of ``/api/v1/copysession/{id}[/...]``, else None."""
+    parts = path.split("?", 1)[0][len(API) + 1:].split("/") if path.startswith(API + "/") else []
+    return int(parts[1]) if len(parts) >= 2 and parts[0] == "copysession" and parts[1].isdigit() else None
 
 
 class GuardedTransport(httpx.BaseTransport):

@@ -42,12 +42,10 @@ class Faults:
             return self._get_count % n == 0
 
     def body_fails(self, body) -> bool:
-        """patch_500_body: a PATCH with exactly these fields and values answers 500, every time (a body
-        the firmware cannot take, whatever the state: the restore must find another way)."""
-        spec = self.settings.patch_500_body.strip()
-        if not spec or not isinstance(body, dict):
-            return False
-        return body == dict(part.split("=", 1) for part in spec.split(";") if "=" in part)
+        """patch_500_body (when set): a PATCH with exactly these fields and values answers 500, every time
+        (a body the firmware cannot take, whatever the state: the restore must find another way)."""
+        return isinstance(body, dict) and body == dict(
+            part.split("=", 1) for part in self.settings.patch_500_body.strip().split(";") if "=" in part)
 
     def busy(self) -> Reply:
         ra = self.settings.busy_retry_after      # 0: a plain 503 (the reference documents no Retry-After)
