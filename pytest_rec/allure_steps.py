@@ -5,16 +5,16 @@ page, verified fact, ...), feature = each requirement ("REC-X: title"), story = 
 (the matrix starting state, or the scenario); the tree of the HTML report is requirement >
 family (see ``TREE``). One step per HTTP exchange (already redacted). After the run,
 ``tidy_results`` drops the fixture set-up and tear-down records that never talked to the array,
-and ``write_run_result`` adds the verdict and the restore outcome as results of their own.
+and ``allure_run`` adds the verdict and the restore outcome as results of their own.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import re
-import time
 import uuid
-from hashlib import md5
+from contextlib import contextmanager
 from pathlib import Path
 
 import allure
@@ -103,13 +103,19 @@ def _short(text: str, limit: int = 600) -> str:
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters; the transcript has all)"
 
 
-def step_listener(secrets: Secrets):
-    """One Allure step per exchange of the running check. Safe after the check has ended (an
-    interrupt's restore): with no Allure test open, it records nothing instead of failing."""
-    def on_exchange(ex: Exchange) -> None:
+class _StepListener:
+    """One Allure step per exchange of the running check, grouped under the check's phases
+    (``Transcript.phase``). Safe after the check has ended (an interrupt's restore): with no Allure
+    test open, it records nothing instead of failing."""
+
+    def __init__(self, secrets: Secrets) -> None:
+        self.secrets = secrets
+
+    def __call__(self, ex: Exchange) -> None:
         title = f"{ex.method} {ex.path} -> {ex.status if ex.status is not None else ex.error}"
         # the request and the answer as the step's parameters, not an attachment file each: a full run
         # makes about 1,800 exchanges, and writing a file per exchange was a third of the run's time
+        secrets = self.secrets
         params = {"request headers": _short(secrets.redact(json.dumps(ex.request_headers))),
                   "request body": _short(secrets.redact(json.dumps(ex.request_body))),
                   "response": _short(secrets.redact(json.dumps(ex.response_body))),
@@ -119,7 +125,26 @@ def step_listener(secrets: Secrets):
                 pass
         except Exception:  # noqa: BLE001 - no test open (an interrupt's restore): a report step is not worth a session
             pass
-    return on_exchange
+
+    @contextmanager
+    def phase(self, title: str):
+        step = StepContext(self.secrets.redact(title), {})
+        try:
+            step.__enter__()
+        except Exception:  # noqa: BLE001 - no test open: the exchanges are recorded without the group
+            yield
+            return
+        try:
+            yield
+        finally:
+            try:
+                step.__exit__(None, None, None)
+            except Exception:  # noqa: BLE001 - as above
+                pass
+
+
+def step_listener(secrets: Secrets) -> _StepListener:
+    return _StepListener(secrets)
 
 
 def categories_allure2() -> list[dict]:
@@ -141,9 +166,31 @@ def categories_allure3() -> list[dict]:
     return [{"name": c["name"], "matchers": {k: v for k, v in c.items() if k != "name"}} for c in CATEGORIES]
 
 
+_MODES_REPR = re.compile(r"^Modes\(transfer_mode='([^']*)', split_mode='([^']*)', recovery_mode='([^']*)'\)$")
+
+
+def plain(value) -> str:
+    """A value as a reader of the report writes it, not as Python prints it: yes/no for a flag, a
+    string without quotes, a body as JSON, modes as transfer/split/recovery."""
+    if isinstance(value, bool) or value is None:
+        return {True: "yes", False: "no", None: "none"}[value]
+    if not isinstance(value, str):
+        return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+    m = _MODES_REPR.match(value)
+    if m:
+        return "/".join(m.groups())
+    if value[:1] in "'\"{[":
+        try:
+            parsed = ast.literal_eval(value)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return value
+        return parsed if isinstance(parsed, str) else plain(parsed)
+    return value
+
+
 def write_environment(results_dir: Path, env: dict[str, str], secrets: Secrets) -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
-    lines = [f"{k}={secrets.redact(str(v)).replace(chr(10), ' ')}" for k, v in env.items()]
+    lines = [f"{k}={secrets.redact(plain(v)).replace(chr(10), ' ')}" for k, v in env.items()]
     (results_dir / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (results_dir / "categories.json").write_text(json.dumps(categories_allure2(), indent=2), encoding="utf-8")
 
@@ -171,6 +218,20 @@ def _merge_repeats(steps: list[dict]) -> list[dict]:
     for step in out:
         step.pop("_count", None)
         step.pop("_base", None)
+        if step.get("steps"):              # a phase ("set-up: ...", "check: ..."): its own exchanges
+            step["steps"] = _merge_repeats(step["steps"])
+    return out
+
+
+def _exchange_steps(steps: list[dict]) -> list[dict]:
+    """The HTTP steps to show for a failed case without a click: the judged exchanges (the "check:"
+    phase) when the case has one, else every exchange with the phases flattened."""
+    checked = [s for s in steps if s.get("name", "").startswith("check:")]
+    if checked:
+        return [x for s in checked for x in s.get("steps", [])]
+    out: list[dict] = []
+    for s in steps:
+        out.extend(_exchange_steps(s["steps"]) if s.get("steps") else [s])
     return out
 
 
@@ -246,6 +307,8 @@ def tidy_results(results_dir: Path) -> dict[str, int]:
         data = json.loads(path.read_text(encoding="utf-8"))
         before = json.dumps(data)
         data["steps"] = _merge_repeats(data.get("steps", []))
+        for param in data.get("parameters", []):
+            param["value"] = plain(param.get("value"))
         _narrow_to_failed(data)
         if json.dumps(data) != before:
             path.write_text(json.dumps(data), encoding="utf-8")
@@ -269,145 +332,5 @@ def _narrow_to_failed(data: dict) -> None:
         [{"name": "epic", "value": e} for e in sorted({BASIS.get(str(reqs[rid]["basis"]), "") for rid in named})]
 
 
-# --------------------------------------------------------------------------- the run's own results
-_STATUS = {"compliant": "passed", "non-compliant": "failed"}          # inconclusive: broken
-
-
-def _run_uuid(kind: str, summary: dict) -> str:
-    """The same uuid each time for one run: writing a result twice replaces it, never doubles it."""
-    t, run = summary.get("target") or {}, summary.get("run") or {}
-    key = "|".join(str(x) for x in (kind, t.get("url"), t.get("serial"), t.get("firmware"), run.get("started")))
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, "pytest-rec:" + key))
-
-
-def result_id(uuid_: str) -> str:
-    """The id Allure 3 gives the result (md5 of its uuid): the report's address of it is ``#/<id>``."""
-    return md5(uuid_.encode()).hexdigest()
-
-
 def _is_run_result(data: dict) -> bool:
     return any(lb.get("name") == "tag" and lb.get("value") == RUN_TAG for lb in data.get("labels", []))
-
-
-def _run_result(uuid_: str, name: str, status: str, message: str, steps: list[dict], story: str,
-                description: str, at: int | None = None, feature: str = RUN) -> dict:
-    now = int(time.time() * 1000) if at is None else at
-    return {"uuid": uuid_, "historyId": md5(uuid_.encode()).hexdigest(), "testCaseId": md5(name.encode()).hexdigest(),
-            "name": name, "fullName": f"pytest-rec#{story}", "status": status, "stage": "finished",
-            "statusDetails": {"message": message}, "description": description, "steps": steps,
-            "start": now, "stop": now, "parameters": [],
-            "labels": [{"name": "feature", "value": feature}, {"name": "story", "value": story},
-                       {"name": "tag", "value": RUN_TAG}], "titlePath": [feature]}
-
-
-def _results(results_dir: Path) -> list[dict]:
-    out = []
-    for path in Path(results_dir).glob("*-result.json"):
-        try:
-            out.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
-            continue
-    return out
-
-
-def _example_steps(results: list[dict], requirement: str, skip: str) -> tuple[str, list[dict]]:
-    """The name and HTTP steps of the failed case with the fewest steps whose error names ``requirement``
-    (never a result of the run itself, nor the one of uuid ``skip``)."""
-    found = []
-    for data in results:
-        if data.get("status") == "failed" and f"[{requirement}]" in (data.get("statusDetails") or {}).get("message", "") \
-                and not _is_run_result(data) and data.get("uuid") != skip and not data.get("name", "").startswith("VERDICT"):
-            found.append(data)
-    if not found:
-        return "", []
-    first = min(found, key=lambda d: (len(d.get("steps", [])), d.get("start") or 0, d.get("name", "")))
-    return first.get("name", ""), first.get("steps", [])
-
-
-def write_verdict_result(results_dir: Path, summary: dict) -> str:
-    """Write the run's verdict as an Allure result of its own (compliance.json's ``summary``): the
-    verdict, why, every failing requirement with one failing case's HTTP steps. Returns the id of
-    the result in the HTML report (its address there is ``index.html#/<id>``)."""
-    results_dir = Path(results_dir)
-    results_dir.mkdir(parents=True, exist_ok=True)
-    results = _results(results_dir)          # read once: a run has hundreds of result files
-    verdict = summary.get("verdict", "inconclusive")
-    target = summary.get("target") or {}
-    failing = [r for r in summary.get("requirements", []) if r.get("verdict") in ("fail", "error")]
-    where = f"{target.get('model', 'unknown')} {target.get('serial', '')}".strip() + \
-        f", firmware {target.get('firmware', 'unknown')}"
-    name = f"VERDICT: {verdict} ({where})"
-    if failing:
-        name += "; fails: " + ", ".join(r["id"] for r in failing)
-    lines = [f"VERDICT: {verdict}: {summary.get('verdict_reason', '')}",
-             f"seed rules: {summary.get('seed_verdict', 'unknown')}"]
-    steps, uuid_ = [], _run_uuid("verdict", summary)
-    for r in failing:
-        count = r.get("failed", 0) + r.get("known", 0)
-        what = f"{count} of {r.get('tests', 0)} case(s) failed" if r["verdict"] == "fail" else \
-            f"{r.get('errors', 0)} of {r.get('tests', 0)} case(s) could not run"
-        lines.append(f"[{r['id']}] {r.get('title', '')}: {what}")
-        case, http = _example_steps(results, r["id"], uuid_)
-        steps.append({"name": f"{r['id']}: {r.get('title', '')}: {what}" + (f"; e.g. {case}" if case else ""),
-                      "status": "failed" if r["verdict"] == "fail" else "broken", "stage": "finished",
-                      "steps": http, "start": 0, "stop": 0})
-    starts = [d.get("start") for d in results if d.get("uuid") != uuid_ and d.get("start")]
-    # first in time, so that the report's tree (sorted by status, then order) shows it first
-    data = _run_result(uuid_, name, _STATUS.get(verdict, "broken"), "\n".join(lines), steps, "verdict",
-                       "The requirement table is the tree: requirement, then case family; compliance.md has "
-                       "the same verdict on one page.", at=min(starts) - 1 if starts else None)
-    (results_dir / f"{uuid_}-result.json").write_text(json.dumps(data), encoding="utf-8")
-    _write_bare_requirements(results_dir, summary, results)
-    return result_id(uuid_)
-
-
-def _write_bare_requirements(results_dir: Path, summary: dict, results: list[dict]) -> None:
-    """A result for each requirement that ran but has no case under it in the tree (REC-NO-5XX is
-    judged on every exchange; a case that failed on another rule sits under that rule), with its
-    verdict and counts from the summary: so that the tree has one node for every requirement."""
-    shown = {lb["value"].split(":")[0] for d in results if not _is_run_result(d)
-             for lb in d.get("labels", []) if lb.get("name") == "feature"}
-    for r in summary.get("requirements", []):
-        if not r.get("tests") or r["id"] in shown:
-            continue
-        uuid_ = _run_uuid(f"requirement {r['id']}", summary)
-        what = f"{r['id']}: {r.get('verdict')} ({r.get('passed', 0)} of {r.get('tests', 0)} case(s) passed)"
-        status = {"pass": "passed", "info": "passed", "fail": "failed"}.get(str(r.get("verdict")), "broken")
-        data = _run_result(uuid_, what, status, what, [], "requirement verdict",
-                           "Judged in cases listed under other requirements (or on every exchange); "
-                           "the counts are compliance.json's.", feature=requirement_name(r["id"]))
-        (results_dir / f"{uuid_}-result.json").write_text(json.dumps(data), encoding="utf-8")
-
-
-def write_restore_result(results_dir: Path, status: dict, summary: dict | None = None) -> str:
-    """Write the restore outcome as an Allure result of its own: ``status`` is
-    ``{"restored": [{"session", "note"}, ...], "failed": [{"session", "note", "path"?}, ...]}``
-    (restore.restore_status); ``summary`` (compliance.json, optional) names the run. Failed when a
-    session was not put back. Returns the id of the result in the HTML report."""
-    results_dir = Path(results_dir)
-    results_dir.mkdir(parents=True, exist_ok=True)
-    restored, failed = status.get("restored") or [], status.get("failed") or []
-    steps = [{"name": f"session {s.get('session')} put back: {s.get('note', '')}", "status": "passed",
-              "stage": "finished", "start": 0, "stop": 0} for s in restored]
-    steps += [{"name": f"session {s.get('session')} NOT put back: {s.get('note', '')}", "status": "failed",
-               "stage": "finished", "start": 0, "stop": 0} for s in failed]
-    if failed:
-        journals = sorted({str(s.get("path") or s.get("journal") or "") for s in failed} - {""})
-        name = f"RESTORE FAILED: {len(failed)} session(s) not put back"
-        message = name + "; put them back with: " + "; ".join(f"rec-restore {j}" for j in journals or ["<journal>"])
-    else:
-        name = f"Restore: {len(restored)} session(s) put back as found" if restored else \
-            "Restore: no session was written, nothing to put back"
-        message = name
-    uuid_ = _run_uuid("restore", summary or {"run": {"started": str(sorted(str(s) for s in restored + failed))}})
-    data = _run_result(uuid_, name, "failed" if failed else "passed", message, steps, "restore",
-                       "Every session the run wrote to, and whether it reads as before the run.")
-    (results_dir / f"{uuid_}-result.json").write_text(json.dumps(data), encoding="utf-8")
-    return result_id(uuid_)
-
-
-def write_run_results(results_dir: Path, summary: dict) -> str:
-    """The verdict and (from ``summary["restore"]``) the restore results; returns the verdict's id."""
-    if summary.get("restore") is not None:
-        write_restore_result(results_dir, summary["restore"], summary)
-    return write_verdict_result(results_dir, summary)

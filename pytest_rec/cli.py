@@ -27,7 +27,11 @@ def compliance_main(argv: list[str] | None = None) -> int:
         return int(pytest.main(["--pyargs", "pytest_rec.suite", "-p", "no:cacheprovider", *args]))
     report_dir = _report_dir(args)
     report_dir.mkdir(parents=True, exist_ok=True)
-    _clear_earlier_outputs(report_dir)
+    dry = "--rec-dry-run" in args or "--rec-offline" in args    # the plan only: no JUnit, no Allure, no HTML
+    if dry:
+        (report_dir / "plan.json").unlink(missing_ok=True)     # the rest of the folder is left as it is
+    else:
+        _clear_earlier_outputs(report_dir)
     quiet = [] if any(a.startswith(("-v", "--verbose", "--tb", "-r")) for a in args) else ["--tb=no", "-rN"]
     # a quiet console by default: one line per distinct deviation (the plugin's summary), the verdict
     # last; the tracebacks are in junit.xml and the Allure results, and on the console with -v
@@ -37,7 +41,6 @@ def compliance_main(argv: list[str] | None = None) -> int:
             args += ["--dist", "loadgroup"]     # each lane on one worker (its sessions, its share of the checks)
         if not any(a.startswith("--max-worker-restart") for a in args):
             args += ["--max-worker-restart", "0"]   # a restarted worker would own no session of its own
-    dry = "--rec-dry-run" in args or "--rec-offline" in args    # the plan only: no JUnit, no Allure, no HTML
     outputs = [] if dry else [f"--junitxml={report_dir / 'junit.xml'}", f"--alluredir={report_dir / 'allure-results'}",
                               "--clean-alluredir"]
     # schemathesis's pytest plugin is not used (the fuzzing bodies come from a process of their own,
@@ -48,7 +51,7 @@ def compliance_main(argv: list[str] | None = None) -> int:
     stop = {"raise": True}
     previous = _catch_signals(received, stop)     # before and after pytest; the plugin has its own during the run
     try:
-        return _run_and_report(pytest_args, report_dir, received, stop)
+        return _run_and_report(pytest_args, report_dir, received, stop, dry)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -60,8 +63,14 @@ def _clear_earlier_outputs(report_dir: Path) -> None:
     A journal that still holds a session not put back is kept: the run then refuses to start, naming it."""
     from .restore import Journal
 
-    for stale in ("compliance.json", "compliance.md", "junit.xml", "MANIFEST.sha256", "target.json"):
+    import shutil
+
+    for stale in ("compliance.json", "compliance.md", "junit.xml", "MANIFEST.sha256", "target.json",
+                  "plan.json", "plan.md"):
         (report_dir / stale).unlink(missing_ok=True)
+    for stale_dir in ("allure-results", "allure-report-single", "allure-report"):   # only the names we write
+        if (report_dir / stale_dir).is_dir() and not (report_dir / stale_dir).is_symlink():
+            shutil.rmtree(report_dir / stale_dir, ignore_errors=True)
     for stale in report_dir.glob("transcript*.jsonl"):
         stale.unlink(missing_ok=True)
     for journal in report_dir.glob("restore-journal*.json"):
@@ -119,21 +128,31 @@ def _with_lanes(args: list[str]) -> list[str]:
     return out
 
 
-def _run_and_report(pytest_args: list[str], report_dir: Path, received: list[str], stop: dict) -> int:
+def _run_and_report(pytest_args: list[str], report_dir: Path, received: list[str], stop: dict,
+                    dry: bool = False) -> int:
     import pytest
 
     try:
         status = int(pytest.main(pytest_args))
     except KeyboardInterrupt:            # outside the plugin's own handling: before or after the run
         status = 2
-    summary_path = report_dir / "compliance.json"
+    summary_path = report_dir / ("plan.json" if dry else "compliance.json")
     if not summary_path.exists():
         why = f"; stopped by {received[-1]}" if received else ""
-        line = f"pytest-rec: no compliance summary was written (pytest exit {status}{why}); verdict: inconclusive"
-        _junit_verdict(report_dir / "junit.xml", 2, line)
+        line = (f"pytest-rec: no {'plan' if dry else 'compliance summary'} was written (pytest exit {status}{why}); "
+                "verdict: inconclusive")
+        if not dry:
+            _junit_verdict(report_dir / "junit.xml", 2, line)
         print(line)
         return 2
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    if dry:
+        print(f"pytest-rec: the plan is above and in {report_dir}/plan.md; nothing else in {report_dir}/ was touched")
+        from .report import verdict_line
+
+        print(verdict_line(summary))
+        code = int(summary.get("exit_code", 2))
+        return 2 if received and code in (0, 1) else code
     failed = (summary.get("restore") or {}).get("failed") or []
     from .report import manifest, verdict_line
 
@@ -143,7 +162,10 @@ def _run_and_report(pytest_args: list[str], report_dir: Path, received: list[str
     try:
         # REC_HTML=0: no HTML report (the project's own tests); all: the multi-file one for a web server too
         html = os.environ.get("REC_HTML", "1").strip().lower()
-        if html != "0" and not failed and not received and not summary.get("dry_run"):   # a session to put back first
+        if received:                      # the user asked to stop: the HTML can be built later by hand
+            print(f"pytest-rec: HTML report not built: the run was stopped ({received[-1]}); "
+                  f"`python -m pytest_rec.htmlreport {report_dir}` builds it from the results")
+        elif html != "0":                 # a restore failure too: its result is in the report, the lines below say what to do
             try:
                 from .htmlreport import build_html
 
@@ -155,11 +177,8 @@ def _run_and_report(pytest_args: list[str], report_dir: Path, received: list[str
         print(f"pytest-rec: {received[-1] if received else 'interrupted'} while writing the reports: the HTML "
               "report and the manifest may be missing")
     stop["raise"] = False                      # from here on a signal is only noted
-    if summary.get("dry_run"):
-        print(f"pytest-rec: the plan is above; summary in {report_dir}/: compliance.md, compliance.json")
-    else:
-        print(f"pytest-rec: reports in {report_dir}/: compliance.md, compliance.json, junit.xml, allure-results/, "
-              f"allure-report-single/ (if built), transcript*.jsonl, MANIFEST.sha256")   # allure-report/: REC_HTML=all
+    print(f"pytest-rec: reports in {report_dir}/: compliance.md, compliance.json, junit.xml, allure-results/, "
+          f"allure-report-single/ (if built), transcript*.jsonl, MANIFEST.sha256")   # allure-report/: REC_HTML=all
     print(verdict_line(summary))
     if failed:
         from .plugin._signals import last_lines
@@ -275,7 +294,8 @@ def _restore_one(args) -> int:
         print(f"rec-restore: the journal is for {data.get('target_url')}, the target file for {target.url}",
               file=sys.stderr)
         return 2
-    client = RecClient(target.url, creds, verify=target.verify, guard=make_guard(target), transcript=Transcript())
+    client = RecClient(target.url, creds, verify=target.verify, guard=make_guard(target), transcript=Transcript(),
+                       busy_retries=target.profile.busy_retries, busy_budget=target.profile.busy_budget)
     journal = Journal.reopen(Path(args.journal), target)
     code = 0
     try:

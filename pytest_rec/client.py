@@ -103,16 +103,20 @@ def send_busy_aware(http: httpx.Client, transcript: Transcript, who: str, method
     delay, deadline, seen = BUSY_FIRST_WAIT, time.monotonic() + budget, 0
     for attempt in range(retries + 1):
         resp = send_recorded(http, transcript, who, method, url, content, headers)
-        if resp.status_code != 503 or attempt == retries:
+        if resp.status_code != 503:
             return resp, seen
         seen += 1
         asked = retry_after_seconds(resp.headers.get("Retry-After"))
         wait = delay if asked is None else asked
-        if time.monotonic() + wait > deadline:
-            return resp, seen
+        if attempt == retries or time.monotonic() + wait > deadline:
+            break
         time.sleep(wait)
         delay = min(delay * 2, 5.0)
-    return resp, seen  # pragma: no cover
+    # still busy: the request was not taken (503), so nothing can be judged from it; an error of the
+    # run (the check did not run), never a deviation of the array (CONTRACT section 1)
+    raise TargetError(f"{method} {url.split('?')[0]}: the array still answered 503 (busy) after {seen - 1} "
+                      f"retr{'y' if seen == 2 else 'ies'} within the busy budget ({budget:g} s, "
+                      f"[profile] busy_retries / busy_budget): not judged")
 
 
 # --------------------------------------------------------------------------- plain client

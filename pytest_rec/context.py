@@ -8,7 +8,7 @@ from typing import Any
 
 from .client import Guard, PlainClient, RecClient, Transcript
 from .errors import TargetError
-from .judge import Outcome, fingerprint, patch_and_judge
+from .judge import Outcome, fingerprint, patch_and_judge, show
 from .model import Expectation
 from .restore import Journal, restore_pending
 from .sessions import Operator, SessionPool
@@ -72,8 +72,10 @@ class RecContext:
         """PATCH one session and judge it; keeps the pool's knowledge of the session current."""
         __tracebackhide__ = True
         self.pool.forget(sid)
-        out = patch_and_judge(client or self.admin, self.admin, self.target, sid, before, body, exp,
-                              strict=self.strict, job_timeout=self.options.job_timeout, raw=raw)
+        with self.admin.transcript.phase(f"check: PATCH session {sid} from {before.modes.label()} with "
+                                         f"{show(body) if raw is None else 'a raw body'}, then the job and a GET"):
+            out = patch_and_judge(client or self.admin, self.admin, self.target, sid, before, body, exp,
+                                  strict=self.strict, job_timeout=self.options.job_timeout, raw=raw)
         if sid in self.pool.known:
             self.pool.note(sid, out.after)
         return out

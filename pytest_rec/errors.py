@@ -8,7 +8,11 @@
 
 from __future__ import annotations
 
-__all__ = ["Deviation", "TargetError", "Blocked", "RequestBlocked", "Violations"]
+__all__ = ["Deviation", "TargetError", "Blocked", "RequestBlocked", "Violations", "TRANSFER_NOT_APPLIED"]
+
+# the headline of every finding where the transfer mode sent did not take, whatever else did: the
+# report groups deviations by it, so one such firmware bug reads as one finding
+TRANSFER_NOT_APPLIED = "the transfer mode sent was not applied"
 
 
 class TargetError(Exception):

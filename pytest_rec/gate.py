@@ -162,7 +162,8 @@ def merge_results(dirs: list[Path], summaries: list[dict], merged: Path) -> str 
     every result relabelled for its array; return the result id of the first failing run's verdict."""
     import tempfile
 
-    from .allure_steps import tidy_results, write_run_results
+    from .allure_run import write_run_results
+    from .allure_steps import tidy_results
 
     shutil.rmtree(merged, ignore_errors=True)
     merged.mkdir(parents=True)

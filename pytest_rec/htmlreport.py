@@ -19,7 +19,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .allure_steps import TREE, categories_allure3, tidy_results, write_run_results
+from .allure_run import write_run_results
+from .allure_steps import TREE, categories_allure3, tidy_results
 
 TOOLS = Path(__file__).resolve().parent / "report-tools"
 CSP = ('<meta http-equiv="Content-Security-Policy" content="default-src \'self\' data: blob:; '
@@ -126,3 +127,9 @@ def build_html(report_dir: Path, name: str | None = None, group_by: list[str] | 
 def report_url(page: Path, focus: str | None = None) -> str:
     """A file:// address of the page, opened at the result ``focus`` (Allure 3 routes ``#/<id>``)."""
     return page.resolve().as_uri() + (f"#/{focus}" if focus else "")
+
+
+if __name__ == "__main__":     # python -m pytest_rec.htmlreport [REPORT_DIR]: build the HTML of an earlier run
+    import sys
+
+    print(build_html(Path(sys.argv[1] if len(sys.argv) > 1 else "reports"), multi=False))

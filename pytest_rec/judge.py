@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from .client import RecClient
-from .errors import TargetError, Violations
+from .errors import TRANSFER_NOT_APPLIED, TargetError, Violations
 from .model import Expectation, judge_refusal
 from .state import SessionState, state_of
 from .target import Target
@@ -70,9 +70,9 @@ def judge_modes(exp: Expectation, before: SessionState, after: SessionState, bod
     __tracebackhide__ = True
     transfer_change = isinstance(body, dict) and body.get("transfer_mode") not in (None, before.modes.transfer_mode)
     if transfer_change and exp.modes is not None and after.modes == before.modes:
-        v.add("REC-ACCEPT", f"{prefix}the change was accepted but not applied: the session still reads "
-                            f"{after.modes.label()}, expected {exp.modes.label()} (from {before.modes.label()} "
-                            f"with {show(body)})")
+        v.add("REC-ACCEPT", f"{prefix}{TRANSFER_NOT_APPLIED}: the change was accepted but nothing of it was "
+                            f"applied: the session still reads {after.modes.label()}, expected {exp.modes.label()} "
+                            f"(from {before.modes.label()} with {show(body)})")
     else:
         transfer_missed = isinstance(body, dict) and "transfer_mode" in body and \
             after.modes.transfer_mode != exp.modes.transfer_mode
@@ -81,7 +81,9 @@ def judge_modes(exp: Expectation, before: SessionState, after: SessionState, bod
                 continue
             want, got = getattr(exp.modes, f), getattr(after.modes, f)
             if want != got:
-                v.add(requirement, f"{prefix}{f} reads {got!r} after the change, expected {want!r} "
+                # the same headline as a change not applied at all: one firmware bug, one finding
+                head = f"{TRANSFER_NOT_APPLIED}: " if f == "transfer_mode" and transfer_change else ""
+                v.add(requirement, f"{prefix}{head}{f} reads {got!r} after the change, expected {want!r} "
                                    f"(from {before.modes.label()} with {show(body)})")
     if not after.suspended:
         v.add("REC-ACCEPT", f"{prefix}the session reads phase {after.phase!r} after the change; it was suspended")

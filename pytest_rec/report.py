@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from .catalogue import load_catalogue
+from .errors import TRANSFER_NOT_APPLIED
 
 __all__ = ["build_summary", "requirement_verdicts", "overall", "exit_code", "verdict_line", "render_markdown",
            "deviation_groups", "write_summary", "manifest"]
@@ -245,8 +246,9 @@ def render_markdown(summary: dict) -> str:
     lines += ["", "## Sessions put back", ""]
     rs = summary.get("restore", {"restored": [], "failed": []})
     for f in rs["failed"]:
-        lines.append(f"- **RESTORE FAILED** session {f['session']}: {f.get('note') or 'not restored (run interrupted?)'}. "
-                     f"Run `rec-restore reports/{f['journal']}`.")
+        note = re.sub(rf"^session {f['session']}:\s*", "", f.get("note") or "") or "not restored (run interrupted?)"
+        lines.append(f"- **RESTORE FAILED** session {f['session']}: {note.rstrip('.')}. "
+                     f"Run `rec-restore {f.get('path') or f['journal']}`.")
     for r in rs["restored"]:
         lines.append(f"- {r['note']}")
     if not rs["failed"] and not rs["restored"]:
@@ -303,6 +305,8 @@ def _root(message: str) -> str:
     """A failure's shape, without what changes from case to case (ids, bodies, starting states, the
     setup step or generated body it came through): one firmware bug reads as one finding."""
     text = re.sub(r"^(generated body .*? -> (\[[A-Z0-9, -]+\] )?|setup step .*? on session \d+: )+", "", message)
+    if text.startswith(TRANSFER_NOT_APPLIED):      # whether the other fields changed or not: the same bug
+        return TRANSFER_NOT_APPLIED
     text = re.sub(r"\(from [^)]*\)", "", text)
     text = re.sub(r"\{[^{}]*\}", "{…}", text)
     text = re.sub(_STATE, "<state>", text)
@@ -364,3 +368,20 @@ def write_summary(report_dir: Path, summary: dict, extra_files: dict | None = No
     for name, data in (extra_files or {}).items():
         (report_dir / name).write_text(json.dumps(data, indent=2), encoding="utf-8")
     (report_dir / "MANIFEST.sha256").write_text(manifest(report_dir), encoding="utf-8")
+
+
+def write_plan(report_dir: Path, summary: dict, plan: list[str]) -> None:
+    """A dry run's only output: plan.md (the plan as printed, and why it is not a verdict) and plan.json
+    (the same summary fields a real run writes, for the exit code). Nothing else in the folder is touched,
+    so an earlier run's reports and their manifest stay one run's evidence."""
+    report_dir = Path(report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "plan.json").write_text(json.dumps({**summary, "plan": list(plan)}, indent=2), encoding="utf-8")
+    t = summary["target"]
+    lines = ["# pytest-rec dry run: the plan", "",
+             f"- Target: {t.get('url')} ({t.get('kind')})",
+             f"- Depth: {summary['depth']}",
+             f"- Written: {summary['run']['ended']}",
+             "- Nothing was written to the array; no check of the suite ran, so this is no verdict.", "",
+             "```", *plan, "```", ""]
+    (report_dir / "plan.md").write_text("\n".join(lines), encoding="utf-8")

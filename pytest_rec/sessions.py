@@ -223,6 +223,12 @@ class SessionPool:
         """A writable session (``sid``, or the best placed one), suspended, in ``start`` (verified by GET)."""
         sid = self.pick(start) if sid is None else sid
         self.last = sid
+        with self.operator.admin.transcript.phase(f"set-up: session {sid} suspended in {start.label()} "
+                                                  "(transfer/split/recovery), verified by GET"):
+            return self._acquire(start, sid)
+
+    def _acquire(self, start: Modes, sid: int) -> tuple[int, SessionState]:
+        __tracebackhide__ = True
         op = self.operator
         st = self.state(sid)
         try:

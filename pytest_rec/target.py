@@ -107,6 +107,8 @@ class Target:
 
 _TOP = {"url", "verify", "users", "sessions", "array", "capabilities", "profile"}
 _ARRAY_KEYS = {"model", "serial", "firmware"}
+_USER_ROLES = ("admin", "tenant", "other")   # other: optional, a second user for the job-privacy check
+_USER_KEYS = {"name", "password_env"}
 _CAPABILITIES = {"consistency", "expired_token"}
 _SESSION_KEYS = {"writable", "tenant_own", "tenant_foreign", "non_rec", "tenant_own_destination",
                  "absent", "identity", "active", "baseline"}
@@ -158,11 +160,17 @@ def parse_target(data: dict, file: str, kind: str = "array") -> Target:
         if key not in raw_users:
             raise TargetFileError(f"{file}: [users.{key}]: missing")
     for key, u in raw_users.items():
+        if key not in _USER_ROLES:
+            raise TargetFileError(f"{file}: [users.{key}]: unknown user; known: {', '.join(_USER_ROLES)}")
         if not isinstance(u, dict):
             raise TargetFileError(f"{file}: [users.{key}]: expected a table")
         if "password" in u:
             raise TargetFileError(f"{file}: [users.{key}] password: passwords never go in the target file; "
                                   "name an environment variable with password_env")
+        bad = set(u) - _USER_KEYS
+        if bad:
+            raise TargetFileError(f"{file}: [users.{key}]: unknown key(s) {', '.join(sorted(bad))}; known: "
+                                  f"{', '.join(sorted(_USER_KEYS))}")
         for k in ("name", "password_env"):
             if not isinstance(u.get(k), str) or not u.get(k):
                 raise TargetFileError(f"{file}: [users.{key}] {k}: missing or not a string")

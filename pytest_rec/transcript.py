@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -100,6 +101,16 @@ class Transcript:
         self.exchanges: list[Exchange] = []
         self.listeners: list[Callable[[Exchange], None]] = []
         self._lock = threading.Lock()
+
+    @contextmanager
+    def phase(self, title: str):
+        """The exchanges sent inside belong to one named part of a check ("set-up: ...", "check: ...");
+        a listener with a ``phase`` method (the Allure steps) groups them under that title."""
+        with ExitStack() as stack:
+            for fn in list(self.listeners):
+                if hasattr(fn, "phase"):
+                    stack.enter_context(fn.phase(title))
+            yield
 
     def add(self, ex: Exchange) -> None:
         if ex.case is None:

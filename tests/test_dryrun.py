@@ -1,5 +1,6 @@
 """The dry run checks what it can without writing: the target file, the passwords, the login and
-the read-only preflight; it writes only the plan and the summary (no JUnit, no Allure, no HTML)."""
+the read-only preflight; it writes only the plan (plan.md, plan.json) and leaves an earlier run's
+reports in the folder as they were."""
 
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ def test_dry_run_logs_in_and_checks_the_target_with_reads_only(tmp_path):
         target = tmp_path / "t.toml"
         target.write_text(target_file_text(server.array.inventory, server.base_url, str(server.ca_path)))
         env = passwords(server.array.inventory)
+        earlier = tmp_path / "r"
+        (earlier / "allure-results").mkdir(parents=True)
+        for name in ("junit.xml", "compliance.md", "MANIFEST.sha256", "allure-results/x-result.json"):
+            (earlier / name).write_text("an earlier run's")
         code, out, reports = _dry(tmp_path, target, env)
         methods = {r["method"] for r in server.array.request_log}
         # a wrong password, a wrong port: each found before a real run would write anything
@@ -43,7 +48,10 @@ def test_dry_run_logs_in_and_checks_the_target_with_reads_only(tmp_path):
     assert code == 0, out[-2000:]
     assert "checked the target file against the array" in out
     assert methods <= {"POST", "GET", "DELETE"}, methods           # log in, read, log out: no write
-    assert not (reports / "junit.xml").exists() and not (reports / "allure-results").exists()
+    for name in ("junit.xml", "compliance.md", "MANIFEST.sha256", "allure-results/x-result.json"):
+        assert (reports / name).read_text() == "an earlier run's", name      # untouched
+    assert not (reports / "compliance.json").exists() and not (reports / "allure-report-single").exists()
+    assert "dry run" in (reports / "plan.md").read_text() and (reports / "plan.json").exists()
     assert out.strip().splitlines()[-1].startswith("VERDICT: inconclusive")
     assert code_pw == 2 and "not-the-password" not in out_pw, out_pw[-1500:]
     assert code_port == 2, out_port[-1500:]

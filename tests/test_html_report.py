@@ -26,12 +26,20 @@ import pytest
 from pytest_rec.htmlreport import TOOLS, external_urls
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = [
-    pytest.mark.whole_run,
-    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium; .ci/run does)"),
-    pytest.mark.skipif(not (TOOLS / "node_modules" / ".bin" / "allure").exists(),
-                       reason="the Allure 3 generator is not installed (bash rec.sh setup runs npm ci)"),
-]
+_MISSING = [why for missing, why in [
+    (CHROMIUM is None, "Chromium is not installed (apt-get install chromium; .ci/run does)"),
+    (not (TOOLS / "node_modules" / ".bin" / "allure").exists(),
+     "the Allure 3 generator is not installed (bash rec.sh setup runs npm ci)")] if missing]
+# CI (.ci/run sets REC_REQUIRE_BROWSER=1) must not pass with the browser checks skipped
+_REQUIRED = os.environ.get("REC_REQUIRE_BROWSER") == "1"
+pytestmark = [pytest.mark.whole_run] + ([] if _REQUIRED else
+                                       [pytest.mark.skipif(bool(_MISSING), reason="; ".join(_MISSING) or "-")])
+
+
+@pytest.fixture(autouse=True)
+def _browser_present():
+    if _MISSING:            # only reached when REC_REQUIRE_BROWSER=1: a failure, not a skip
+        pytest.fail("the report's browser checks cannot run: " + "; ".join(_MISSING))
 
 
 # Chromium's own services (clock, component updater, sign-in, autofill, GCM push): traffic of the

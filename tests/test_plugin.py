@@ -238,7 +238,7 @@ def test_ini_options_are_read(pytester):
     pytester.makeini("[pytest]\nrec_depth = smoke\nrec_report_dir = out\n")
     result = pytester.runpytest_subprocess(*SUITE, "--rec-dry-run")
     assert result.ret == 0
-    summary = json.loads((pytester.path / "out" / "compliance.json").read_text())
+    summary = json.loads((pytester.path / "out" / "plan.json").read_text())
     assert summary["depth"] == "smoke" and summary["dry_run"] is True
     result.stdout.fnmatch_lines(["*dry run: 8 matrix cases*"])
 

@@ -57,3 +57,46 @@ def test_simulator_by_hand_example(tmp_path):
 def test_commands_answer_help(command):
     proc = subprocess.run([str(BIN / command), "--help"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-1000:]
+
+
+def _commands(heading: str) -> list[tuple[str, int]]:
+    """The block under ``heading`` as (command, the exit code its comment names); a here-document
+    stays with the command that starts it."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8").split(heading, 1)[1]
+    raw = re.search(r"```bash\n(.*?)```", text, re.S).group(1).splitlines()
+    out, i = [], 0
+    while i < len(raw):
+        line = raw[i]
+        i += 1
+        if not line.strip() or line.strip().startswith("#"):
+            continue
+        if "<<'EOF'" in line:
+            body = [line]
+            while raw[i] != "EOF":
+                body.append(raw[i])
+                i += 1
+            body.append(raw[i])
+            i += 1
+            out.append(("\n".join(body), 0))
+            continue
+        m = re.search(r"#\s*exit (\d)", line)
+        assert m, f"a README command without the exit code it ends with: {line}"
+        out.append((line, int(m.group(1))))
+    return out
+
+
+@pytest.mark.whole_run
+def test_release_gating_example(tmp_path):
+    """Every line of the README's release-gating block, pasted in a fresh folder, ends with the exit
+    code its comment names; the merged fleet table has both runs."""
+    import os
+
+    commands = _commands("## Release gating")
+    assert len(commands) >= 5
+    env = {**os.environ, "REC_HTML": "0"}
+    for command, expected in commands:
+        proc = subprocess.run(["bash", "-c", command.replace(".venv/bin/", f"{BIN}/")], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=900, env=env)
+        assert proc.returncode == expected, f"{command}\n{(proc.stdout + proc.stderr)[-2500:]}"
+    fleet = (tmp_path / "fleet" / "fleet.md").read_text()
+    assert "non-compliant" in fleet and "compliant" in fleet.replace("non-compliant", "")

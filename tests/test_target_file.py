@@ -24,6 +24,7 @@ def test_the_base_file_is_accepted():
 @pytest.mark.parametrize("where, key, table", [
     ((), "urll", None), (("array",), "firmwre", "[array]"), (("capabilities",), "consistancy", "[capabilities]"),
     (("sessions",), "writeable", "[sessions]"), (("profile",), "settle_windw", "[profile]"),
+    (("users", "admin"), "pasword_env", "[users.admin]"), (("users",), "othr", "[users.othr]"),
 ])
 def test_unknown_key_is_an_error(where, key, table):
     data = copy.deepcopy(BASE)

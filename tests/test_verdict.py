@@ -193,15 +193,26 @@ def check_counts(report_dir: Path, out: str) -> dict:
     m = re.search(r"(\d+) passed", out)
     if m and summary["cases"]:
         assert int(m.group(1)) == counts.get("passed", 0)
+        # pytest's own line agrees: a check that could not run is an error there too, not a failure
+        for word, key in (("failed", "failed"), ("errors?", "error")):
+            got = re.search(rf"(\d+) {word}\b", _pytest_line(out))
+            assert (int(got.group(1)) if got else 0) == counts.get(key, 0), (word, _pytest_line(out), counts)
     assert tail[-1].startswith("VERDICT:")
     return summary
+
+
+def _pytest_line(out: str) -> str:
+    """pytest's own closing line ("== 51 passed, 39 errors in 3.9s ==")."""
+    lines = [x for x in out.splitlines() if re.search(r"^[= ]*\d+ (passed|failed|errors?|skipped)\b.* in [\d.]+s", x)]
+    return lines[-1] if lines else ""
 
 
 @pytest.mark.parametrize("args, expect_code", [
     ([], 0),
     (["--rec-sim-defect", "consistency-to-sync-noop"], 1),
     (["--rec-sim-defect", "no-forced-manual"], 1),
-], ids=["clean", "consistency-to-sync-noop", "no-forced-manual"])
+    (["--rec-depth", "smoke", "--rec-sim-option", "copy_path_down=1,2,3,4"], 2),
+], ids=["clean", "consistency-to-sync-noop", "no-forced-manual", "errors"])
 @pytest.mark.whole_run
 def test_counts_add_up(tmp_path, args, expect_code):
     code, summary, out = run(tmp_path, *args)
@@ -238,4 +249,27 @@ def test_counts_add_up_when_interrupted(tmp_path):
     assert summary["collected"] > len(summary["cases"])
     md = (tmp_path / "reports" / "compliance.md").read_text()
     assert "never ran" in md and "Every required check ran" not in md
+    check_counts(tmp_path / "reports", out)
+
+
+@pytest.mark.whole_run
+def test_a_busy_array_past_the_budget_is_an_error_never_a_deviation(tmp_path):
+    """A 503 that outlasts the target profile's busy budget (here no retry at all, a 503 every 41st
+    request): the request was not taken, so the checks that met it did not run. Inconclusive, exit 2,
+    no requirement failed; the counts still add up and every session is as found."""
+    server = start(tls=True, busy_every=41, busy_retry_after=0)
+    try:
+        target, env = minimal_target(tmp_path, server)
+        target.write_text(target.read_text() + "\n[profile]\nbusy_retries = 0\n")
+        before = named_state(server)
+        code, summary, out = run(tmp_path, "--rec-target", str(target), "--rec-depth", "pairwise", env=env)
+        after = named_state(server)
+    finally:
+        server.stop()
+    assert code == 2, out[-3000:]
+    assert summary["verdict"] == "inconclusive"
+    assert not [r["id"] for r in summary["requirements"] if r["verdict"] == "fail"], summary["verdict_reason"]
+    errors = [c for c in summary["cases"] if c["outcome"] == "error"]
+    assert errors and all("503" in c["detail"] for c in errors), [c["detail"] for c in errors][:3]
+    assert before == after
     check_counts(tmp_path / "reports", out)

@@ -308,6 +308,13 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
     summary = build_summary(run.cases, meta)
     summary["restore"] = restore_status(Path(options.journal), since=run.started)
     summary["exit_code"] = code = exit_code(summary, pytest_status)
+    if options.dry_run:                 # the plan only: an earlier run's reports in the folder stay as they were
+        from ..report import write_plan
+
+        write_plan(report_dir, summary, run.plan)
+        run.summary, run.verdict_line = summary, verdict_line(summary)
+        run.summary_lines = [f"pytest-rec: {summary['verdict_reason']}"]
+        return code
     extra_files = {}
     if run.ctx is not None:
         extra_files["target.json"] = run.ctx.target.redacted()
@@ -325,7 +332,7 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
             run.ctx.transcript.secrets if run.ctx else _no_secrets())
     write_summary(report_dir, summary, extra_files)
     if alluredir:
-        from ..allure_steps import write_run_results
+        from ..allure_run import write_run_results
 
         write_run_results(Path(alluredir), summary)     # the verdict and the restore, each a result of its own
     run.summary = summary
