@@ -27,6 +27,37 @@ class Operator:
     def read(self, sid: int) -> SessionState:
         return state_of(self.admin.get_copysession(sid), self.target)
 
+    def write_probe(self, sids: list[int]) -> tuple[bool, str | None]:
+        """The first write of a process: a PATCH that sets a suspended writable session to the modes it
+        already has, its job waited for. When that job never ends, the array does not finish jobs and
+        the suite writes nothing more: no session has been moved yet, so every one stays as found
+        (DECISIONS 50). Returns (whether a probe job ran, why writes stop or None). Its answer is not
+        judged (the checks do that)."""
+        for sid in sids:
+            st = self.read(sid)
+            if st.suspended and st.modes.transfer_mode and \
+                    (st.modes.transfer_mode != "Consistency" or self.target.has("consistency")):
+                break
+        else:
+            return False, None   # none suspended: another lane's probe, or the first check's own job, shows a hang
+        body = {"transfer_mode": st.modes.transfer_mode, "recovery_mode": st.modes.recovery_mode}
+        if st.modes.transfer_mode == "Synchronous":     # split mode only for a synchronous session
+            body["split_mode"] = st.modes.split_mode
+        resp = self.admin.patch(sid, body)
+        if resp.status_code != 202:
+            return False, None
+        try:
+            self.admin.run_job(resp, f"the write probe on session {sid}", self.job_timeout)
+        except TargetError as exc:
+            if "--rec-job-timeout" not in str(exc):
+                return True, None
+            guard = getattr(self.admin, "guard", None)
+            if guard is not None:     # its job sets the modes the session has: if it ever ends, nothing moves
+                guard.held.pop(sid, None)
+            return True, (f"the write probe's job (session {sid} set to the modes it has) never ended: {exc}; "
+                          "no session was changed, and the suite writes nothing more")
+        return True, None
+
     def _poll_until(self, sid: int, predicate, what: str) -> SessionState:
         deadline = time.monotonic() + self.target.profile.suspend_timeout
         delay = 0.0

@@ -185,11 +185,47 @@ def rec_ctx(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec
                      journal, op, None, simulator=rec_simulator, workers=count)  # type: ignore[arg-type]
     ctx.pool = SessionPool(op, mine)
     run_of(pytestconfig).ctx = ctx
+    run_of(pytestconfig).writes_stopped = _write_probe(pytestconfig, op, mine, index, count)
     if count > 1 and not mine:
         sys.stderr.write(f"pytest-rec: worker gw{index} has no writable session ({len(rec_target.writable)} "
                          f"sessions for {count} workers); its matrix cases will error\n")
     yield ctx
     restore(pytestconfig)
+
+
+def _write_probe(config: pytest.Config, op: Operator, mine: list[int], index: int, count: int) -> str | None:
+    """Run the write probe (``Operator.write_probe``) before this process writes anything; why writes
+    stop, or None. With lanes, a lane that owns no suspended session has no probe of its own: it waits
+    for the other lanes' probes (a file per lane, keyed by the run) and stops if one of them hung."""
+    probed, stopped = op.write_probe(mine)
+    if count == 1:
+        return stopped
+    import json
+    import tempfile
+    import time
+
+    folder = Path(tempfile.gettempdir()) / f"pytest-rec-probe-{config.stash[RUN_ID]}"
+    folder.mkdir(exist_ok=True)
+    mark = folder / f"gw{index}.json"
+    mark.with_suffix(".tmp").write_text(json.dumps({"probed": probed, "stopped": stopped}))
+    mark.with_suffix(".tmp").replace(mark)
+    if probed or stopped:
+        return stopped
+    deadline = time.monotonic() + 2 * op.job_timeout + 60
+    while time.monotonic() < deadline:
+        seen = []
+        for i in range(count):
+            try:
+                seen.append(json.loads((folder / f"gw{i}.json").read_text()))
+            except (OSError, ValueError):
+                pass
+        hung = [x["stopped"] for x in seen if x.get("stopped")]
+        if hung:
+            return f"in another lane, {hung[0]}"
+        if len(seen) == count:
+            return None
+        time.sleep(0.2)
+    return None
 
 
 @pytest.fixture

@@ -200,9 +200,11 @@ def _new_server_errors(item: pytest.Item) -> list:
 def pytest_runtest_call(item: pytest.Item) -> None:
     """The run's first check creates the run's context in its own setup, after pytest_runtest_setup:
     name it here, so that its exchanges are not filed under "setup"."""
-    ctx = run_of(item.config).ctx
-    if ctx is not None:
-        ctx.transcript.case = case_id(item)
+    run = run_of(item.config)
+    if run.ctx is not None:
+        run.ctx.transcript.case = case_id(item)
+    if run.writes_stopped and item.get_closest_marker("rec") is not None:
+        raise TargetError(f"not tried: {run.writes_stopped}")    # the check whose set-up ran the probe
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -217,6 +219,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         from ._run import note_tls_fingerprint
 
         note_tls_fingerprint(run)
+    if run.writes_stopped:
+        raise TargetError(f"not tried: {run.writes_stopped}")
     if len(run.unreachable) >= 3:
         raise TargetError(f"not tried: the target stopped answering ({run.unreachable[-1][:300]})")
     if len(run.job_timeouts) >= _MAX_JOB_TIMEOUTS:
