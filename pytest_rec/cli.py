@@ -294,6 +294,13 @@ def _restore_one(args) -> int:
         print(f"rec-restore: the journal is for {data.get('target_url')}, the target file for {target.url}",
               file=sys.stderr)
         return 2
+    from .restore import run_lock
+
+    lock = run_lock(target.url)      # held until this process ends
+    if lock is None:
+        print(f"rec-restore: another run (or rec-restore) against {target.url} is in progress on this machine; "
+              "nothing was sent. Wait for it to end, then run rec-restore again if it says so.", file=sys.stderr)
+        return 2
     client = RecClient(target.url, creds, verify=target.verify, guard=make_guard(target), transcript=Transcript(),
                        busy_retries=target.profile.busy_retries, busy_budget=target.profile.busy_budget)
     journal = Journal.reopen(Path(args.journal), target)

@@ -99,7 +99,7 @@ class RecContext:
         out = {}
         for s in self.admin.list_copysessions():
             sid = s.get("copysession_id")
-            if sid in busy or s.get("type") != "REC":
+            if sid in busy or s.get("type") != self.target.profile.rec_type:
                 continue
             out[sid] = fingerprint(s, self.target)
         if not out:

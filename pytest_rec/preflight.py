@@ -26,10 +26,10 @@ def preflight(target: Target, admin: RecClient, tenant: RecClient, others_write:
             problems.append(f"session {sid}: GET answered {resp.status_code}")
             continue
         s = resp.json()
-        want_type = "REC" if sid != target.non_rec else None
+        want_type = prof.rec_type if sid != target.non_rec else None
         if want_type and s.get("type") != want_type:
             problems.append(f"session {sid} is of type {s.get('type')!r}; the target file names it as a REC session")
-        if sid == target.non_rec and s.get("type") == "REC":
+        if sid == target.non_rec and s.get("type") == prof.rec_type:
             problems.append(f"session {sid} is a REC session; non_rec must name a copy session of another type")
         for key, want in target.identity.get(sid, {}).items():
             if s.get(key) != want:
@@ -51,8 +51,9 @@ def preflight(target: Target, admin: RecClient, tenant: RecClient, others_write:
             elif not st.suspended and st.phase != prof.equivalent_phase:
                 problems.append(f"session {sid} is {st.phase!r}: neither suspended nor equivalent, and the suite "
                                 "never forces a suspend; wait until it is equivalent or suspend it yourself")
-            if s.get("status") not in (None, "Active"):
-                problems.append(f"session {sid} has status {s.get('status')!r}")
+            if s.get("status") not in (None, *prof.active_statuses):
+                problems.append(f"session {sid} has status {s.get('status')!r}, not one of the target profile's "
+                                f"active statuses {list(prof.active_statuses)} ([profile] active_statuses)")
     for sid, local_source in ((target.tenant_own, True), (target.tenant_own_destination, False)):
         if sid is None:
             continue

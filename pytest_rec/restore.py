@@ -41,6 +41,24 @@ def target_journal_dir(url: str) -> Path:
     return state_dir() / "journals" / hashlib.sha256(url.rstrip("/").encode()).hexdigest()
 
 
+def run_lock(url: str):
+    """An exclusive lock on ``url`` for this machine (``run.lock`` beside its journals), held until the
+    file is closed or the process ends (a killed run leaves no stale lock). Returns the open file, or
+    None when another process holds it: two runs against one array change the same sessions under
+    each other, and a journal check alone cannot see a run that started a moment earlier."""
+    import fcntl
+
+    folder = target_journal_dir(url)
+    folder.mkdir(parents=True, exist_ok=True)
+    fh = open(folder / "run.lock", "a+")     # noqa: SIM115 - kept open for the run's lifetime
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        return None
+    return fh
+
+
 class Journal:
     """The restore journal of one process of a run (two copies, see the module's docstring)."""
 
@@ -52,7 +70,7 @@ class Journal:
         # the built-in simulator dies with its run: nothing of it can outlive the process
         mirror = None if target.kind == "sim" else \
             target_journal_dir(target.url) / f"{stamp}-{os.getpid()}-{self.path.name}"
-        self.data: dict = {"schema_version": 1, "target_url": target.url, "target_file": target.source,
+        self.data: dict = {"schema_version": 1, "target_url": target.url, "target_file": target.source if target.source == "sim" else str(Path(target.source).resolve()),
                            "kind": target.kind, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                            "pid": os.getpid(), "host": socket.gethostname(), "run_id": run_id, "copies": [str(self.path.resolve())]
                            + ([str(mirror)] if mirror else []), "sessions": {}}

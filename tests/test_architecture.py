@@ -119,18 +119,36 @@ def test_module_size(path):
     assert lines <= MAX_LINES, f"{path.relative_to(ROOT)} has {lines} lines (at most {MAX_LINES})"
 
 
-def test_readme_layout_names_every_module():
+def _layout_entries() -> dict[str, int]:
+    """Each module the README's layout block names at the start of a line of its own (a top-level
+    ``pytest_rec/x.py``, or an indented ``x.py`` under the latest ``pytest_rec/dir/`` line), and how
+    many lines name it."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
-    missing = []
-    for path in sorted(PKG.rglob("*.py")):
-        rel = path.relative_to(ROOT).as_posix()
-        if path.name == "__init__.py" and path.parent.name != "plugin":
-            continue
-        if rel.startswith("pytest_rec/suite/"):
-            rel_name = path.name
+    block = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    folder, out = "", {}
+    for line in block.splitlines():
+        first = line.split()[0] if line.split() else ""
+        if not line.startswith(" ") and first.startswith("pytest_rec/"):
+            folder = first if first.endswith("/") else ""
+            name = "" if first.endswith("/") else first
+        elif line.startswith("  ") and not line.startswith("   ") and first.endswith(".py") and folder:
+            name = folder + first
         else:
-            rel_name = rel
-        if rel_name not in section and path.name not in section:
-            missing.append(rel)
-    assert not missing, f"README's layout section does not name: {missing}"
+            continue
+        if name:
+            out[name] = out.get(name, 0) + 1
+    return out
+
+
+def test_readme_layout_names_every_module():
+    """One line per module, both ways: every module of the package has exactly one line, and every
+    line names a module that exists."""
+    entries = _layout_entries()
+    modules = {p.relative_to(ROOT).as_posix() for p in PKG.rglob("*.py")
+               if p.name != "__init__.py" or p.parent.name == "plugin"}
+    modules = {m.replace("pytest_rec/plugin/__init__.py", "pytest_rec/plugin/") for m in modules}
+    named = set(entries) | {"pytest_rec/plugin/"}
+    assert not modules - named, f"README's layout section has no line for: {sorted(modules - named)}"
+    assert not set(entries) - modules, f"README's layout section names modules that do not exist: " \
+                                       f"{sorted(set(entries) - modules)}"
+    assert all(n == 1 for n in entries.values()), {k: n for k, n in entries.items() if n > 1}

@@ -153,11 +153,12 @@ def test_interrupt_leaves_every_session_as_found(chaos_sim, tmp_path, sig, where
 def test_second_signal_during_the_restore_leaves_the_journal(chaos_sim, tmp_path):
     """A second SIGTERM while the sessions are being put back: the run stops there, keeps the journal,
     and its last line is the rec-restore command, which then puts the array back."""
-    # one lane: the same checks in the same order every time, so the session the signal catches is
-    # always away from its starting modes (with lanes, which lane reaches the 20th exchange first,
-    # and in what state, varies from run to run)
+    # one lane: the same checks in the same order every time, and the signal at the 3rd PATCH of the
+    # matrix (a count that does not depend on timing, as the number of job polls does): its job moves
+    # the session, whatever the restore does before the second signal (with lanes, which lane reaches
+    # that PATCH first, and in what state, varies from run to run)
     result = compliance(chaos_sim, tmp_path, "--rec-depth", "smoke", "--rec-lanes", "1",
-                        chaos={"signal": "SIGTERM", "at": "test:test_matrix:20", "again": 1})
+                        chaos={"signal": "SIGTERM", "at": "patch:test_matrix:3", "again": 1})
     lines = result.stdout.strip().splitlines()
     assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-2000:]
     assert lines[-1].startswith("rec-restore "), lines[-5:]
@@ -206,7 +207,7 @@ def test_killed_run_then_a_fresh_workspace_is_refused_until_rec_restore(tmp_path
         assert "differs from its baseline" in out and "the baseline says" in out, out[-2000:]
         assert sim.states() == damaged                  # nothing was sent: the damage is as the kill left it
         assert not list((tmp_path / "ci-3").rglob("restore-journal*.json"))
-        assert not (tmp_path / "another-machine").exists()
+        assert not list((tmp_path / "another-machine").rglob("*.json"))     # no journal (only the run lock)
 
         restored = rec_restore(sim, journal, tmp_path / "ci-2")
         assert restored.returncode == 0, restored.stdout + restored.stderr
@@ -479,3 +480,36 @@ def test_a_restore_takes_the_fields_one_by_one_when_a_combined_body_always_fails
     assert refused and all(e.request_body == {"transfer_mode": "Consistency", "recovery_mode": "Manual"}
                            for e in refused)
     admin.close()
+
+
+@pytest.mark.whole_run
+def test_two_runs_started_at_once_on_one_array(tmp_path):
+    """Two runs against one array started at the same moment: exactly one runs, the other is refused
+    before it sends anything (exit 2, naming the run in progress), so neither sees the other's changes
+    as the array's; rec-restore is refused while the run holds the target too."""
+    (tmp_path / "sim").mkdir()
+    sim = RecSim(tmp_path / "sim", "--job-latency", "0.02")
+    try:
+        original = sim.states()
+        env = {**os.environ, **sim.env}
+        runs = [subprocess.Popen([str(BIN / "rec-compliance"), "--rec-target", str(sim.target), "--rec-depth", "smoke",
+                                  "--rec-lanes", "1"], cwd=tmp_path.joinpath(name).mkdir() or tmp_path / name,
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                for name in ("a", "b")]
+        outs = [r.communicate(timeout=600)[0] for r in runs]
+        codes = [r.returncode for r in runs]
+        refused = [o for o in outs if "is in progress on this machine" in o]
+        assert sorted(codes) == [0, 2] and len(refused) == 1, (codes, [o[-1500:] for o in outs])
+        assert sim.states() == original
+    finally:
+        sim.stop()
+
+
+def test_rec_sim_pins_a_baseline_for_every_session_a_run_may_change():
+    from pytest_rec.simulator.inventory import load_inventory
+    from pytest_rec.simulator.targetfile import target_data
+    from pytest_rec.target import parse_target
+
+    data = target_data(load_inventory(), "https://127.0.0.1:5665", verify=False)
+    target = parse_target(data, "sim.toml")
+    assert set(target.baseline) == target.written, (sorted(target.baseline), sorted(target.written))

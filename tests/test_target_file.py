@@ -37,3 +37,18 @@ def test_unknown_key_is_an_error(where, key, table):
     assert key in str(err.value) and "t.toml" in str(err.value)
     if table:
         assert table in str(err.value)
+
+
+def test_every_profile_field_is_read_by_the_code():
+    """Every assumption of the target profile is read somewhere outside its definition: a field that
+    nothing reads would let a user set it and change nothing (DECISIONS 30)."""
+    import dataclasses
+    from pathlib import Path
+
+    from pytest_rec.target import Profile
+
+    root = Path(__file__).resolve().parents[1] / "pytest_rec"
+    code = "\n".join(p.read_text(encoding="utf-8") for p in root.rglob("*.py")
+                     if p.name != "target.py" and "simulator" not in p.parts)
+    unread = [f.name for f in dataclasses.fields(Profile) if f".{f.name}" not in code]
+    assert not unread, f"profile fields read by nothing: {unread}"

@@ -71,7 +71,7 @@ def read_only_preflight(target_file: str, lanes: bool = False) -> list[str]:
         problems = preflight(target, clients["admin"], clients["tenant"])
         if lanes and not problems:
             watched = [x for x in clients["admin"].list_copysessions()
-                       if x.get("type") == "REC" and x.get("copysession_id") not in target.written]
+                       if x.get("type") == target.profile.rec_type and x.get("copysession_id") not in target.written]
             if not watched:
                 problems.append("the array shows no REC session that no lane writes, so REC-ISOLATION would have "
                                 "nothing to watch while the lanes change their sessions")

@@ -176,7 +176,7 @@ def rec_ctx(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec
     if count > 1:
         journal_path = journal_path.with_name(f"{journal_path.stem}.gw{index}{journal_path.suffix}")
     if rec_simulator is None:   # the in-process simulator dies with its run; a rec-sim process does not
-        refuse_if_journal_pending(pytestconfig, rec_target.url)
+        refuse_if_journal_pending(pytestconfig, rec_target.source)
     journal = Journal(journal_path, rec_target, pytestconfig.stash[RUN_ID])
     for sid in mine:          # tenant sessions are journaled by ensure_suspended, before their first write
         journal.record(sid, rec_admin.get_copysession(sid))

@@ -48,8 +48,9 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput = getattr(config, "workerinput", None) or {}
     config.stash[RUN_ID] = str(workerinput.get("testrunuid") or uuid.uuid4().hex)
     config.pluginmanager.register(run, "pytest-rec-run")
-    if run.options.target != "sim" and not run.options.dry_run and \
+    if run.options.target != "sim" and not run.options.dry_run and not workerinput and \
             not any(config.getoption(o, False) for o in ("help", "version", "collectonly")):
+        lock_the_target(config, run)       # the controller holds it for the whole run, its lanes too
         refuse_if_journal_pending(config, run.options.target)
     install_signal_guard(config, run)
     _check_before_lanes(config, run)
@@ -137,6 +138,22 @@ def _check_before_lanes(config: pytest.Config, run: RecRun) -> None:
         sys.stdout.flush()
         config.option.dist, config.option.numprocesses, config.option.tx = "no", None, []
         config.option.rec_lanes = 1
+
+
+def lock_the_target(config: pytest.Config, run: RecRun) -> None:
+    """Exit 2 before anything is sent while another run (or rec-restore) against this target runs on
+    this machine; else hold the target's lock until this process ends."""
+    from ..restore import run_lock, target_journal_dir
+
+    try:
+        url = load_target(run.options.target).url
+    except TargetFileError:
+        return                      # reported, naming the file and key, when the run collects its checks
+    run.lock = run_lock(url)
+    if run.lock is None:
+        pytest.exit(f"pytest-rec: another run (or rec-restore) against {url} is in progress on this machine "
+                    f"(it holds {target_journal_dir(url) / 'run.lock'}); nothing was sent. Two runs on one "
+                    "array change the same sessions under each other: wait for it to end.", returncode=2)
 
 
 def refuse_if_journal_pending(config: pytest.Config, target_file: str) -> None:

@@ -34,6 +34,7 @@ class RecRun:
     unreachable: list[str] = field(default_factory=list)     # consecutive connection failures
     job_timeouts: list[str] = field(default_factory=list)    # jobs that never ended (whole run)
     writes_stopped: str | None = None        # the write probe's job never ended: nothing more is sent
+    lock: Any = None                         # the target's run lock (restore.run_lock), held to the end
     summary: dict[str, Any] | None = None
     tls_fingerprint: str | None = None       # SHA-256 of the array's certificate, read during the run
     lane_load: list[float] = field(default_factory=list)     # expected jobs outside the matrix, per lane

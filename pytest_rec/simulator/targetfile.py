@@ -44,6 +44,12 @@ def target_data(inv: "Inventory", url: str, verify: bool | str = True,
         cs = inv.sessions[sid]
         identity[str(sid)] = {"remote_boxid": cs.remote_boxid,
                               "source_volume_name": inv.volumes[cs.source_volume].name}
+    # a pin for every session a run may change (writable, tenant, active): a run from another folder
+    # after a killed one then refuses to start on any of them, not only on the writable ones
+    written = [*named.get("writable", []), *named.get("active", [])] + \
+        [named[k] for k in ("tenant_own", "tenant_own_destination", "tenant_foreign") if named.get(k) is not None]
+    for sid in dict.fromkeys(written):
+        cs = inv.sessions[sid]
         baseline[str(sid)] = {"transfer_mode": cs.transfer_mode, "split_mode": cs.split_mode,
                               "recovery_mode": cs.recovery_mode, "suspended": cs.phase == "Suspend"}
     if identity:
