@@ -119,6 +119,9 @@ def send_busy_aware(http: httpx.Client, transcript: Transcript, who: str, method
                       f"[profile] busy_retries / busy_budget): not judged")
 
 
+READ_5XX_RETRIES = 2     # a GET that answers 5xx (not 503) is sent again this many times (RecClient only)
+
+
 # --------------------------------------------------------------------------- plain client
 class PlainClient:
     """Sends exactly what it is told: no login, no renewal. For REC-AUTH and friends. Only a 503
@@ -219,10 +222,17 @@ class RecClient:
 
     # ---- low level
     def _send(self, method: str, url: str, *, content: bytes | None, headers: dict) -> httpx.Response:
-        resp, seen = send_busy_aware(self.http, self.transcript, self.creds.key, method, url, content, headers,
-                                     self.busy_retries, self.busy_budget)
-        self.busy_seen += seen
-        return resp
+        for attempt in range(READ_5XX_RETRIES + 1):
+            resp, seen = send_busy_aware(self.http, self.transcript, self.creds.key, method, url, content, headers,
+                                         self.busy_retries, self.busy_budget)
+            self.busy_seen += seen
+            # a read that answers 5xx (not 503) is REC-NO-5XX evidence already (the transcript keeps it, and
+            # the check it falls in, or the next one, fails on it); a read changes nothing, so it is sent
+            # again and the run goes on with the array's real answer
+            if method != "GET" or resp.status_code < 500 or resp.status_code == 503 or attempt == READ_5XX_RETRIES:
+                return resp
+            time.sleep(0.05 * (attempt + 1))
+        return resp  # pragma: no cover
 
     def _absorb_login(self, resp: httpx.Response, what: str) -> None:
         if resp.status_code not in (200, 201):

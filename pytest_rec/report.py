@@ -145,6 +145,9 @@ def build_summary(cases: list[dict], meta: dict) -> dict:
         "collected": meta.get("collected", len(cases)),
         # the longest a GET lagged a job's Success before showing the change (seconds; CONTRACT section 1)
         "longest_read_lag": meta.get("longest_read_lag"),
+        # every answer of the run checked for a 5xx (REC-NO-5XX), and how many were 5xx other than 503
+        "exchanges_checked": (meta.get("exchanges") or [0, 0])[0],
+        "server_errors": (meta.get("exchanges") or [0, 0])[1],
         "known_deviations": sorted({t for c in cases for t in c.get("tickets", [])}),
         "fixed_known_deviations": sorted({t for c in cases for t in c.get("fixed_tickets", [])}
                                          - {t for c in cases for t in c.get("tickets", [])}),
@@ -213,6 +216,9 @@ def render_markdown(summary: dict) -> str:
         lines.append(f"| Interrupted | {summary['interrupted']} |")
     if summary.get("longest_read_lag") is not None:
         lines.append(f"| Longest read lag after a job | {summary['longest_read_lag']} s |")
+    if summary.get("exchanges_checked"):
+        lines.append(f"| REC-NO-5XX: answers checked | {summary['exchanges_checked']} HTTP exchanges, "
+                     f"{summary.get('server_errors', 0)} answered 5xx other than 503 |")
     lines += ["", "## Requirements", "",
               "Basis: **seed** = the published reference page itself; **V** = a verified fact of the public "
               "reference; **I** = an inference from it; **assumption** = assumed where the reference is silent "

@@ -129,6 +129,8 @@ def test_default_command_overlaps_lanes_and_is_compliant(tmp_path):
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     summary = json.loads((out / "compliance.json").read_text())
     assert summary["verdict"] == "compliant"
+    sent = sum(len(f.read_text().splitlines()) for f in out.glob("transcript*.jsonl"))
+    assert summary["exchanges_checked"] == sent and summary["server_errors"] == 0     # every lane's answers
     assert summary["longest_read_lag"] and summary["longest_read_lag"] >= 0.04, summary["longest_read_lag"]
     spans, writers = [], {}
     for f in sorted(out.glob("transcript.gw*.jsonl")):

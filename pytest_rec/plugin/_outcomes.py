@@ -33,8 +33,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
                 "outcome": "passed", "failed_requirements": [], "detail": ""}
         item.stash[CASE_INFO] = info
     exc = call.excinfo.value if call.excinfo else None
-    five = _new_server_errors(item) if call.when == "call" else []
-    if five and not rep.skipped:
+    five = _new_server_errors(item) if call.when == "call" and not rep.skipped else []   # a skip claims none
+    if five:
         # any 5xx but 503, on any request of the check (reads and job polls included), is a deviation of
         # REC-NO-5XX, never an error of the run (CONTRACT section 1); the exchanges are the evidence
         evidence = "; ".join(f"{e.method} {e.path} answered {e.status}: {json.dumps(e.response_body)[:160]}"
@@ -185,15 +185,16 @@ def _merge_setup_findings(item: pytest.Item, call: pytest.CallInfo, rep, info: d
     info["detail"] = (info["detail"] + "; " if info["detail"] else "") + f"setup step: {note}"
 
 
-SERVER_ERRORS_AT = pytest.StashKey[int]()
-
-
 def _new_server_errors(item: pytest.Item) -> list:
-    ctx = run_of(item.config).ctx
-    if ctx is None:
+    """The 5xx answers (not 503) no earlier check claimed: this check's own, and any met between
+    checks (preflight, the context's set-up, a pool read): each is claimed once."""
+    run = run_of(item.config)
+    if run.ctx is None:
         return []
-    start = item.stash.get(SERVER_ERRORS_AT, 0)
-    return list(ctx.transcript.server_errors[start:])
+    errors = run.ctx.transcript.server_errors
+    start = run.claimed_5xx
+    run.claimed_5xx = len(errors)
+    return list(errors[start:])
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -210,7 +211,6 @@ def pytest_runtest_call(item: pytest.Item) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     run = run_of(item.config)
     ctx = run.ctx
-    item.stash[SERVER_ERRORS_AT] = len(ctx.transcript.server_errors) if ctx is not None else 0
     if ctx is not None:
         ctx.transcript.case = case_id(item)        # every transcript line names its check
     if item.get_closest_marker("rec") is None:

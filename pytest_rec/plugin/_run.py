@@ -238,7 +238,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     out = getattr(config, "workeroutput", None)
     if out is not None:             # an xdist lane: the controller writes the reports from every lane's results
         out.update(rec_active=run.active, rec_stop=run.stop_reason, rec_interrupted=run.interrupted,
-                   rec_read_lag=run.ctx.transcript.longest_settle if run.ctx else None)
+                   rec_read_lag=run.ctx.transcript.longest_settle if run.ctx else None,
+                   rec_exchanges=[len(run.ctx.transcript.exchanges), len(run.ctx.transcript.server_errors)]
+                   if run.ctx else [0, 0])
         return
     if not run.active and not run.cases:
         return
@@ -312,6 +314,9 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
             # with lanes, the controller has no context of its own: each lane sends its longest lag
             "longest_read_lag": round(run.ctx.transcript.longest_settle, 3) if run.ctx else
             (round(run.lane_read_lag, 3) if run.lane_read_lag is not None else None),
+            # REC-NO-5XX looks at every answer: how many there were, and how many were 5xx (not 503)
+            "exchanges": [len(run.ctx.transcript.exchanges), len(run.ctx.transcript.server_errors)] if run.ctx
+            else list(run.lane_exchanges),
             "provenance": provenance(run),
             "strict": options.strict, "dry_run": options.dry_run,
             "pairwise_seed": options.pairwise_seed if options.depth == "pairwise" else None,

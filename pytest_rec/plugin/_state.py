@@ -35,6 +35,7 @@ class RecRun:
     job_timeouts: list[str] = field(default_factory=list)    # jobs that never ended (whole run)
     writes_stopped: str | None = None        # the write probe's job never ended: nothing more is sent
     lock: Any = None                         # the target's run lock (restore.run_lock), held to the end
+    claimed_5xx: int = 0                     # transcript.server_errors already reported by a check
     summary: dict[str, Any] | None = None
     tls_fingerprint: str | None = None       # SHA-256 of the array's certificate, read during the run
     lane_load: list[float] = field(default_factory=list)     # expected jobs outside the matrix, per lane
@@ -42,6 +43,7 @@ class RecRun:
 
     stop_reason: str | None = None           # why the suite stopped the run itself (pytest.exit)
     lane_read_lag: float | None = None       # the longest read lag any lane saw (controller of lanes)
+    lane_exchanges: list[int] = field(default_factory=lambda: [0, 0])   # [exchanges, 5xx not 503], every lane
     simulator: Any = None                    # the built-in simulator's process, spawned during collection
     fuzz: Any = None                         # fuzzbodies.Pregenerated, spawned during collection
 
@@ -72,6 +74,9 @@ class RecRun:
             self.stop_reason = out["rec_stop"]
         if out.get("rec_interrupted") and not self.interrupted:
             self.interrupted = out["rec_interrupted"]
+        sent = out.get("rec_exchanges")
+        if isinstance(sent, list) and len(sent) == 2:
+            self.lane_exchanges = [self.lane_exchanges[0] + sent[0], self.lane_exchanges[1] + sent[1]]
         lag = out.get("rec_read_lag")
         if isinstance(lag, (int, float)):
             self.lane_read_lag = max(lag, self.lane_read_lag or 0.0)
