@@ -54,10 +54,26 @@ def job_error_text(job: dict) -> str:
     return "; ".join(parts) or f"job status {job.get('status')}"
 
 
+def job_messages(job: dict) -> list[str]:
+    """Each thing a job that did not succeed says, one at a time: the message of each failed resource
+    (its message-like fields; the whole entry when it has none) and each failed operation."""
+    out = []
+    for item in job.get("failed_resource_info_list") or []:
+        if isinstance(item, dict):
+            said = [v for k, v in item.items() if isinstance(v, str) and re.search(r"message|reason|detail", k, re.I)]
+            out += said or [json.dumps(item)]
+        else:
+            out.append(str(item))
+    for op in job.get("operation_list") or []:
+        if isinstance(op, dict) and op.get("result") not in ("Succeeded", None):
+            out.append(f"{op.get('result')}: {op.get('operation')}")
+    return out
+
+
 def names_environment(job: dict, target: Target) -> bool:
-    """Whether a job's error names the environment: its text matches a pattern of the profile."""
-    text = job_error_text(job)
-    return any(re.search(p, text, re.IGNORECASE) for p in target.profile.environment_patterns)
+    """Whether a job's error names the environment: one of its messages matches a pattern of the
+    profile (each message on its own, so that words of two messages never make one match)."""
+    return any(re.search(p, m, re.IGNORECASE) for m in job_messages(job) for p in target.profile.environment_patterns)
 
 
 def judge_modes(exp: Expectation, before: SessionState, after: SessionState, body, v: Violations,

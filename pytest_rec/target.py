@@ -21,13 +21,15 @@ class Profile:
     active_phases: tuple[str, ...] = ("Copying", "Equivalent")   # preflight: a writable session reads one
     equivalent_phase: str = "Equivalent"
     # a job Error on a change the rules accept names the environment (an error of the run, not a
-    # deviation) only when its text matches one of these regular expressions (case-insensitive,
-    # searched; write whole words with \b): the REC path down, no REC buffer, a busy array
+    # deviation) only when one message of the job (each failed resource's message, each failed
+    # operation, matched one at a time) matches one of these regular expressions (case-insensitive;
+    # whole words with \b, and never across a clause: [^.;:()] between the subject and what it says):
+    # the REC path down, no REC buffer, the remote array unreachable, a busy array
     environment_patterns: tuple[str, ...] = (
-        r"\b(REC|copy) path\b.*\b(not available|down|disconnected|error)\b",
-        r"\bREC buffer\b.*\b(not|no|missing|insufficient|unavailable)\b",
+        r"\b(REC|copy) path\b[^.;:()]{0,60}\b(not available|unavailable|down|disconnected|blocked)\b",
+        r"\bREC buffer\b[^.;:()]{0,60}\b(not|no|missing|insufficient|unavailable)\b",
         r"\bno REC buffer\b",
-        r"\bremote (storage system|array|box)\b.*\b(not available|not reachable|unreachable|down)\b",
+        r"\bremote (storage system|array|box)\b[^.;:()]{0,60}\b(not available|not reachable|unreachable|down)\b",
         r"\bstorage system is busy\b",
     )
     suspend_timeout: float = 120.0      # seconds for a suspend or resume to show in GET
