@@ -223,8 +223,16 @@ class RecClient:
     # ---- low level
     def _send(self, method: str, url: str, *, content: bytes | None, headers: dict) -> httpx.Response:
         for attempt in range(READ_5XX_RETRIES + 1):
-            resp, seen = send_busy_aware(self.http, self.transcript, self.creds.key, method, url, content, headers,
-                                         self.busy_retries, self.busy_budget)
+            try:
+                resp, seen = send_busy_aware(self.http, self.transcript, self.creds.key, method, url, content,
+                                             headers, self.busy_retries, self.busy_budget)
+            except TargetError as exc:
+                # a change that was sent but got no answer may have been taken: never "nothing happened"
+                cause = exc.__cause__
+                if self.guard is not None and isinstance(cause, httpx.TransportError) \
+                        and not isinstance(cause, (httpx.ConnectError, httpx.ConnectTimeout)):
+                    self.guard.note_lost(method, url)
+                raise
             self.busy_seen += seen
             # a read that answers 5xx (not 503) is REC-NO-5XX evidence already (the transcript keeps it, and
             # the check it falls in, or the next one, fails on it); a read changes nothing, so it is sent

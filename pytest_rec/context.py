@@ -96,6 +96,9 @@ class RecContext:
         writes (writable, tenant or active, whichever worker owns it), so that another worker's
         checks can never pass for a leak."""
         busy = set(exclude) | (self.target.written if self.workers > 1 else set())
+        guard = getattr(self.admin, "guard", None)
+        if guard is not None:       # a change of the run that lost its reply, or whose job never ended, may
+            busy |= set(guard.lost) | set(guard.held)     # still land: no witness of another check's leak
         out = {}
         for s in self.admin.list_copysessions():
             sid = s.get("copysession_id")

@@ -7,6 +7,7 @@ the sessions set aside because a job of the run never ended (no further change g
 from __future__ import annotations
 
 import threading
+import time
 from typing import Iterable
 
 import httpx
@@ -30,6 +31,9 @@ class Guard:
         # a session whose job never ended: no further change is sent to it in this run (CONTRACT
         # section 1: the suite waits for each job it started before the next change to that session)
         self.held: dict[int, str] = {}
+        # a session whose change (PATCH, suspend, resume) lost its reply: it may have been taken, and a
+        # job of it may still run; no check uses it again, and the restore waits before it reads it
+        self.lost: dict[int, float] = {}
         self._job_session: dict[int, int] = {}
         self._lock = threading.Lock()
 
@@ -44,6 +48,13 @@ class Guard:
             return              # no job reference: REC-RESPONSE's finding, judged elsewhere
         with self._lock:
             self._job_session[job_id] = sid
+
+    def note_lost(self, method: str, path: str) -> None:
+        """A change whose reply never came (the connection cut or timed out after it was sent)."""
+        sid = _copysession_id(path)
+        if method.upper() in ("PATCH", "POST") and sid is not None:
+            with self._lock:
+                self.lost[sid] = time.monotonic()
 
     def hold_session_of_job(self, job_id: int, reason: str) -> int | None:
         """Hold the session a job of this run changes (that job never ended); returns its id."""

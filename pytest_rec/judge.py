@@ -162,6 +162,24 @@ def wait(client: RecClient, job_id: int, timeout: float, v: Violations, refusal:
     return result.job if result is not None else None
 
 
+def valid_change_answer(status: int, text: str, job: dict | None, target: Target) -> tuple[str | None, bool, bool]:
+    """How the array answered a change the rules accept, for a check and for a setup step alike:
+    (what is wrong with the answer, or None; whether the change was taken, so that a GET judges it;
+    whether it was refused). A 2xx other than 202 is the change taken in another form (at once, no
+    job): the session is still judged, so that one wrong answer form reads as that, not as a refusal
+    of every rule. A job error that names the environment raises TargetError (CONTRACT section 1)."""
+    if 200 <= status < 300 and status != 202:
+        return f"a valid change answered {status}, not 202 with a job: {text[:200]}", True, False
+    if status != 202:
+        return f"a valid change was refused with {status}: {text[:200]}", False, True
+    if job is not None and job.get("status") != "Success":
+        if names_environment(job, target):
+            raise TargetError(f"the job ended {job.get('status')} for a reason of the environment, so the "
+                              f"change could not be judged: {job_error_text(job)}")
+        return f"the job of a valid change ended {job.get('status')}: {job_error_text(job)}", False, True
+    return None, True, False
+
+
 def patch_and_judge(client: RecClient, reader: RecClient, target: Target, sid: int,
                     before: SessionState, body: Any, exp: Expectation, *, strict: bool,
                     job_timeout: float, raw: bytes | None = None) -> Outcome:
@@ -197,21 +215,9 @@ def patch_and_judge(client: RecClient, reader: RecClient, target: Target, sid: i
         return out
 
     if exp.accepted:
-        # a 2xx other than 202 is the change taken in another form (at once, no job): the session is
-        # still judged, so that one wrong answer form reads as that, not as a refusal of every rule
-        taken_at_once = 200 <= resp.status_code < 300 and resp.status_code != 202
-        if taken_at_once:
-            v.add("REC-ACCEPT", f"a valid change answered {resp.status_code}, not 202 with a job: {resp.text[:200]}")
-        elif resp.status_code != 202:
-            v.add("REC-ACCEPT", f"a valid change was refused with {resp.status_code}: {resp.text[:200]}",
-                  refused=True)
-        elif job is not None and out.job_status != "Success":
-            if names_environment(job, target):
-                raise TargetError(f"the job ended {out.job_status} for a reason of the environment, so the "
-                                  f"change could not be judged: {job_error_text(job)}")
-            v.add("REC-ACCEPT", f"the job of a valid change ended {out.job_status}: {job_error_text(job)}",
-                  refused=True)
-        applied = taken_at_once or (resp.status_code == 202 and (job is None or out.job_status == "Success"))
+        wrong, applied, refused = valid_change_answer(resp.status_code, resp.text, job, target)
+        if wrong:
+            v.add("REC-ACCEPT", wrong, refused=refused)
         after = settled_read(reader, target, sid, exp.modes) if applied else state_of(reader.get_copysession(sid),
                                                                                        target)
         out.after = after

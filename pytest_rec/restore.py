@@ -221,6 +221,11 @@ def restore_pending(op: Operator, journal: Journal, say=None, attempts: int = RE
             if say:
                 say(text)
             continue
+        lost = guard.lost.get(sid) if guard is not None else None
+        if lost is not None:
+            # a change of the run lost its reply: it may have been taken and its job may still run; give
+            # it the settle window before the fresh read the restore starts from
+            time.sleep(max(0.0, lost + min(op.job_timeout, op.target.profile.settle_window) - time.monotonic()))
         for attempt in range(1, attempts + 1):
             try:
                 note = restore_session(op, sid, original)

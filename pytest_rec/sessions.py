@@ -7,7 +7,7 @@ import time
 
 from .client import RecClient
 from .errors import Blocked, Deviation, TargetError, Violations
-from .judge import job_error_text, judge_modes, names_environment, settled_read, show
+from .judge import job_error_text, judge_modes, settled_read, show, valid_change_answer
 from .model import Modes, expect, one_field_path, setup_path
 from .state import SessionState, state_of
 from .target import Target
@@ -177,19 +177,16 @@ class Operator:
         problem = None
         if resp.status_code >= 500 and resp.status_code != 503:
             problem = ("REC-NO-5XX", f"{what} answered {resp.status_code}")
-        elif 200 <= resp.status_code < 300 and resp.status_code != 202:
-            pass        # taken at once, without a job: the GET below judges the step; the answer's form is
-            #             REC-ACCEPT's finding in the cases that send this change, not a reason to block them
-        elif resp.status_code != 202:
-            problem = ("REC-ACCEPT", f"{what} was refused with {resp.status_code}, not 202 with a job: "
-                       f"{resp.text[:200]}")
         else:
-            result = self.admin.run_job(resp, what, self.job_timeout)
-            if result.status != "Success":
-                if names_environment(result.job, self.target):
-                    raise TargetError(f"{what}: job ended {result.status} for a reason of the environment: "
-                                      f"{job_error_text(result.job)}")
-                problem = ("REC-ACCEPT", f"{what}: job ended {result.status}: {job_error_text(result.job)}")
+            job = self.admin.run_job(resp, what, self.job_timeout).job if resp.status_code == 202 else None
+            try:
+                wrong, applied, _ = valid_change_answer(resp.status_code, resp.text, job, self.target)
+            except TargetError as exc:
+                raise TargetError(f"{what}: {exc}") from None
+            # taken at once, without a job: the GET below judges the step; the answer's form is
+            # REC-ACCEPT's finding in the cases that send this change, not a reason to block them
+            if wrong and not applied:
+                problem = ("REC-ACCEPT", f"{what}: {wrong}")
         after = settled_read(self.admin, self.target, sid, exp.modes) if problem is None else None
         if after is not None:
             v = Violations()
@@ -233,10 +230,12 @@ class SessionPool:
             raise TargetError("this process has no writable session (more workers than writable sessions)")
         guard = getattr(self.operator.admin, "guard", None)
         held = guard.held if guard is not None else {}
-        usable = [sid for sid in self.sids if sid not in held]
+        lost = guard.lost if guard is not None else {}
+        usable = [sid for sid in self.sids if sid not in held and sid not in lost]
         if not usable:
-            raise TargetError("not tried: every writable session of this process is set aside ("
-                              + "; ".join(f"session {sid}: {why}" for sid, why in held.items()) + ")")
+            why = [f"session {sid}: {text}" for sid, text in held.items()] + \
+                [f"session {sid}: a change to it lost its reply (it may have been taken)" for sid in lost]
+            raise TargetError("not tried: every writable session of this process is set aside (" + "; ".join(why) + ")")
         for sid in usable:
             st = self.known.get(sid)
             if st is not None and st.suspended and st.modes == start:

@@ -85,6 +85,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
                 # count and JUnit too, as in compliance.json; pytest files an error only outside "call"
                 rep.when = "setup"
     elif rep.passed and call.when == "call" and info["outcome"] == "passed":
+        run_of(item.config).unreachable.clear()     # the target answered a whole check: not consecutive
         fixed = _known_hits(item.config, list(marker.args), info["id"], any_requirement=True)
         if fixed:
             info["fixed_tickets"] = sorted({h.ticket for h in fixed})
@@ -148,7 +149,9 @@ def _note_unreachable(config: pytest.Config, exc: BaseException | None) -> None:
     answering or finishing jobs is not written to any further and the run is inconclusive."""
     run = run_of(config)
     text = str(exc) if exc is not None else ""
-    if isinstance(exc, TargetError) and _JOB_TIMEOUT in text and not text.startswith("not tried"):
+    if text.startswith("not tried"):
+        return                      # a check this very rule stopped: no evidence of its own
+    if isinstance(exc, TargetError) and _JOB_TIMEOUT in text:
         run.job_timeouts.append(text)
     if isinstance(exc, TargetError) and any(w in text for w in _CONNECTION_WORDS):
         run.unreachable.append(text)

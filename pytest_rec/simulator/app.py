@@ -112,6 +112,13 @@ class SimulatorApp:
             self.array.tick()
         except Exception:                       # a job that crashed while settling: still the error body
             return await self._internal_error(scope["method"], scope["path"])(scope, receive, send)
+        if self.array.reply_lost(scope["method"]):
+            async def lost(message):            # the change is taken; its answer never leaves
+                return None
+            await self.routed(scope, receive, lost)
+            self.array.log(scope["method"], scope["path"], None, 0)
+            await send({"type": "http.response.start", "status": 200, "headers": []})   # then the line drops
+            raise ConnectionAbortedError("simulated reply lost after the change was taken")
         return await self.routed(scope, receive, send)
 
     # ------------------------------------------------------------- errors outside a handler

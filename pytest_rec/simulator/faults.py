@@ -31,6 +31,16 @@ class Faults:
                 return "busy"
         return None
 
+    def reply_lost(self, method: str) -> bool:
+        """drop_reply_every: every Nth PATCH is taken as usual (its job runs and changes the session),
+        and then its connection is cut before the reply: the client cannot tell whether it was taken."""
+        n = self.settings.drop_reply_every
+        if not n or method != "PATCH":
+            return False
+        with self.lock:
+            self._patch_count = getattr(self, "_patch_count", 0) + 1
+            return self._patch_count % n == 0
+
     def server_error_for(self, method: str, path: str) -> bool:
         """get_500_every: every Nth GET of one copy session answers 500 (a fault of the array, which
         the suite must report as a REC-NO-5XX deviation, never as an error of the run)."""

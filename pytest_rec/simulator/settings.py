@@ -36,6 +36,7 @@ class Settings:
     hung_jobs_user: str = ""          # fault: PATCH jobs started by this user (a name) never finish
     hung_jobs_to: str = ""            # fault: PATCH jobs whose body sets this transfer mode never finish
     drop_every: int = 0               # fault: every Nth request loses its connection
+    drop_reply_every: int = 0         # fault: every Nth PATCH is taken (its job runs), then its reply is lost
     get_500_every: int = 0            # fault: every Nth GET /copysession/{id} answers 500
     patch_500_body: str = ""          # fault: a PATCH whose body is exactly these fields answers 500 ("k=v;k=v")
     # realism (issue 15); the defaults keep the simple behaviour
@@ -55,7 +56,7 @@ class Settings:
         if self.refusals not in ("immediate", "job"):
             raise ValueError("refusals must be 'immediate' or 'job'")
         self.defects = _defects.resolve(self.defects)
-        for name in ("page_size", "writable_sessions", "busy_every", "drop_every"):
+        for name in ("page_size", "writable_sessions", "busy_every", "drop_every", "drop_reply_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 or more")
 
