@@ -207,3 +207,40 @@ def test_secrets_belong_to_one_run():
     a, b = Transcript(), Transcript()
     a.secrets.add("only-in-run-a")
     assert b.secrets.redact("only-in-run-a") == "only-in-run-a"
+
+
+def _paged(pages: dict[str, dict]):
+    """A RecClient whose reads of the copy-session list answer from ``pages`` (path -> body)."""
+    client = RecClient("https://array.invalid:5665", ADMIN)
+    sent: list[str] = []
+
+    def request(method, path, **_):
+        sent.append(path)
+        return httpx.Response(200, json=pages[path], request=httpx.Request(method, "https://array.invalid" + path))
+    client.request = request
+    return client, sent
+
+
+def test_list_reads_every_page_by_next_href():
+    client, sent = _paged({
+        "/copysession": {"copysession_list": [{"copysession_id": 1}], "next_href": "/api/v1/copysession?page=2"},
+        "/api/v1/copysession?page=2": {"copysession_list": [{"copysession_id": 2}],
+                                       "next_href": "/api/v1/copysession?page=3"},
+        "/api/v1/copysession?page=3": {"copysession_list": [{"copysession_id": 3}]}})
+    assert [s["copysession_id"] for s in client.list_copysessions()] == [1, 2, 3] and len(sent) == 3
+
+
+def test_list_stops_on_a_next_href_loop_and_on_too_many_pages():
+    loop, sent = _paged({
+        "/copysession": {"copysession_list": [], "next_href": "/api/v1/copysession?page=2"},
+        "/api/v1/copysession?page=2": {"copysession_list": [], "next_href": "/api/v1/copysession?page=2"}})
+    with pytest.raises(TargetError, match="repeats an earlier page"):
+        loop.list_copysessions()
+    assert len(sent) == 2                      # the page that repeats is not read again
+    endless = {"/copysession": {"copysession_list": [], "next_href": "/api/v1/copysession?page=1"}}
+    endless.update({f"/api/v1/copysession?page={i}": {"copysession_list": [], "next_href": f"/api/v1/copysession?page={i + 1}"}
+                    for i in range(1, 20)})
+    many, sent = _paged(endless)
+    with pytest.raises(TargetError, match="more than 5 pages"):
+        many.list_copysessions(max_pages=5)
+    assert len(sent) == 5

@@ -32,6 +32,8 @@ REALISM = {
     "stack_equivalent=true": "active-patch-accepted",
     "one_job_per_session=true": "no-forced-manual",
     "json_500=false": "null-500",
+    "busy_rate=0.05,busy_retry_after=0": "omitted-recovery-reset",
+    "busy_every=97,busy_retry_after=1,busy_retry_after_date=true": "recovery-ignored-consistency",
     "page_size=3,read_lag=0.05,busy_every=13,busy_retry_after=0,hex_error_codes=true,odd_neighbours=true":
         "tenant-unchecked",
 }
