@@ -15,8 +15,9 @@ from ..preflight import preflight
 from ..restore import Journal
 from ..sessions import Operator, SessionPool
 from ..target import Target, TargetFileError, load_target, parse_target
-from ._run import RUN_ID, refuse_if_journal_pending, restore
-from ._state import RECORDED, run_of
+from ._run import restore
+from ._startup import refuse_if_journal_pending
+from ._state import RECORDED, RUN_ID, run_of
 from ._xdist import worker
 
 __all__ = ["rec_options", "rec_simulator", "rec_target", "rec_credentials", "rec_transcript", "rec_guard",

@@ -18,10 +18,10 @@ from ..target import TargetFileError, load_target
 from ._options import read_options
 from ._signals import guard_of, last_lines
 from ._signals import install as install_signal_guard
-from ._state import RUN, RecRun, run_of
+from ._startup import _check_before_lanes, lock_the_target, refuse_if_journal_pending
+from ._state import RUN, RUN_ID, RecRun, run_of
 from ._xdist import LANE, assign_lanes, group_count, worker
 
-RUN_ID = pytest.StashKey[str]()     # one id for the whole run, shared by its xdist workers (testrunuid)
 
 __all__ = ["pytest_configure", "pytest_generate_tests", "pytest_collection_modifyitems", "pytest_collection_finish",
            "pytest_sessionfinish",
@@ -116,67 +116,6 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         from ._dryrun import dry_run
 
         dry_run(config, run, items, rec_items, group_count(config))
-
-
-def _check_before_lanes(config: pytest.Config, run: RecRun) -> None:
-    """In the controller of a run with lanes (xdist workers) against a target file: check every named
-    session once, before any lane writes (each lane then checks only the modes of its own sessions:
-    another lane may already be changing the others), and that REC-ISOLATION will have a session no
-    lane writes to watch. On a problem, no lanes: the run goes on in one process, whose preflight stops
-    it with the reason in the summary (or, for the witness, watches every other session)."""
-    n = getattr(config.option, "numprocesses", None)
-    if getattr(config, "workerinput", None) or not isinstance(n, int) or n < 2 or run.options.target == "sim" \
-            or run.options.dry_run or getattr(config.option, "dist", "no") == "no" \
-            or any(config.getoption(o, False) for o in ("help", "version", "collectonly")):
-        return
-    from ._dryrun import read_only_preflight
-
-    problems = read_only_preflight(run.options.target, lanes=True)
-    if problems:
-        # on stdout, at the start: the verdict stays the last line of the output (stderr may come after it)
-        sys.stdout.write("pytest-rec: one lane instead of " + str(n) + ": " + "; ".join(problems)[:600] + "\n")
-        sys.stdout.flush()
-        config.option.dist, config.option.numprocesses, config.option.tx = "no", None, []
-        config.option.rec_lanes = 1
-
-
-def lock_the_target(config: pytest.Config, run: RecRun) -> None:
-    """Exit 2 before anything is sent while another run (or rec-restore) against this target runs on
-    this machine; else hold the target's lock until this process ends."""
-    from ..restore import run_lock, target_journal_dir
-
-    try:
-        url = load_target(run.options.target).url
-    except TargetFileError:
-        return                      # reported, naming the file and key, when the run collects its checks
-    run.lock = run_lock(url)
-    if run.lock is None:
-        pytest.exit(f"pytest-rec: another run (or rec-restore) against {url} is in progress on this machine "
-                    f"(it holds {target_journal_dir(url) / 'run.lock'}); nothing was sent. Two runs on one "
-                    "array change the same sessions under each other: wait for it to end.", returncode=2)
-
-
-def refuse_if_journal_pending(config: pytest.Config, target_file: str) -> None:
-    """Exit 2 before anything is sent while an earlier run's journal for this target, in the report
-    folder or the per-user state directory, still holds a session that was never put back."""
-    from ..restore import Journal, owner_running, pending_journals
-
-    try:
-        url = load_target(target_file).url
-    except TargetFileError:
-        return                      # reported, naming the file and key, when the run collects its checks
-    pending = pending_journals(url, Path(run_of(config).options.journal), config.stash[RUN_ID])
-    live = sorted({pid for pid in (owner_running(Journal.load(p)) for p, _ in pending) if pid})
-    if live:
-        pytest.exit(f"pytest-rec: another run against {url} is in progress (pid {', '.join(map(str, live))} on this "
-                    "machine) and holds sessions it will put back when it ends; nothing was sent. Wait for it to "
-                    "end: two runs on one array change the same sessions under each other. Do not run rec-restore "
-                    "while it runs.", returncode=2)
-    if pending:
-        lines = [f"{path} (sessions {', '.join(map(str, sids))})" for path, sids in pending]
-        pytest.exit(f"pytest-rec: an earlier run against {url} did not put every session back; nothing was sent. "
-                    f"Journal(s): {'; '.join(lines)}. Run `rec-restore {' '.join(str(p) for p, _ in pending)}` first.",
-                    returncode=2)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -329,6 +268,12 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
                     "sim_options": options.sim_options}}
     summary = build_summary(run.cases, meta)
     summary["restore"] = restore_status(Path(options.journal), since=run.started)
+    not_back = summary["restore"]["failed"]
+    if not_back:        # the Why line says it too, not only the restore section and the last lines
+        summary["verdict_reason"] += (f"; {len(not_back)} session(s) NOT put back "
+                                      f"({', '.join(str(f['session']) for f in not_back)}): run rec-restore")
+    if run.writes_stopped:
+        summary["verdict_reason"] += f"; the suite stopped writing: {run.writes_stopped[:200]}"
     summary["exit_code"] = code = exit_code(summary, pytest_status)
     if options.dry_run:                 # the plan only: an earlier run's reports in the folder stay as they were
         from ..report import write_plan

@@ -10,7 +10,7 @@ import pytest
 
 from ..context import Options, RecContext
 
-__all__ = ["RecRun", "RUN", "CASE_INFO", "RECORDED", "run_of"]
+__all__ = ["RecRun", "RUN", "RUN_ID", "CASE_INFO", "RECORDED", "run_of"]
 
 
 @dataclass(eq=False)
@@ -90,6 +90,7 @@ class RecRun:
 
 
 RUN = pytest.StashKey[RecRun]()
+RUN_ID = pytest.StashKey[str]()     # one id for the whole run, shared by its xdist workers (testrunuid)
 CASE_INFO = pytest.StashKey[dict]()
 RECORDED = pytest.StashKey[str]()
 
