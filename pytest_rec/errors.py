@@ -8,11 +8,20 @@
 
 from __future__ import annotations
 
-__all__ = ["Deviation", "TargetError", "Blocked", "RequestBlocked", "Violations", "TRANSFER_NOT_APPLIED"]
+__all__ = ["Deviation", "TargetError", "Blocked", "RequestBlocked", "Violations", "TRANSFER_NOT_APPLIED",
+           "TargetFileError", "KnownDeviationsError"]
 
 # the headline of every finding where the transfer mode sent did not take, whatever else did: the
 # report groups deviations by it, so one such firmware bug reads as one finding
 TRANSFER_NOT_APPLIED = "the transfer mode sent was not applied"
+
+
+class TargetFileError(ValueError):
+    """The target file is wrong; the message names the file, the key and the problem (nothing was sent)."""
+
+
+class KnownDeviationsError(ValueError):
+    """The known-deviations file is wrong; the message names the file and the entry."""
 
 
 class TargetError(Exception):

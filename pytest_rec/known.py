@@ -17,9 +17,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-
-class KnownDeviationsError(ValueError):
-    pass
+from .errors import KnownDeviationsError
 
 
 def requirement_ids() -> set[str]:

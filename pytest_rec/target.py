@@ -9,9 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-class TargetFileError(ValueError):
-    """The target file is wrong; the message names the file, the key and the problem."""
+from .errors import TargetFileError
 
 
 @dataclass
