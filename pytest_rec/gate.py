@@ -184,6 +184,14 @@ def merge_results(dirs: list[Path], summaries: list[dict], merged: Path) -> str 
                 if f.name in ("environment.properties", "categories.json") and (merged / f.name).exists():
                     continue
                 shutil.move(str(f), merged / f.name)      # result files are named by UUID: no clashes
+    # the report's environment is the fleet's, not the first run's: each run, its array and verdict
+    lines = [f"runs={len(summaries)}",
+             f"non_compliant={sum(1 for s in summaries if s.get('verdict') == 'non-compliant')}"]
+    for i, s in enumerate(summaries, 1):
+        t, r = s.get("target") or {}, s.get("run") or {}
+        lines.append(f"run_{i}={t.get('model', 'unknown')} {t.get('serial', '')} firmware {t.get('firmware', 'unknown')}"
+                     f" ({t.get('url', '')}), {r.get('started', '')}: {s.get('verdict')}")
+    (merged / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return focus[0] if focus else None
 
 

@@ -131,6 +131,8 @@ def test_merge_runs(runs, tmp_path):
         ["Restore", "Restore", "VERDICT", "VERDICT"]
     assert max(Counter(r["historyId"] for r in results).values()) == 1, "a case of one run is a retry of another's"
     assert len({lb["value"] for r in results for lb in r["labels"] if lb["name"] == "array"}) == 2
+    env = (tmp_path / "m" / "allure-results" / "environment.properties").read_text()
+    assert "runs=2" in env and "non_compliant=1" in env and "run_1=" in env and "run_2=" in env, env
 
 
 @pytest.mark.skipif((not (TOOLS / "node_modules" / ".bin" / "allure").exists() or shutil.which("node") is None)
