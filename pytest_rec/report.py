@@ -222,7 +222,8 @@ def render_markdown(summary: dict) -> str:
     lines += ["", "## Requirements", "",
               "Basis: **seed** = the published reference page itself; **V** = a verified fact of the public "
               "reference; **I** = an inference from it; **assumption** = assumed where the reference is silent "
-              "(CONTRACT section 2); **silent** = recorded only, never judged.", "",
+              "(CONTRACT section 2); **silent** = recorded only, never judged. Modes are written transfer/split/recovery "
+              "(Stack/Manual/Automatic: transfer mode Stack, split mode Manual, recovery mode Automatic).", "",
               "| ID | basis | verdict | tests | passed | failed | known | errors | blocked | skipped (opt-in) | requirement |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary["requirements"]:
