@@ -87,9 +87,10 @@ def write_verdict_result(results_dir: Path, summary: dict) -> str:
              f"seed rules: {summary.get('seed_verdict', 'unknown')}"]
     steps, uuid_ = [], _run_uuid("verdict", summary)
     for r in failing:
-        count = r.get("failed", 0) + r.get("known", 0)
+        count = r.get("failed", 0)           # known deviations included (compliance.json counts them there)
         what = f"{count} of {r.get('tests', 0)} case(s) failed" if r["verdict"] == "fail" else \
-            f"{r.get('errors', 0)} of {r.get('tests', 0)} case(s) could not run"
+            f"{r.get('errors', 0) + r.get('blocked', 0)} of {r.get('tests', 0)} case(s) could not run or were not " \
+            "judged to the end"
         lines.append(f"[{r['id']}] {r.get('title', '')}: {what}")
         case, http = _example_steps(results, r["id"], uuid_)
         steps.append({"name": f"{r['id']}: {r.get('title', '')}: {what}" + (f"; e.g. {case}" if case else ""),

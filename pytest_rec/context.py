@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .client import Guard, PlainClient, RecClient, Transcript
-from .errors import TargetError
+from .errors import Deviation, TargetError
 from .judge import Outcome, fingerprint, patch_and_judge, show
 from .model import Expectation
 from .restore import Journal, restore_pending
@@ -62,20 +62,28 @@ class RecContext:
     pool: SessionPool
     simulator: Any = None              # the SimulatorServer when the target is the built-in one
     workers: int = 1                   # processes of the run (xdist workers) that write to the target
+    cut_short: tuple | None = None     # (case, requirements) a deviation left unjudged by stopping the check
 
     @property
     def strict(self) -> bool:
         return self.options.strict
 
     def judge(self, sid: int, before: SessionState, body: Any, exp: Expectation, *,
-              client: RecClient | None = None, raw: bytes | None = None) -> Outcome:
-        """PATCH one session and judge it; keeps the pool's knowledge of the session current."""
+              client: RecClient | None = None, raw: bytes | None = None, then: tuple[str, ...] = ()) -> Outcome:
+        """PATCH one session and judge it; keeps the pool's knowledge of the session current.
+        ``then``: the requirements only later steps of the check judge; a deviation here cuts the
+        check short, and the report counts those as not judged (blocked), never as passed."""
         __tracebackhide__ = True
         self.pool.forget(sid)
         with self.admin.transcript.phase(f"check: PATCH session {sid} from {before.modes.label()} with "
                                          f"{show(body) if raw is None else 'a raw body'}, then the job and a GET"):
-            out = patch_and_judge(client or self.admin, self.admin, self.target, sid, before, body, exp,
-                                  strict=self.strict, job_timeout=self.options.job_timeout, raw=raw)
+            try:
+                out = patch_and_judge(client or self.admin, self.admin, self.target, sid, before, body, exp,
+                                      strict=self.strict, job_timeout=self.options.job_timeout, raw=raw)
+            except Deviation:
+                if then:
+                    self.cut_short = (self.transcript.case, tuple(then))
+                raise
         if sid in self.pool.known:
             self.pool.note(sid, out.after)
         return out

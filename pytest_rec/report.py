@@ -30,7 +30,7 @@ def _role(case: dict, rid: str) -> str:
     if outcome in ("failed", "known-deviation"):
         # the case broke another requirement: this one was judged and held, unless the case never got
         # past its setup step (a starting state it could not reach), when this one was not judged
-        return "blocked" if case.get("setup_failed") else "passed"
+        return "blocked" if case.get("setup_failed") or rid in case.get("cut_short", []) else "passed"
     if outcome == "skipped":
         return "opt-in" if case.get("opt_in") else "skipped"
     if outcome == "error":
@@ -84,9 +84,13 @@ def _inconclusive_reasons(rows: list[dict], cases: list[dict], meta: dict, ids: 
     if meta.get("narrowed"):
         reasons.append("narrowed by the user (" + "; ".join(meta["narrowed"]) + ")")
     judged = [r for r in rows if r["id"] in ids]
-    errs = [r["id"] for r in judged if r["verdict"] == "error"]
+    errs = [r["id"] for r in judged if r["verdict"] == "error" and r["errors"]]
     if errs:
         reasons.append(f"checks could not run for {', '.join(errs)}")
+    cut = [r["id"] for r in judged if r["verdict"] == "error" and not r["errors"]]
+    if cut:
+        reasons.append(f"not judged to the end for {', '.join(cut)} (a check stopped at another deviation or at a "
+                       "failed setup step before the step that judges it)")
     notrun = [r["id"] for r in judged if r["verdict"] == "not-run"]
     if notrun:
         reasons.append(f"required checks did not run for {', '.join(notrun)}")
@@ -110,7 +114,9 @@ def overall(rows: list[dict], cases: list[dict], meta: dict, only_seed: bool = F
     ids = {r["id"] for r in judged}
     if any(r["verdict"] == "fail" for r in judged):
         broken = ", ".join(r["id"] for r in judged if r["verdict"] == "fail")
-        return "non-compliant", f"the array deviates from: {broken}"
+        unjudged = [r["id"] for r in judged if r["verdict"] == "error"]
+        return "non-compliant", f"the array deviates from: {broken}" + (
+            f"; not judged to the end: {', '.join(unjudged)}" if unjudged else "")
     reasons = _inconclusive_reasons(rows, cases, meta, ids)
     if reasons:
         return "inconclusive", "; ".join(reasons)
@@ -139,6 +145,7 @@ def build_summary(cases: list[dict], meta: dict) -> dict:
                    "failed_requirements": c.get("failed_requirements", []), "detail": c.get("detail", ""),
                    **({"opt_in": True, "enable": c.get("enable", "")} if c.get("opt_in") else {}),
                    **({"setup_failed": True} if c.get("setup_failed") else {}),
+                   **({"cut_short": c["cut_short"]} if c.get("cut_short") else {}),
                    **({"tickets": c["tickets"]} if c.get("tickets") else {}),
                    **({"fixed_tickets": c["fixed_tickets"]} if c.get("fixed_tickets") else {})}
                   for c in cases],

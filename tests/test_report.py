@@ -128,3 +128,20 @@ def test_one_root_failure_reads_as_one_finding(n):
                       detail="[REC-RECOVERY] recovery_mode reads 'Automatic' after the change, expected 'Manual'"))
     groups = deviation_groups(cases)
     assert [(g["requirement"], g["count"]) for g in groups] == [("REC-ACCEPT", n + 1), ("REC-RECOVERY", 1)]
+
+
+def test_a_check_cut_short_never_passes_the_requirements_it_did_not_reach():
+    """A round trip whose first step broke REC-FORCED-MANUAL never reached the step that judges
+    REC-STICKY-MANUAL: that requirement is blocked there (never passed), and the Why line says so,
+    while the requirements the first step did judge still count as passed."""
+    reqs = ["REC-STICKY-MANUAL", "REC-FORCED-MANUAL", "REC-ACCEPT", "REC-RESPONSE"]
+    cases = every_requirement_passes() + [
+        case("round-trip", reqs, "failed", ["REC-FORCED-MANUAL"], cut_short=["REC-STICKY-MANUAL"],
+             detail="[REC-FORCED-MANUAL] split_mode reads 'Automatic' after the change, expected 'Manual'")]
+    s = summarise(cases)
+    rows = {r["id"]: r for r in s["requirements"]}
+    assert rows["REC-STICKY-MANUAL"]["blocked"] == 1 and rows["REC-STICKY-MANUAL"]["verdict"] == "error"
+    assert rows["REC-ACCEPT"]["passed"] == 2 and rows["REC-ACCEPT"]["verdict"] == "pass"
+    assert s["verdict"] == "non-compliant" and "not judged to the end: REC-STICKY-MANUAL" in s["verdict_reason"]
+    for r in s["requirements"]:
+        assert r["tests"] == r["passed"] + r["failed"] + r["errors"] + r["skipped"] + r["blocked"]

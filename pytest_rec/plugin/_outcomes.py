@@ -92,6 +92,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         obs = item.stash.get(RECORDED, None)
         if obs:
             info["detail"] = obs
+    ctx = run_of(item.config).ctx
+    if call.when == "call" and ctx is not None and ctx.cut_short and ctx.cut_short[0] == info["id"] and \
+            info["outcome"] in ("failed", "known-deviation"):
+        # the requirements only its later steps judge were never reached: not judged, not passed
+        info["cut_short"] = sorted(set(ctx.cut_short[1]) - set(info.get("failed_requirements") or []))
     _merge_setup_findings(item, call, rep, info)
     _redact_longrepr(item, rep)
     if call.when == "teardown":

@@ -14,6 +14,7 @@ from pytest_rec.fuzzbodies import MODES, examples_for, generate
 from pytest_rec.judge import show
 from pytest_rec.model import FIELDS, VALUES, Expectation, expect
 from pytest_rec.plugin import fuzz_bodies, fuzz_examples, group_count
+from pytest_rec.shapes import raise_all
 
 BAD_INPUT = Expectation(False, ("REC-BAD-INPUT",), refusal_requirement="REC-BAD-INPUT")
 UNSPECIFIED = Expectation(True, ("REC-UNSPECIFIED",), recorded=True)
@@ -91,8 +92,7 @@ def test_generated_bodies(rec_ctx, mode, part, rec_record, pytestconfig):
             send(body)
     else:
         generate(mode, examples, seed, each=send)
-    if found:
-        raise found[0]
+    raise_all(found)          # every body's finding, each naming its requirement
     assert made[0], "schemathesis generated no example"
     if not sent and made[0] <= index:
         # the mode made fewer bodies than there are parts: the other parts sent them all

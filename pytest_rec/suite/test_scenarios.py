@@ -44,7 +44,7 @@ def test_sticky_manual_round_trip(rec_ctx, via, split):
     _need_consistency(rec_ctx, via)
     sid, st = rec_ctx.pool.acquire(SYNC_AUTO)
     body = {"transfer_mode": via}
-    st = rec_ctx.judge(sid, st, body, expect(st.modes, body)).after
+    st = rec_ctx.judge(sid, st, body, expect(st.modes, body), then=("REC-STICKY-MANUAL",)).after
     back = {"transfer_mode": "Synchronous", **({"split_mode": split} if split else {})}
     out = rec_ctx.judge(sid, st, back, expect(st.modes, back))
     assert out.after.modes.split_mode == (split or "Manual")
@@ -86,16 +86,21 @@ def test_suspend_first(rec_ctx, start):
     op = rec_ctx.operator
     rec_ctx.pool.forget(sid)
     st = op.resume(sid, wait_equivalent=True)
-    sent = 0
+    sent, found = 0, []
     try:
         for body in active_bodies(st.modes, rec_ctx.options.depth, transfer_modes(rec_ctx.target, active=True)):
             if not expect(st.modes, body).accepted:
                 continue          # refused on a suspended session too: its refusal would prove nothing here
-            st = rec_ctx.judge(sid, st, body, expect(st.modes, body, suspended=False)).after
+            try:
+                st = rec_ctx.judge(sid, st, body, expect(st.modes, body, suspended=False)).after
+            except Deviation as exc:          # every body is still sent: one wrong answer hides no other
+                found.append(exc)
+                st = op.read(sid)
             sent += 1
     finally:
         rec_ctx.pool.forget(sid)
         op.suspend(sid)
+    raise_all(found)
     assert sent > 0
 
 
@@ -200,16 +205,24 @@ def test_unknown_id_is_404(rec_ctx):
 @pytest.mark.rec("REC-ISOLATION")
 def test_isolation(rec_ctx):
     """Changes to one session leave every other session (that nothing else is changing) as it was."""
-    checked = 0
+    checked, found = 0, []
     for sid in list(rec_ctx.pool.sids):
         sid, before = rec_ctx.pool.acquire(SYNC_AUTO, sid=sid)
         others = rec_ctx.fingerprints(exclude={sid})
         for body in ({"recovery_mode": "Manual"}, {"transfer_mode": "Stack"},
                      {"transfer_mode": "Synchronous", "split_mode": "Automatic"}):
-            before = rec_ctx.judge(sid, before, body, expect(before.modes, body)).after
+            try:
+                before = rec_ctx.judge(sid, before, body, expect(before.modes, body)).after
+            except Deviation as exc:        # another requirement's finding: isolation is still judged
+                found.append(exc)
+                rec_ctx.pool.forget(sid)
+                before = rec_ctx.operator.read(sid)
             now = rec_ctx.fingerprints(exclude={sid})
             changed = [f"session {k}: {v} -> {now.get(k)}" for k, v in others.items() if now.get(k) != v]
             if changed:
-                raise Deviation({"REC-ISOLATION"}, f"{body} on session {sid} also changed: {'; '.join(changed)}")
+                found.append(Deviation({"REC-ISOLATION"}, f"{body} on session {sid} also changed: "
+                                                          f"{'; '.join(changed)}"))
+                raise_all(found)      # the witnesses changed: what follows could not tell one leak from another
             checked += 1
+    raise_all(found)
     assert checked, "no writable session to check isolation on"
