@@ -139,11 +139,11 @@ def _run_and_report(pytest_args: list[str], report_dir: Path, received: list[str
     summary_path = report_dir / ("plan.json" if dry else "compliance.json")
     if not summary_path.exists():
         why = f"; stopped by {received[-1]}" if received else ""
-        line = (f"pytest-rec: no {'plan' if dry else 'compliance summary'} was written (pytest exit {status}{why}); "
-                "verdict: inconclusive")
+        line = f"pytest-rec: no {'plan' if dry else 'compliance summary'} was written (pytest exit {status}{why})"
         if not dry:
-            _junit_verdict(report_dir / "junit.xml", 2, line)
+            _junit_verdict(report_dir / "junit.xml", 2, line + "; verdict: inconclusive")
         print(line)
+        print("VERDICT: inconclusive (nothing was judged; the lines above say why)")     # the last line, as always
         return 2
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     if dry:
@@ -162,8 +162,9 @@ def _run_and_report(pytest_args: list[str], report_dir: Path, received: list[str
     try:
         # REC_HTML=0: no HTML report (the project's own tests); all: the multi-file one for a web server too
         html = os.environ.get("REC_HTML", "1").strip().lower()
-        if received:                      # the user asked to stop: the HTML can be built later by hand
-            print(f"pytest-rec: HTML report not built: the run was stopped ({received[-1]}); "
+        stopped = received[-1] if received else summary.get("interrupted")
+        if stopped:                       # the user asked to stop: the HTML can be built later by hand
+            print(f"pytest-rec: HTML report not built: the run was stopped ({stopped}); "
                   f"`python -m pytest_rec.htmlreport {report_dir}` builds it from the results")
         elif html != "0":                 # a restore failure too: its result is in the report, the lines below say what to do
             try:
@@ -245,8 +246,23 @@ def restore_main(argv: list[str] | None = None) -> int:
                    help="target file (default: the one the journal names, or REC_TARGET)")
     p.add_argument("--job-timeout", type=float, default=120.0)
     args = p.parse_args(argv)
-    journals = args.journal or [str(j) for j in sorted(Path("reports").glob("restore-journal*.json"))] \
-        or ["reports/restore-journal.json"]
+    journals = args.journal or [str(j) for j in sorted(Path("reports").glob("restore-journal*.json"))]
+    if not journals:
+        from .restore import Journal, state_dir
+
+        pending = []
+        for path in sorted((state_dir() / "journals").glob("*/*.json")):
+            try:
+                data = Journal.load(path)
+            except (OSError, ValueError):
+                continue
+            if any(not v.get("restored") for v in data.get("sessions", {}).values()):
+                pending.append(f"{path} ({data.get('target_url')})")
+        print("rec-restore: no journal in reports/ here" + (
+            "; journals still holding a session not put back, kept for every run on this machine:\n  "
+            + "\n  ".join(pending) + "\nrun rec-restore with the one for your array" if pending else
+            f", and none pending in {state_dir() / 'journals'}: nothing to restore"), file=sys.stderr)
+        return 2 if pending else 0
     code = 0
     for journal in journals:          # a run with lanes leaves one journal per lane
         args.journal = journal

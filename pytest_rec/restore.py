@@ -36,6 +36,18 @@ def state_dir() -> Path:
     return Path(base) / "pytest-rec"
 
 
+def restore_command() -> str:
+    """How to call rec-restore from the shell that ran the suite: its name when it is on PATH, else the
+    full path of the one installed beside this Python (a venv that was not activated)."""
+    import shutil
+    import sys
+
+    if shutil.which("rec-restore"):
+        return "rec-restore"
+    beside = Path(sys.executable).parent / "rec-restore"
+    return str(beside) if beside.exists() else "rec-restore"
+
+
 def target_journal_dir(url: str) -> Path:
     """Where every run against ``url`` records its journal, whatever folder it runs from."""
     return state_dir() / "journals" / hashlib.sha256(url.rstrip("/").encode()).hexdigest()

@@ -131,6 +131,8 @@ def test_default_command_overlaps_lanes_and_is_compliant(tmp_path):
     assert summary["verdict"] == "compliant"
     sent = sum(len(f.read_text().splitlines()) for f in out.glob("transcript*.jsonl"))
     assert summary["exchanges_checked"] == sent and summary["server_errors"] == 0     # every lane's answers
+    # the evidence a one-lane run has: the target as used, and the array's TLS certificate
+    assert (out / "target.json").exists() and summary["provenance"].get("tls_certificate_sha256", "").count(":") == 31
     assert summary["longest_read_lag"] and summary["longest_read_lag"] >= 0.04, summary["longest_read_lag"]
     spans, writers = [], {}
     for f in sorted(out.glob("transcript.gw*.jsonl")):

@@ -116,7 +116,14 @@ def _client(target: Target, creds: Credentials, guard, transcript, waiter) -> Re
         client.login()
     except TargetError as exc:
         client.http.close()
-        pytest.exit(f"pytest-rec: cannot log in to {target.url} as {creds.key}: {exc}", returncode=2)
+        spec = target.users.get(creds.key)
+        hint = ""
+        if " 401" in str(exc) or "answered 401" in str(exc) or "answered 403" in str(exc):
+            hint = (f" (check the password in the environment variable {spec.password_env}, the user name "
+                    f"[users.{creds.key}] name)") if spec else ""
+        elif any(w in str(exc) for w in ("ConnectError", "ConnectTimeout", "SSL", "CERTIFICATE")):
+            hint = " (check url and verify in the target file: the address, the port (5665), the CA bundle)"
+        pytest.exit(f"pytest-rec: cannot log in to {target.url} as {creds.key}: {exc}{hint}", returncode=2)
     return client
 
 

@@ -179,7 +179,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         out.update(rec_active=run.active, rec_stop=run.stop_reason, rec_interrupted=run.interrupted,
                    rec_read_lag=run.ctx.transcript.longest_settle if run.ctx else None,
                    rec_exchanges=[len(run.ctx.transcript.exchanges), len(run.ctx.transcript.server_errors)]
-                   if run.ctx else [0, 0])
+                   if run.ctx else [0, 0], rec_tls=run.tls_fingerprint)
         return
     if not run.active and not run.cases:
         return
@@ -285,6 +285,11 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
     extra_files = {}
     if run.ctx is not None:
         extra_files["target.json"] = run.ctx.target.redacted()
+    elif options.target != "sim":       # the controller of lanes: the same file every lane read
+        try:
+            extra_files["target.json"] = load_target(options.target).redacted()
+        except (TargetFileError, OSError):
+            pass
     alluredir = getattr(config.option, "allure_report_dir", None)
     if alluredir:
         from ..allure_steps import write_environment

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from ..restore import restore_command
+
 __all__ = ["SignalGuard", "install", "guard_of", "last_lines", "HANDLED"]
 
 HANDLED = ("SIGINT", "SIGTERM", "SIGHUP")
@@ -111,7 +113,7 @@ def last_lines(failed: list[dict]) -> list[str]:
     which sessions, then the exact command, last."""
     journals = sorted({str(Path(f.get("path") or f["journal"]).resolve()) for f in failed})
     return [f"pytest-rec: sessions NOT put back: {', '.join(str(f['session']) for f in failed)}",
-            " && ".join(f"rec-restore {j}" for j in journals)]
+            " && ".join(f"{restore_command()} {j}" for j in journals)]
 
 
 def _say(line: str) -> None:

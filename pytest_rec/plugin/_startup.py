@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ..restore import restore_command
 from ..target import TargetFileError, load_target
 from ._state import RUN_ID, RecRun, run_of
 
@@ -72,5 +73,5 @@ def refuse_if_journal_pending(config: pytest.Config, target_file: str) -> None:
     if pending:
         lines = [f"{path} (sessions {', '.join(map(str, sids))})" for path, sids in pending]
         pytest.exit(f"pytest-rec: an earlier run against {url} did not put every session back; nothing was sent. "
-                    f"Journal(s): {'; '.join(lines)}. Run `rec-restore {' '.join(str(p) for p, _ in pending)}` first.",
+                    f"Journal(s): {'; '.join(lines)}. Run `{restore_command()} {' '.join(str(p) for p, _ in pending)}` first.",
                     returncode=2)

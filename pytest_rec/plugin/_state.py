@@ -77,6 +77,8 @@ class RecRun:
         sent = out.get("rec_exchanges")
         if isinstance(sent, list) and len(sent) == 2:
             self.lane_exchanges = [self.lane_exchanges[0] + sent[0], self.lane_exchanges[1] + sent[1]]
+        if out.get("rec_tls") and not self.tls_fingerprint:
+            self.tls_fingerprint = out["rec_tls"]
         lag = out.get("rec_read_lag")
         if isinstance(lag, (int, float)):
             self.lane_read_lag = max(lag, self.lane_read_lag or 0.0)
