@@ -83,19 +83,38 @@ def _quiet_on_closed_pipe() -> None:
 
 
 def compare_main(argv: list[str] | None = None) -> int:
-    """Exit 1 on any new deviation, 2 when a passing requirement could no longer be checked, else 0."""
+    """Exit 1 on any new deviation; 2 when a passing requirement could no longer be checked, or the new
+    run checked less than the old one (a narrower depth, a dry run, narrowed by the user); else 0."""
     _quiet_on_closed_pipe()
     p = argparse.ArgumentParser(prog="rec-compare", description=compare_main.__doc__)
     p.add_argument("old")
     p.add_argument("new")
     p.add_argument("-o", "--output", help="also write the Markdown here")
     args = p.parse_args(argv)
-    diff = compare(_load(args.old), _load(args.new))
+    old, new = _load(args.old), _load(args.new)
+    diff = compare(old, new)
     md = compare_markdown(diff)
+    less = checked_less(old, new)
+    if less:
+        md += f"\nThe new run checked less than the old one ({less}): no new deviation here does not mean none.\n"
     print(md)
     if args.output:
         Path(args.output).write_text(md, encoding="utf-8")
-    return 1 if diff["new"] else 2 if diff["pass_to_error"] else 0
+    return 1 if diff["new"] else 2 if diff["pass_to_error"] or less else 0
+
+
+def checked_less(old: dict, new: dict) -> str:
+    """Why the new run cannot stand for the old one's scope (a narrower depth, a dry run, a run the
+    user narrowed), or "": a gate must not go green on a smoke run compared with a full one."""
+    order = {"smoke": 0, "pairwise": 1, "full": 2}
+    why = []
+    if order.get(new.get("depth"), 0) < order.get(old.get("depth"), 0):
+        why.append(f"depth {new.get('depth')} against {old.get('depth')}")
+    if new.get("dry_run"):
+        why.append("a dry run")
+    if new.get("narrowed") and not old.get("narrowed"):
+        why.append("narrowed by the user: " + "; ".join(new["narrowed"]))
+    return ", ".join(why)
 
 
 # --------------------------------------------------------------------------- fleet

@@ -60,6 +60,19 @@ def test_compare_edge_cases():
     assert diff["requirements_added"] == ["REC-NEW"] and diff["requirements_removed"] == ["REC-OLD"]
 
 
+def test_compare_exits_2_when_the_new_run_checked_less(tmp_path):
+    """A smoke (or dry, or -k) run compared with a full one: no new deviation proves nothing, exit 2."""
+    from pytest_rec.gate import compare_main
+
+    full = _summary(cases=[("a", "passed", [])], reqs={"REC-X": "pass"})
+    smoke = _summary(depth="smoke", cases=[("a", "passed", [])], reqs={"REC-X": "pass"})
+    for name, data in (("full", full), ("smoke", smoke)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+    assert compare_main([str(tmp_path / "full.json"), str(tmp_path / "full.json")]) == 0
+    assert compare_main([str(tmp_path / "full.json"), str(tmp_path / "smoke.json")]) == 2
+    assert compare_main([str(tmp_path / "smoke.json"), str(tmp_path / "full.json")]) == 0
+
+
 def test_fleet_table():
     t = fleet_table([_summary(reqs={"REC-A": "pass"}), _summary(reqs={"REC-A": "fail", "REC-B": "pass"}, fw="F2")])
     assert "| M S | F1 | unknown to unknown |" in t and "| M S | F2 |" in t and "REC-B" in t
