@@ -199,7 +199,7 @@ def render_markdown(summary: dict) -> str:
              f"**{summary['seed_verdict']}** — {summary['seed_verdict_reason']}.", "",
              "| | |", "|---|---|",
              f"| Target | {t.get('url')} ({'built-in simulator' if t.get('kind') == 'sim' else 'a simulator started by hand' if sim else 'array'}) |",
-             f"| Model / serial / firmware (as the target file declares them; not read from the array) | "
+             f"| Model / serial / firmware (as the target file, or the built-in simulator, declares them; not read from the array) | "
              f"{t.get('model', 'unknown')} / {t.get('serial', 'unknown')} / {t.get('firmware', 'unknown')} |",
              f"| Depth / strict | {summary['depth']} / {'yes' if summary['strict'] else 'no'} |",
              f"| Pairwise seed / fuzzing seed | {summary.get('pairwise_seed') or 'not used (depth is not pairwise)'} / "
