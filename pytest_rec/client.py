@@ -233,6 +233,10 @@ class RecClient:
                         and not isinstance(cause, (httpx.ConnectError, httpx.ConnectTimeout)):
                     self.guard.note_lost(method, url)
                 raise
+            except KeyboardInterrupt:           # a signal while the change was on its way: it may be taken
+                if self.guard is not None:
+                    self.guard.note_lost(method, url)
+                raise
             self.busy_seen += seen
             # a read that answers 5xx (not 503) is REC-NO-5XX evidence already (the transcript keeps it, and
             # the check it falls in, or the next one, fails on it); a read changes nothing, so it is sent
@@ -373,6 +377,8 @@ class RecClient:
                     continue
             body = self.expect_ok(resp, f"read job {job_id}")
             if body.get("status") in JOB_ENDED:
+                if self.guard is not None:
+                    self.guard.note_job_ended(job_id)
                 waited = time.monotonic() - start
                 # the job ended between the previous poll and this one; with one poll we may have
                 # waited too long, so aim a little earlier next time

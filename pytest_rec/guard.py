@@ -35,6 +35,7 @@ class Guard:
         # job of it may still run; no check uses it again, and the restore waits before it reads it
         self.lost: dict[int, float] = {}
         self._job_session: dict[int, int] = {}
+        self._ended: set[int] = set()       # jobs of this run seen to end (GET /job said so)
         self._lock = threading.Lock()
 
     def note_answer(self, method: str, path: str, resp: httpx.Response) -> None:
@@ -48,6 +49,16 @@ class Guard:
             return              # no job reference: REC-RESPONSE's finding, judged elsewhere
         with self._lock:
             self._job_session[job_id] = sid
+
+    def note_job_ended(self, job_id: int) -> None:
+        with self._lock:
+            self._ended.add(job_id)
+
+    def open_jobs(self, sid: int) -> list[int]:
+        """Jobs of this run on session ``sid`` that were never seen to end (an interrupt cut their wait,
+        or a check stopped waiting): the restore waits for them before it reads the session."""
+        with self._lock:
+            return sorted(j for j, s in self._job_session.items() if s == sid and j not in self._ended)
 
     def note_lost(self, method: str, path: str) -> None:
         """A change whose reply never came (the connection cut or timed out after it was sent)."""

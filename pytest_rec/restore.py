@@ -210,6 +210,21 @@ def restore_session(op: Operator, sid: int, original: dict) -> str:
     return f"session {sid} restored to {want.label()} {'suspended' if was_suspended else 'active'}"
 
 
+def _wait_for_open_jobs(op: Operator, guard, sid: int) -> str | None:
+    """Wait for every job the run started on ``sid`` and never saw end (an interrupt cut its wait, or a
+    check stopped waiting): the session is read only once they have ended, or a job landing after the
+    restore would undo it. Returns why the session cannot be put back now, or None."""
+    for job_id in (guard.open_jobs(sid) if guard is not None else []):
+        try:
+            op.admin.wait_job(job_id, op.job_timeout)
+        except TargetError as exc:
+            if "404" in str(exc):
+                continue          # a job the array does not let us read (REC-RESPONSE's finding): the fresh read decides
+            return f"session {sid}: not put back: its job {job_id} did not end ({exc}); run rec-restore once " \
+                   "the array shows that job ended"
+    return None
+
+
 def restore_pending(op: Operator, journal: Journal, say=None, attempts: int = RESTORE_ATTEMPTS,
                     pause: float = 0.5) -> tuple[list[str], list[str]]:
     """Put back every session the journal has not marked restored. Returns (notes, failures);
@@ -232,6 +247,13 @@ def restore_pending(op: Operator, journal: Journal, say=None, attempts: int = RE
             failures.append(text)
             if say:
                 say(text)
+            continue
+        unended = _wait_for_open_jobs(op, guard, sid)
+        if unended:
+            journal.mark(sid, False, unended)
+            failures.append(unended)
+            if say:
+                say(unended)
             continue
         lost = guard.lost.get(sid) if guard is not None else None
         if lost is not None:

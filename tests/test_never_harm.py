@@ -552,3 +552,22 @@ def test_a_change_whose_reply_is_lost_is_never_taken_as_nothing_happened(tmp_pat
         assert not summary["restore"]["failed"] and sim.states() == original, out[-2000:]
     finally:
         sim.stop()
+
+
+@pytest.mark.whole_run
+@pytest.mark.parametrize("at", ["patch:test_matrix:1", "wait:1"])
+def test_an_interrupt_while_a_job_runs_waits_for_it_before_the_restore(tmp_path, at):
+    """SIGTERM right after the run's first matrix PATCH was answered 202 (or at its first job poll),
+    from the session's original state, with 1 s jobs: the restore must not read the session before that
+    job has ended (it would find it as it was, mark it put back, and the job would change it after)."""
+    (tmp_path / "sim").mkdir()
+    sim = RecSim(tmp_path / "sim", "--job-latency", "1.0")
+    try:
+        original = sim.states()
+        result = compliance(sim, tmp_path / "run", "--rec-depth", "smoke", chaos={"signal": "SIGTERM", "at": at})
+        out = result.stdout + result.stderr
+        assert result.returncode == 2, out[-3000:]
+        time.sleep(2.5)                   # any job still running has ended by now
+        assert sim.states() == original, f"{(tmp_path / 'run' / 'chaos.log').read_text()}{out[-2500:]}"
+    finally:
+        sim.stop()

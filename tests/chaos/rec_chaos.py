@@ -7,7 +7,8 @@ point of the run's own progress, never after a sleep, so every interrupt lands w
   of a job wait), ``test:NAME:N`` (the Nth exchange inside a check whose id contains NAME),
   ``collection`` (while the checks are collected), ``finish`` (as the summary is written),
   ``report:N`` (the Nth test report the pytest process receives: with ``-n``, the xdist controller,
-  which then stops its workers)
+  which then stops its workers), ``wait:N`` (as the Nth wait for a job of a matrix check begins:
+  its 202 was answered, its job still runs)
 - ``REC_CHAOS_AGAIN``: ``N`` sends the same signal again as the restore begins on its Nth session
   after the first signal (the second signal, which abandons the restore)
 """
@@ -58,6 +59,22 @@ class Chaos:
         if self.fired_at is None and self.kind in ("exchange", "job", "test", "patch") and count == self.n:
             self.fired_at = count
             self.fire(f"{self.kind} {count} ({ex.method} {ex.path}, in {self.current or 'no test'})")
+
+    def watch_waits(self) -> None:
+        """``wait:N``: the signal as the run begins to wait for its Nth job of a check (the 202 was
+        answered and noted, the job still runs): the restore must wait for that job too."""
+        import pytest_rec.client as client
+
+        chaos, wait_job, seen = self, client.RecClient.wait_job, [0]
+
+        def counting_wait_job(self, job_id, timeout, *args, **kwargs):
+            if chaos.fired_at is None and chaos.current and "test_matrix" in chaos.current:
+                seen[0] += 1
+                if seen[0] == chaos.n:
+                    chaos.fired_at = seen[0]
+                    chaos.fire(f"wait {seen[0]} (job {job_id}, in {chaos.current})")
+            return wait_job(self, job_id, timeout, *args, **kwargs)
+        client.RecClient.wait_job = counting_wait_job
 
     def watch_restore(self) -> None:
         """Count the sessions the restore begins to put back after the first signal."""
@@ -111,3 +128,5 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(chaos, "rec-chaos")
         if AGAIN:
             chaos.watch_restore()
+        if chaos.kind == "wait":
+            chaos.watch_waits()
