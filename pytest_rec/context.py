@@ -12,7 +12,7 @@ from .judge import Outcome, fingerprint, patch_and_judge, show
 from .model import Expectation
 from .restore import Journal, restore_pending
 from .sessions import Operator, SessionPool
-from .state import SessionState
+from .state import SessionState, state_of
 from .target import Target
 
 __all__ = ["Options", "RecContext", "make_guard", "write_transcript"]
@@ -63,6 +63,8 @@ class RecContext:
     simulator: Any = None              # the SimulatorServer when the target is the built-in one
     workers: int = 1                   # processes of the run (xdist workers) that write to the target
     cut_short: tuple | None = None     # (case, requirements) a deviation left unjudged by stopping the check
+    start_witnesses: dict | None = None    # unwritten_modes() as this process began (REC-ISOLATION over the run)
+    start_witnesses_error: str | None = None
 
     @property
     def strict(self) -> bool:
@@ -119,6 +121,23 @@ class RecContext:
             raise Blocked("no REC session to watch: every one the array shows is changed by this run"
                           + (" (lanes: each writes its own; run with --rec-lanes 1, or let the array show a REC "
                              "session the target file does not name)" if self.workers > 1 else ""))
+        return out
+
+    def unwritten_modes(self) -> dict[int, str]:
+        """Modes and suspended-or-not of every REC session no process of the run ever writes (not its
+        phase: an active session may go from Copying to Equivalent on its own), for the whole-run check
+        of REC-ISOLATION; Blocked when there is none."""
+        out = {}
+        for s in self.admin.list_copysessions():
+            sid = s.get("copysession_id")
+            if sid in self.target.written or s.get("type") != self.target.profile.rec_type:
+                continue
+            st = state_of(s, self.target)
+            out[sid] = f"{st.modes.label()} {'suspended' if st.suspended else 'active'}"
+        if not out:
+            from .errors import Blocked
+
+            raise Blocked("no REC session that the run never writes: nothing to compare over the run")
         return out
 
     def restore_all(self) -> tuple[list[str], list[str]]:

@@ -154,3 +154,16 @@ def test_a_500_on_a_read_is_a_deviation_not_an_error(tmp_path, every):
     rows = [json.loads(line) for t in (tmp_path / "reports").glob("transcript*.jsonl") for line in t.read_text().splitlines()]
     assert summary["exchanges_checked"] == len(rows)
     assert summary["server_errors"] == sum(1 for r in rows if (r["status"] or 0) >= 500 and r["status"] != 503) >= len(bad)
+
+
+def test_a_session_nobody_writes_that_changes_during_the_run_is_caught(tmp_path):
+    """Halfway through the run, session 7 (which no check writes) changes by itself: whatever check ran
+    then, the run compares every such session at its end with its start and reports REC-ISOLATION
+    (test_isolation, which watches only its own bodies, is left out here)."""
+    code, summary, out = run(tmp_path, "--rec-sim-option", "change_at=900:7:recovery_mode=Manual",
+                             "-k", "not test_isolation")
+    assert code == 1, out[-3000:]
+    failed = {r["id"] for r in summary["requirements"] if r["verdict"] == "fail"}
+    assert failed == {"REC-ISOLATION"}, summary["verdict_reason"]
+    bad = [c for c in summary["cases"] if c["outcome"] == "failed"]
+    assert [c["id"] for c in bad] == ["test_unwritten_sessions_unchanged_over_the_run"] and "session 7" in bad[0]["detail"]

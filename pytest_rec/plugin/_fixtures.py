@@ -192,6 +192,10 @@ def rec_ctx(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec
     ctx = RecContext(rec_options, rec_target, rec_admin, rec_tenant, None, rec_plain, rec_transcript,
                      journal, op, None, simulator=rec_simulator, workers=count)  # type: ignore[arg-type]
     ctx.pool = SessionPool(op, mine)
+    try:                      # before this process writes anything (REC-ISOLATION over the whole run)
+        ctx.start_witnesses = ctx.unwritten_modes()
+    except TargetError as exc:
+        ctx.start_witnesses_error = str(exc)
     run_of(pytestconfig).ctx = ctx
     run_of(pytestconfig).writes_stopped = _write_probe(pytestconfig, op, mine, index, count)
     if count > 1 and not mine:

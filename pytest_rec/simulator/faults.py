@@ -23,6 +23,11 @@ class Faults:
         with self.lock:
             self._request_count += 1
             n = self._request_count
+            if s.change_at:       # a session changes by itself (a leak, or someone else): nobody's request did it
+                at, sid, change = s.change_at.split(":", 2)
+                if n == int(at) and int(sid) in self.sessions:
+                    field, value = change.split("=", 1)
+                    setattr(self.sessions[int(sid)], field, value)
             if s.drop_every and n % s.drop_every == 0:
                 return "drop"
             if s.busy_every and n % s.busy_every == 0:

@@ -6,6 +6,7 @@ KEY=VALUE`` (the command); ``Settings.from_options`` turns those strings into ty
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,7 @@ class Settings:
     hung_jobs_to: str = ""            # fault: PATCH jobs whose body sets this transfer mode never finish
     drop_every: int = 0               # fault: every Nth request loses its connection
     drop_reply_every: int = 0         # fault: every Nth PATCH is taken (its job runs), then its reply is lost
+    change_at: str = ""               # fault "N:SID:field=value": at the Nth request, session SID's field changes
     get_500_every: int = 0            # fault: every Nth GET /copysession/{id} answers 500
     patch_500_body: str = ""          # fault: a PATCH whose body is exactly these fields answers 500 ("k=v;k=v")
     # realism (issue 15); the defaults keep the simple behaviour
@@ -59,6 +61,8 @@ class Settings:
         for name in ("page_size", "writable_sessions", "busy_every", "drop_every", "drop_reply_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 or more")
+        if self.change_at and not re.fullmatch(r"\d+:\d+:\w+=\S+", self.change_at):
+            raise ValueError(f"change_at must read N:SID:field=value, not {self.change_at!r}")
 
     @classmethod
     def from_options(cls, options: dict[str, str], defects=()) -> "Settings":

@@ -209,8 +209,11 @@ def test_isolation(rec_ctx):
     for sid in list(rec_ctx.pool.sids):
         sid, before = rec_ctx.pool.acquire(SYNC_AUTO, sid=sid)
         others = rec_ctx.fingerprints(exclude={sid})
-        for body in ({"recovery_mode": "Manual"}, {"transfer_mode": "Stack"},
-                     {"transfer_mode": "Synchronous", "split_mode": "Automatic"}):
+        bodies = [{"recovery_mode": "Manual"}, {"transfer_mode": "Stack"},
+                  {"transfer_mode": "Synchronous", "split_mode": "Automatic"}]
+        if rec_ctx.target.has("consistency"):       # a group change: the likeliest to reach another session
+            bodies += [{"transfer_mode": "Consistency"}, {"transfer_mode": "Synchronous", "split_mode": "Automatic"}]
+        for body in bodies:
             try:
                 before = rec_ctx.judge(sid, before, body, expect(before.modes, body)).after
             except Deviation as exc:        # another requirement's finding: isolation is still judged
@@ -226,3 +229,21 @@ def test_isolation(rec_ctx):
             checked += 1
     raise_all(found)
     assert checked, "no writable session to check isolation on"
+
+
+@pytest.mark.rec_last
+@pytest.mark.rec("REC-ISOLATION")
+def test_unwritten_sessions_unchanged_over_the_run(rec_ctx):
+    """Every REC session that no check of the run writes has, at the end of the run, the modes it had
+    at its start (and is still suspended, or still active): a leak from any change of the run, not only
+    from the bodies of test_isolation, and with lanes from any lane's."""
+    if rec_ctx.start_witnesses is None:
+        from pytest_rec.errors import Blocked
+
+        raise Blocked(rec_ctx.start_witnesses_error or "no REC session that the run never writes")
+    now = rec_ctx.unwritten_modes()
+    changed = [f"session {k}: {v} -> {now.get(k, 'gone')}" for k, v in rec_ctx.start_witnesses.items()
+               if now.get(k) != v]
+    if changed:
+        raise Deviation({"REC-ISOLATION"}, "over the run, sessions the suite never writes changed: "
+                                           + "; ".join(changed))
