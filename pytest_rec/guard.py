@@ -54,6 +54,11 @@ class Guard:
         with self._lock:
             self._ended.add(job_id)
 
+    def forget_job(self, job_id: int) -> None:
+        """A job whose end cannot change its session (the write probe's, which sets the modes it has)."""
+        with self._lock:
+            self._job_session.pop(job_id, None)
+
     def open_jobs(self, sid: int) -> list[int]:
         """Jobs of this run on session ``sid`` that were never seen to end (an interrupt cut their wait,
         or a check stopped waiting): the restore waits for them before it reads the session."""
