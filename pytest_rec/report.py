@@ -368,6 +368,9 @@ def verdict_line(summary: dict) -> str:
     extra = f" ({', '.join(failed)})" if failed else ""
     if failed and not any(c["outcome"] == "failed" for c in summary["cases"]):
         extra += ", no new deviations"
+    unjudged = [r["id"] for r in summary["requirements"] if r["verdict"] == "error"]
+    if failed and unjudged:       # why such a run exits 2: said on the line a CI log shows last
+        extra += f"; not judged to the end: {', '.join(unjudged)}"
     if summary.get("fixed_known_deviations"):
         extra += f"; fixed: {', '.join(summary['fixed_known_deviations'])}"
     return f"VERDICT: {summary['verdict']}{extra}{sim}; seed rules: {summary['seed_verdict']}"

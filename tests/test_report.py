@@ -143,5 +143,8 @@ def test_a_check_cut_short_never_passes_the_requirements_it_did_not_reach():
     assert rows["REC-STICKY-MANUAL"]["blocked"] == 1 and rows["REC-STICKY-MANUAL"]["verdict"] == "error"
     assert rows["REC-ACCEPT"]["passed"] == 2 and rows["REC-ACCEPT"]["verdict"] == "pass"
     assert s["verdict"] == "non-compliant" and "not judged to the end: REC-STICKY-MANUAL" in s["verdict_reason"]
+    from pytest_rec.report import verdict_line
+
+    assert "not judged to the end: REC-STICKY-MANUAL" in verdict_line(s)     # the last line says why exit 2
     for r in s["requirements"]:
         assert r["tests"] == r["passed"] + r["failed"] + r["errors"] + r["skipped"] + r["blocked"]
