@@ -175,6 +175,17 @@ def setup_body(current: Modes, wanted: Modes) -> dict[str, str] | None:
     return body
 
 
+def undo_body(current: Modes, wanted: Modes) -> dict[str, str] | None:
+    """The body that undoes a change taken on an active session: only the fields that differ, so that a
+    change that kept the transfer mode is undone by one of its kind (``setup_body`` when the transfer
+    mode itself moved); None when nothing differs."""
+    if current == wanted:
+        return None
+    if current.transfer_mode != wanted.transfer_mode:
+        return setup_body(current, wanted)
+    return {f: getattr(wanted, f) for f in FIELDS if getattr(current, f) != getattr(wanted, f)}
+
+
 def one_field_path(current: Modes, wanted: Modes) -> list[dict[str, str]]:
     """A path of one field per body (recovery mode first, then the split, then the transfer mode, then
     the split of a synchronous end), checked against the state rule step by step; [] when there is

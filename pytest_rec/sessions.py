@@ -8,7 +8,7 @@ import time
 from .client import RecClient
 from .errors import Blocked, Deviation, TargetError, Violations
 from .judge import job_error_text, judge_modes, settled_read, show, valid_change_answer
-from .model import Modes, expect, one_field_path, setup_path
+from .model import Modes, expect, one_field_path, setup_path, undo_body
 from .state import SessionState, state_of
 from .target import Target
 
@@ -104,6 +104,19 @@ class Operator:
             return self._poll_until(sid, lambda s: s.phase == self.target.profile.equivalent_phase,
                                     "become equivalent")
         return self._poll_until(sid, lambda s: not s.suspended, "read active")
+
+    def patch_back(self, sid: int, current: SessionState, wanted: Modes) -> SessionState:
+        """PATCH a session back to ``wanted`` as it is (a named active session: never suspended), with the
+        fields that differ only (``model.undo_body``); its job waited for, then a fresh read."""
+        body = undo_body(current.modes, wanted)
+        if body:
+            resp = self.admin.patch(sid, body)
+            if resp.status_code == 202:
+                try:
+                    self.admin.run_job(resp, f"put session {sid} back", self.job_timeout)
+                except TargetError:
+                    pass                          # the read below decides
+        return self.read(sid)
 
     def set_modes(self, sid: int, current: SessionState, wanted: Modes, *, restoring: bool = False) -> SessionState:
         """Reach ``wanted`` on a suspended session with the call under test (``model.setup_path``: one

@@ -29,6 +29,27 @@ def transfer_modes(target, active: bool = False) -> tuple[str, ...]:
     return tuple(modes)
 
 
+def undoable_first(modes: Modes, bodies: list[dict]) -> list[dict]:
+    """Bodies for an active session, those whose wrongful acceptance the same kind of body undoes first
+    (CONTRACT section 3): a body that keeps the transfer mode (recovery or split, with or without the
+    session's own transfer mode) is undone by a body of its kind on the same session; a body that
+    changes the transfer mode may leave it where the array refuses every change (an active Synchronous
+    session, say), so it comes only after every same-kind body was refused. Each shape keeps one body:
+    where a shape can change the session while keeping its transfer mode, that body stands in for it."""
+    def keeps(body: dict) -> bool:
+        return body.get("transfer_mode", modes.transfer_mode) == modes.transfer_mode
+
+    out: list[dict] = []
+    for body in bodies:
+        if not keeps(body) and "transfer_mode" in body and len(body) > 1:
+            kept = {**body, "transfer_mode": modes.transfer_mode}
+            exp = expect(modes, kept)
+            if exp.accepted and exp.modes != modes:
+                body = kept
+        out.append(body)
+    return sorted(out, key=lambda b: not keeps(b))
+
+
 def raise_all(found: list[Deviation]) -> None:
     """One deviation for every body of a check that the array answered wrongly (each names its rule)."""
     __tracebackhide__ = True

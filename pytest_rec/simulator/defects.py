@@ -123,6 +123,20 @@ _DEFECTS = [
            "Two PATCHes to one session that overlap (each job takes 0.2 s) mix: each job applies its fields "
            "to the modes its request read, so the later job undoes the earlier accepted change.",
            frozenset({"REC-SERIAL"})),
+    Defect("consistency-never-applied",
+           "A change to Consistency from another transfer mode is answered 202 and its job ends Success, "
+           "but nothing of the body is applied: a session that starts in Consistency and leaves it can "
+           "never come back (a trap unless the way back is proven first).",
+           frozenset({"REC-ACCEPT"})),
+    Defect("active-async-patch-accepted",
+           "The suspend-first check guards only synchronous sessions: an active Stack or Consistency "
+           "session takes any change; once it is active and Synchronous it is rightly refused (a body "
+           "that makes it Synchronous traps it unless a same-kind change is tried first).",
+           frozenset({"REC-SUSPEND-FIRST"})),
+    Defect("refused-split-applied",
+           "split_mode on a session that stays asynchronous is refused by its job (202, then Error), but "
+           "the job applies the body anyway: the session ends asynchronous with the split sent.",
+           frozenset({"REC-SPLIT-SYNC-ONLY"})),
 ]
 
 DEFECTS: dict[str, Defect] = {d.name: d for d in _DEFECTS}

@@ -71,9 +71,10 @@ class PatchRules:
                 if not isinstance(value, str) or value not in PATCH_FIELDS[key]:
                     return error(400, key)
             if "split_mode" in body and body.get("transfer_mode") in ("Stack", "Consistency"):
-                if not self.defect("split-accepted-when-async"):  # pragma: no mutate, defect injection
+                if not self.defect("split-accepted-when-async") and \
+                        not self.defect("refused-split-applied"):  # pragma: no mutate, defect injection
                     return error(400, "split_mode")
-            if self.settings.refusals == "immediate":
+            if self.settings.refusals == "immediate" and not self._refused_split_applied(cs, body):
                 refusal = self._state_refusal(caller.user, cs, body)
                 if refusal:
                     return error(refusal[0], refusal[1])
@@ -107,7 +108,8 @@ class PatchRules:
         if cs.phase != "Suspend":
             if not self.defect("active-patch-accepted"):  # pragma: no mutate, defect injection
                 if not (self.defect("active-stack-patch-accepted") and cs.phase != "Equivalent"):  # pragma: no mutate, defect injection
-                    return 409, "phase", "The REC session is not suspended"
+                    if not (self.defect("active-async-patch-accepted") and cs.transfer_mode != "Synchronous"):  # pragma: no mutate, defect injection
+                        return 409, "phase", "The REC session is not suspended"
         if "split_mode" in body and "transfer_mode" not in body and cs.transfer_mode != "Synchronous":
             if not self.defect("split-accepted-when-async"):  # pragma: no mutate, defect injection
                 if not (self.defect("split-sync-only-checked-alone") and len(body) > 1):  # pragma: no mutate, defect injection
@@ -118,6 +120,10 @@ class PatchRules:
     def _finish_patch(self, job, cs: CopySession):
         """Apply a PATCH job: the refusal (status, factor, message) if the state forbids it now."""
         refusal = self._state_refusal(job.payload["user"], cs, job.payload["body"])
+        if self._refused_split_applied(cs, job.payload["body"]):  # pragma: no mutate block, defect injection
+            self._apply_patch(cs, job.payload["body"])
+            cs.split_mode = job.payload["body"]["split_mode"]          # the refused field is taken too
+            return 400, "split_mode", "split_mode can be given for synchronous transfer mode only"
         if refusal:
             return refusal
         if self.settings.read_lag:  # pragma: no mutate block, fault injection
@@ -127,11 +133,19 @@ class PatchRules:
         self._apply_patch(cs, job.payload["body"])
         return None
 
+    def _refused_split_applied(self, cs: CopySession, body: dict) -> bool:
+        """The ``refused-split-applied`` defect's case: split_mode sent to a session that stays asynchronous."""
+        if not self.defect("refused-split-applied") or "split_mode" not in body:  # pragma: no mutate, defect injection
+            return False
+        return body.get("transfer_mode", cs.transfer_mode) in ("Stack", "Consistency") and cs.phase == "Suspend"
+
     def _apply_patch(self, cs: CopySession, body: dict) -> None:
         if cs.type != "REC":
             return
         before = cs.transfer_mode
         after = body.get("transfer_mode", before)
+        if self.defect("consistency-never-applied") and after == "Consistency" != before:  # pragma: no mutate block, defect injection
+            return                                         # nothing applied; the job still succeeds
         if self.defect("consistency-to-sync-noop") and (before, after) == ("Consistency", "Synchronous"):  # pragma: no mutate block, defect injection
             return                                         # the whole body is dropped; the job still succeeds
         if self.defect("stack-to-consistency-keeps-stack"):  # pragma: no mutate block, defect injection

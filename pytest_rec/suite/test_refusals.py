@@ -9,9 +9,10 @@ from __future__ import annotations
 import pytest
 
 from pytest_rec.errors import Deviation, TargetError
-from pytest_rec.model import expect, setup_body
+from pytest_rec.judge import show
+from pytest_rec.model import expect, undo_body
 from pytest_rec.plugin import opt_in
-from pytest_rec.shapes import REACHABLE, raise_all, shaped_bodies, transfer_modes
+from pytest_rec.shapes import REACHABLE, raise_all, shaped_bodies, transfer_modes, undoable_first
 
 
 def _local_source(rec_ctx, sid: int) -> bool:
@@ -96,28 +97,34 @@ def test_tenant_refused_on_each_local_side(rec_ctx, side):
 # ---------------------------------------------------------------- sessions.active
 def _put_back(rec_ctx, sid: int, first) -> str:
     """PATCH the old modes back onto an active session the array wrongly changed (it took a change while
-    active, so the same call is the only way back: the suite never suspends or resumes such a session)."""
+    active, so the same call is the only way back: the suite never suspends or resumes such a session).
+    The body carries only the fields that differ (the same kind of change as the one taken). Returns a
+    note; when the session cannot be put back the journal keeps it pending (the run exits 2)."""
     now = rec_ctx.operator.read(sid)
     if now.modes == first.modes:
+        rec_ctx.journal.mark(sid, True, f"session {sid} reads as found")
         return ""
-    body = setup_body(now.modes, first.modes)
-    resp = rec_ctx.admin.patch(sid, body)
-    if resp.status_code == 202:
-        rec_ctx.admin.run_job(resp, f"put active session {sid} back", rec_ctx.options.job_timeout)
-    again = rec_ctx.operator.read(sid)
+    body = undo_body(now.modes, first.modes)
+    again = rec_ctx.operator.patch_back(sid, now, first.modes)
     if again.modes != first.modes:
-        raise TargetError(f"active session {sid} was changed to {now.modes.label()} and could not be put back to "
-                          f"{first.modes.label()} (PATCH {body} answered {resp.status_code}; it now reads "
-                          f"{again.modes.label()}): put it back by hand")
-    return f"; put back to {first.modes.label()} with {body}"
+        text = (f"active session {sid} was changed to {now.modes.label()} and could not be put back to "
+                f"{first.modes.label()} (PATCH {show(body)}; it now reads {again.modes.label()}): the "
+                "restore tries once more, else put it back by hand")
+        rec_ctx.journal.mark(sid, False, text)
+        return f"; NOT PUT BACK: {text}"
+    rec_ctx.journal.mark(sid, True, f"session {sid} put back to {first.modes.label()} active")
+    return f"; put back to {first.modes.label()} with {show(body)}"
 
 
 @pytest.mark.rec_shared_sessions
 @pytest.mark.rec("REC-SUSPEND-FIRST")
 def test_suspend_first_on_named_active_sessions(rec_ctx):
     """Every session named under ``sessions.active`` refuses a body of every shape, each of which would
-    change it if taken, and is left as it was. It is never suspended or resumed; if the array takes a
-    change, the old modes are PATCHed back at once and nothing more is sent to that session."""
+    change it if taken, and is left as it was. It is never suspended or resumed. The bodies whose wrongful
+    acceptance the same kind of body undoes come first (``shapes.undoable_first``); at the first body the
+    array takes, the old modes are PATCHed back at once, nothing more is sent to that session, and the
+    finding is a REC-SUSPEND-FIRST deviation whether or not the session could be put back (CONTRACT
+    section 3; a session not put back also makes the run exit 2)."""
     target, op = rec_ctx.target, rec_ctx.operator
     if not target.active:
         opt_in("the target file names no active REC session (sessions.active)",
@@ -128,8 +135,10 @@ def test_suspend_first_on_named_active_sessions(rec_ctx):
         first = op.read(sid)
         if first.suspended:
             raise TargetError(f"session {sid} is listed under sessions.active but reads suspended")
-        for body in shaped_bodies(first.modes, transfer_modes=transfer_modes(rec_ctx.target), valid_only=False,
-                                  depth=rec_ctx.options.depth):
+        rec_ctx.journal.record(sid, rec_ctx.admin.get_copysession(sid))
+        bodies = undoable_first(first.modes, shaped_bodies(first.modes, transfer_modes=transfer_modes(rec_ctx.target),
+                                                           valid_only=False, depth=rec_ctx.options.depth))
+        for body in bodies:
             before = op.read(sid)
             if before.suspended:
                 raise TargetError(f"active session {sid} reads suspended now; nothing more sent to it")
@@ -141,5 +150,7 @@ def test_suspend_first_on_named_active_sessions(rec_ctx):
                 found.append(Deviation(exc.requirements, f"{exc} (active session {sid}{note}; no more bodies "
                                                          "sent to it)"))
                 break
+        else:
+            rec_ctx.journal.mark(sid, True, f"session {sid} refused every change and reads as found")
     raise_all(found)
     assert sent > 0

@@ -5,7 +5,8 @@ import pytest
 from pytest_rec.errors import Deviation, TargetError
 from pytest_rec.model import Modes, expect
 from pytest_rec.plugin import opt_in
-from pytest_rec.shapes import SPLIT_STARTS, active_bodies, raise_all, shaped_bodies, split_bodies, transfer_modes
+from pytest_rec.shapes import (SPLIT_STARTS, active_bodies, raise_all, shaped_bodies, split_bodies, transfer_modes,
+                               undoable_first)
 
 SYNC_AUTO = Modes("Synchronous", "Automatic", "Automatic")
 
@@ -80,23 +81,28 @@ def test_suspend_first(rec_ctx, start):
     Only Synchronous and Consistency sessions are used: they become equivalent again, so the
     suite can suspend them afterwards without force. On a real array bodies that would move the
     session to Stack are left out: if the array wrongly took one, the session could not be
-    suspended again without force."""
+    suspended again without force. The bodies whose wrongful acceptance the same kind of body
+    undoes come first (``shapes.undoable_first``); at the first body the array takes, the change is
+    undone at once and no more bodies are sent: one REC-SUSPEND-FIRST deviation (CONTRACT section 3)."""
     _need_consistency(rec_ctx, start.transfer_mode)
     sid, st = rec_ctx.pool.acquire(start)
     op = rec_ctx.operator
     rec_ctx.pool.forget(sid)
     st = op.resume(sid, wait_equivalent=True)
-    sent, found = 0, []
+    first, sent, found = st, 0, []
+    bodies = [b for b in active_bodies(st.modes, rec_ctx.options.depth, transfer_modes(rec_ctx.target, active=True))
+              if expect(st.modes, b).accepted]   # refused on a suspended session too: its refusal would prove nothing
     try:
-        for body in active_bodies(st.modes, rec_ctx.options.depth, transfer_modes(rec_ctx.target, active=True)):
-            if not expect(st.modes, body).accepted:
-                continue          # refused on a suspended session too: its refusal would prove nothing here
+        for body in undoable_first(st.modes, bodies):
+            sent += 1
             try:
                 st = rec_ctx.judge(sid, st, body, expect(st.modes, body, suspended=False)).after
-            except Deviation as exc:          # every body is still sent: one wrong answer hides no other
-                found.append(exc)
-                st = op.read(sid)
-            sent += 1
+            except Deviation as exc:
+                now = op.patch_back(sid, op.read(sid), first.modes)
+                note = "put back at once" if now.modes == first.modes else \
+                    f"it now reads {now.modes.label()}; the restore puts it back"
+                found.append(Deviation(exc.requirements, f"{exc} ({note}; no more bodies sent to this session)"))
+                break
     finally:
         rec_ctx.pool.forget(sid)
         op.suspend(sid)
