@@ -25,6 +25,7 @@ import httpx
 
 from .errors import RequestBlocked, TargetError
 from .guard import API, Guard, GuardedTransport
+from .progress import waiting
 from .transcript import REDACTED, Exchange, Secrets, Transcript, redact_body, redact_json
 
 __all__ = ["Credentials", "RecClient", "PlainClient", "Guard", "JobWaiter", "JobResult", "make_http", "ssl_context",
@@ -386,6 +387,7 @@ class RecClient:
                     self.waiter.observe((previous + sent) / 2 if polls > 1 else sent * 0.9, polls)
                 return JobResult(body, polls, waited)
             previous = sent
+            waiting(f"job {job_id} still {body.get('status')!r}", start)
             if time.monotonic() >= deadline:
                 text = f"job {job_id} still {body.get('status')!r} after {timeout:.0f} s (--rec-job-timeout)"
                 held = self.guard.hold_session_of_job(job_id, f"its job {job_id} never ended within {timeout:.0f} s") \

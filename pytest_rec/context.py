@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .client import Guard, PlainClient, RecClient, Transcript
-from .errors import Deviation, TargetError
+from .errors import Blocked, Deviation, TargetError
 from .judge import Outcome, fingerprint, patch_and_judge, show
 from .model import Expectation
 from .restore import Journal, restore_pending
@@ -65,6 +65,7 @@ class RecContext:
     cut_short: tuple | None = None     # (case, requirements) a deviation left unjudged by stopping the check
     start_witnesses: dict | None = None    # unwritten_modes() as this process began (REC-ISOLATION over the run)
     start_witnesses_error: str | None = None
+    probed: dict = field(default_factory=dict)   # id(client) -> why that user writes no more (None: probed)
 
     @property
     def strict(self) -> bool:
@@ -76,26 +77,63 @@ class RecContext:
         ``then``: the requirements only later steps of the check judge; a deviation here cuts the
         check short, and the report counts those as not judged (blocked), never as passed."""
         __tracebackhide__ = True
+        sent = body.get("transfer_mode") if isinstance(body, dict) else None
+        wb = self.operator.wayback
+        if exp.accepted and sent:
+            why = wb.departure(sid, sent)
+            if why:                       # never a trip without a proven way back (CONTRACT section 3)
+                raise Blocked(why)
+        if client is not None and client is not self.admin:
+            self.probe_user(client, sid)
+        # a change of transfer mode already seen broken: the window adapted to the run's lags, not the
+        # profile's whole one (fail fast; a first failure of its kind still gets the whole window)
+        patient = not (exp.accepted and wb.is_broken(before.modes.transfer_mode, sent))
         self.pool.forget(sid)
         with self.admin.transcript.phase(f"check: PATCH session {sid} from {before.modes.label()} with "
                                          f"{show(body) if raw is None else 'a raw body'}, then the job and a GET"):
             try:
                 out = patch_and_judge(client or self.admin, self.admin, self.target, sid, before, body, exp,
-                                      strict=self.strict, job_timeout=self.options.job_timeout, raw=raw)
-            except Deviation:
+                                      strict=self.strict, job_timeout=self.options.job_timeout, raw=raw,
+                                      patient=patient)
+            except Deviation as exc:
                 if then:
                     self.cut_short = (self.transcript.case, tuple(then))
+                if exp.accepted and sent:
+                    wb.learn(before.modes.transfer_mode, sent, self.operator.read(sid).modes.transfer_mode,
+                             f"{show(body)} from {before.modes.label()} on session {sid}: {str(exc)[:200]}")
                 raise
+        if exp.accepted and sent and out.after is not None:
+            wb.learn(before.modes.transfer_mode, sent, out.after.modes.transfer_mode)
         if sid in self.pool.known:
             self.pool.note(sid, out.after)
         return out
+
+    def probe_user(self, client: RecClient, sid: int) -> None:
+        """Every user's first write is a write probe (CONTRACT section 3): before another user's first
+        change, a PATCH of that user sets session ``sid`` (suspended, as the checks have it) to the modes it
+        has, its job waited for. When that job never ends the check is not tried (an error) and that user
+        writes nothing more; the probe's job holds nothing, so the restore still puts the session back."""
+        key = id(client)
+        if key in self.probed:
+            if self.probed[key]:
+                raise TargetError(self.probed[key])
+            return
+        self.probed[key] = None
+        if not self.operator.read(sid).suspended:
+            return                                  # a refusal check on an active session: nothing to probe with
+        _, stopped = self.operator.write_probe([sid], client=client)
+        if stopped:
+            self.probed[key] = f"not tried: {stopped}"
+            raise TargetError(self.probed[key])
 
     def ensure_suspended(self, sid: int) -> SessionState:
         """Suspend a named (tenant) session the normal way if it is active; the journal puts it back.
         Never a session the target file lists as ``active``: those are never suspended."""
         if sid in self.target.active:
             raise TargetError(f"session {sid} is listed under sessions.active: the suite never suspends it")
-        self.journal.record(sid, self.admin.get_copysession(sid))
+        found = self.admin.get_copysession(sid)
+        self.journal.record(sid, found)
+        self.operator.wayback.home(sid, found.get("transfer_mode"))
         st = self.operator.read(sid)
         return st if st.suspended else self.operator.suspend(sid)
 

@@ -19,6 +19,7 @@ import httpx
 from .client import RecClient
 from .errors import TRANSFER_NOT_APPLIED, TargetError, Violations
 from .model import Expectation, judge_refusal
+from .progress import waiting
 from .state import SessionState, state_of
 from .target import Target
 
@@ -105,20 +106,46 @@ def judge_modes(exp: Expectation, before: SessionState, after: SessionState, bod
         v.add("REC-ACCEPT", f"{prefix}the session reads phase {after.phase!r} after the change; it was suspended")
 
 
-def settled_read(reader: RecClient, target: Target, sid: int, want) -> SessionState:
+LAG_SAMPLES = 3          # settled reads seen before the window adapts to the run's own lags
+
+
+def settle_window(target: Target, transcript, patient: bool = False) -> float:
+    """The settle window in force: the profile's, until the run has seen ``LAG_SAMPLES`` reads that
+    lagged a job and then showed the change; then the longest lag seen, doubled, with a second of
+    margin, never above the profile's (CONTRACT section 1; issue 24, fail fast). ``patient``: the
+    profile's whole window (a change whose kind the run has not yet seen fail)."""
+    profile = target.profile.settle_window
+    if patient or getattr(transcript, "settled_reads", 0) < LAG_SAMPLES:
+        return profile
+    longest = getattr(transcript, "longest_settle", 0.0)
+    return min(profile, max(2 * longest, longest + 1.0))
+
+
+def settled_read(reader: RecClient, target: Target, sid: int, want, before=None, patient: bool = True) -> SessionState:
     """Read a session after a job's Success; a GET may lag the job (CONTRACT section 1), so re-read
-    with back-off until ``want`` shows or the profile's settle window passes, then return what shows.
-    The longest lag seen is kept on the transcript for the summary."""
+    with back-off while it still shows the state ``before`` the change (a lag), until ``want`` shows or
+    the settle window (``settle_window``) passes, then return what shows. A read that shows neither
+    the old state nor the new one is judged at once: waiting would not make it right. Without
+    ``before`` any read other than ``want`` is waited on. The longest lag seen is kept on the
+    transcript for the summary and the window."""
     start = time.monotonic()
+    transcript = reader.transcript
+    window = settle_window(target, transcript, patient)
     st = state_of(reader.get_copysession(sid), target)
     delay = 0.02
-    while want is not None and st.modes != want and time.monotonic() - start < target.profile.settle_window:
-        time.sleep(min(delay, max(0.0, target.profile.settle_window - (time.monotonic() - start))))
+
+    def lagging(state: SessionState) -> bool:
+        return state.modes != want and (before is None or state.modes == before)
+
+    while want is not None and lagging(st) and time.monotonic() - start < window:
+        time.sleep(min(delay, max(0.0, window - (time.monotonic() - start))))
         delay = min(delay * 1.6, 1.0)
         st = state_of(reader.get_copysession(sid), target)
+        waiting(f"session {sid} to read {want.label()} after its job (it still reads {st.modes.label()})", start)
     if want is not None and st.modes == want:
         lag = time.monotonic() - start
-        reader.transcript.longest_settle = max(getattr(reader.transcript, "longest_settle", 0.0), lag)
+        transcript.longest_settle = max(getattr(transcript, "longest_settle", 0.0), lag)
+        transcript.settled_reads = getattr(transcript, "settled_reads", 0) + 1
     return st
 
 
@@ -182,9 +209,10 @@ def valid_change_answer(status: int, text: str, job: dict | None, target: Target
 
 def patch_and_judge(client: RecClient, reader: RecClient, target: Target, sid: int,
                     before: SessionState, body: Any, exp: Expectation, *, strict: bool,
-                    job_timeout: float, raw: bytes | None = None) -> Outcome:
+                    job_timeout: float, raw: bytes | None = None, patient: bool = True) -> Outcome:
     """Send one PATCH (``body`` as JSON, or ``raw`` bytes as is) and judge it against ``exp``.
-    ``reader`` is the user who reads the session afterwards (the admin)."""
+    ``reader`` is the user who reads the session afterwards (the admin). ``patient``: a lagging read is
+    given the profile's whole settle window (else the window adapted to the run's lags)."""
     __tracebackhide__ = True
     v = Violations()
     if raw is not None:
@@ -218,7 +246,7 @@ def patch_and_judge(client: RecClient, reader: RecClient, target: Target, sid: i
         wrong, applied, refused = valid_change_answer(resp.status_code, resp.text, job, target)
         if wrong:
             v.add("REC-ACCEPT", wrong, refused=refused)
-        after = settled_read(reader, target, sid, exp.modes) if applied else state_of(reader.get_copysession(sid),
+        after = settled_read(reader, target, sid, exp.modes, before.modes, patient) if applied else state_of(reader.get_copysession(sid),
                                                                                        target)
         out.after = after
         if applied:

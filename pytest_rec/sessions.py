@@ -9,8 +9,10 @@ from .client import RecClient
 from .errors import Blocked, Deviation, TargetError, Violations
 from .judge import job_error_text, judge_modes, settled_read, show, valid_change_answer
 from .model import Modes, expect, one_field_path, setup_path, undo_body
+from .progress import waiting
 from .state import SessionState, state_of
 from .target import Target
+from .wayback import WayBack
 
 __all__ = ["Operator", "SessionPool"]
 
@@ -18,8 +20,9 @@ __all__ = ["Operator", "SessionPool"]
 class Operator:
     """Admin-side operations on writable sessions, with the safety rules of CONTRACT section 1."""
 
-    def __init__(self, target: Target, admin: RecClient, job_timeout: float):
+    def __init__(self, target: Target, admin: RecClient, job_timeout: float, wayback: WayBack | None = None):
         self.target, self.admin, self.job_timeout = target, admin, job_timeout
+        self.wayback = wayback or WayBack()
         self.counts = {"setup_jobs": 0, "suspends": 0, "resumes": 0}
         # setup steps (start modes, body) the array answered wrongly, with what it did: never sent again
         self.failed_steps: dict[tuple, str] = {}
@@ -27,12 +30,14 @@ class Operator:
     def read(self, sid: int) -> SessionState:
         return state_of(self.admin.get_copysession(sid), self.target)
 
-    def write_probe(self, sids: list[int]) -> tuple[bool, str | None]:
+    def write_probe(self, sids: list[int], client: RecClient | None = None) -> tuple[bool, str | None]:
         """The first write of a process: a PATCH that sets a suspended writable session to the modes it
         already has, its job waited for. When that job never ends, the array does not finish jobs and
         the suite writes nothing more: no session has been moved yet, so every one stays as found
         (DECISIONS 50). Returns (whether a probe job ran, why writes stop or None). Its answer is not
-        judged (the checks do that)."""
+        judged (the checks do that). ``client``: the user whose first write it is (the admin by default;
+        the tenant user on its own session: CONTRACT section 3, every user's first write)."""
+        client = client or self.admin
         for sid in sids:
             st = self.read(sid)
             if st.suspended and st.modes.transfer_mode and \
@@ -43,15 +48,15 @@ class Operator:
         body = {"transfer_mode": st.modes.transfer_mode, "recovery_mode": st.modes.recovery_mode}
         if st.modes.transfer_mode == "Synchronous":     # split mode only for a synchronous session
             body["split_mode"] = st.modes.split_mode
-        resp = self.admin.patch(sid, body)
+        resp = client.patch(sid, body)
         if resp.status_code != 202:
             return False, None
         try:
-            self.admin.run_job(resp, f"the write probe on session {sid}", self.job_timeout)
+            client.run_job(resp, f"the write probe on session {sid}", self.job_timeout)
         except TargetError as exc:
             if "--rec-job-timeout" not in str(exc):
                 return True, None
-            guard = getattr(self.admin, "guard", None)
+            guard = getattr(client, "guard", None)
             if guard is not None:     # its job sets the modes the session has: if it ever ends, nothing moves
                 guard.held.pop(sid, None)
                 try:
@@ -63,12 +68,14 @@ class Operator:
         return True, None
 
     def _poll_until(self, sid: int, predicate, what: str) -> SessionState:
-        deadline = time.monotonic() + self.target.profile.suspend_timeout
+        began = time.monotonic()
+        deadline = began + self.target.profile.suspend_timeout
         delay = 0.0
         while True:
             st = self.read(sid)
             if predicate(st):
                 return st
+            waiting(f"session {sid} to {what} (phase {st.phase!r})", began)
             if time.monotonic() > deadline:
                 raise TargetError(f"session {sid} did not {what} within {self.target.profile.suspend_timeout:.0f} s "
                                   f"(phase {st.phase!r})")
@@ -138,7 +145,7 @@ class Operator:
         for path in paths:
             if not path and current.modes != wanted:
                 continue
-            bad = self._known_bad(current.modes, path)
+            bad = self._known_bad(current.modes, path, sid)
             if bad is None:
                 break
             known_bad = known_bad or bad
@@ -175,12 +182,22 @@ class Operator:
                 return current
         raise TargetError(f"session {sid} could not be put back to {wanted.label()}: {last}")
 
-    def _known_bad(self, start: Modes, path: list[dict]) -> str | None:
+    def _known_bad(self, start: Modes, path: list[dict], sid: int | None = None) -> str | None:
+        """Why a path cannot be taken: a step the array answered wrongly before, a change of transfer mode
+        it was seen to break (fail fast: never tried again, whatever the other fields), or a mode the
+        session may not go to before its way back is proven (``wayback.WayBack.departure``)."""
         modes = start
         for body in path:
             key = (modes, tuple(sorted(body.items())))
             if key in self.failed_steps:
                 return self.failed_steps[key]
+            sent = body.get("transfer_mode")
+            broken = self.wayback.is_broken(modes.transfer_mode, sent)
+            if broken:
+                return f"{broken} (seen once; not tried again)"
+            why = self.wayback.departure(sid, sent) if sid is not None else None
+            if why:
+                return why
             modes = expect(modes, body).modes or modes
         return None
 
@@ -204,8 +221,10 @@ class Operator:
             # REC-ACCEPT's finding in the cases that send this change, not a reason to block them
             if wrong and not applied:
                 problem = ("REC-ACCEPT", f"{what}: {wrong}")
-        after = settled_read(self.admin, self.target, sid, exp.modes) if problem is None else None
+        after = settled_read(self.admin, self.target, sid, exp.modes, current.modes) if problem is None else None
         if after is not None:
+            self.wayback.learn(current.modes.transfer_mode, body.get("transfer_mode"), after.modes.transfer_mode,
+                               f"{what} read {after.modes.label()}")
             v = Violations()
             judge_modes(exp, current, after, body, v, f"{what}: ")
             if v:       # blamed on the requirement the array broke (judge_modes), and on no other
@@ -242,7 +261,11 @@ class SessionPool:
     def note(self, sid: int, st: SessionState | None) -> None:
         self.known[sid] = st
 
-    def pick(self, start: Modes) -> int:
+    def _may(self, sid: int, start: Modes, then: str | None) -> bool:
+        wb = self.operator.wayback
+        return wb.departure(sid, start.transfer_mode) is None and wb.departure(sid, then) is None
+
+    def pick(self, start: Modes, then: str | None = None) -> int:
         if not self.sids:
             raise TargetError("this process has no writable session (more workers than writable sessions)")
         guard = getattr(self.operator.admin, "guard", None)
@@ -253,11 +276,12 @@ class SessionPool:
             why = [f"session {sid}: {text}" for sid, text in held.items()] + \
                 [f"session {sid}: a change to it lost its reply (it may have been taken)" for sid in lost]
             raise TargetError("not tried: every writable session of this process is set aside (" + "; ".join(why) + ")")
-        for sid in usable:
+        allowed = [sid for sid in usable if self._may(sid, start, then)] or usable
+        for sid in allowed:
             st = self.known.get(sid)
             if st is not None and st.suspended and st.modes == start:
                 return sid
-        return self.last if self.last in usable else usable[0]
+        return self.last if self.last in allowed else allowed[0]
 
     def acquire_any(self) -> tuple[int, SessionState]:
         """A writable session, suspended, in whatever modes it has now (no setup job)."""
@@ -266,9 +290,11 @@ class SessionPool:
         return self.acquire(st.modes) if st.modes.transfer_mode else self.acquire(
             Modes("Synchronous", "Automatic", "Automatic"))
 
-    def acquire(self, start: Modes, sid: int | None = None) -> tuple[int, SessionState]:
-        """A writable session (``sid``, or the best placed one), suspended, in ``start`` (verified by GET)."""
-        sid = self.pick(start) if sid is None else sid
+    def acquire(self, start: Modes, sid: int | None = None, then: str | None = None) -> tuple[int, SessionState]:
+        """A writable session (``sid``, or the best placed one), suspended, in ``start`` (verified by GET).
+        ``then``: the transfer mode the check will move it to (a session whose way back to its home from
+        there is not proven is not picked when another one may go)."""
+        sid = self.pick(start, then) if sid is None else sid
         self.last = sid
         with self.operator.admin.transcript.phase(f"set-up: session {sid} suspended in {start.label()} "
                                                   "(transfer/split/recovery), verified by GET"):

@@ -15,6 +15,7 @@ from ..preflight import preflight
 from ..restore import Journal
 from ..sessions import Operator, SessionPool
 from ..target import Target, TargetFileError, load_target, parse_target
+from ..wayback import WayBack
 from ._run import restore
 from ._startup import refuse_if_journal_pending
 from ._state import RECORDED, RUN_ID, run_of
@@ -186,9 +187,13 @@ def rec_ctx(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec
     if rec_simulator is None:   # the in-process simulator dies with its run; a rec-sim process does not
         refuse_if_journal_pending(pytestconfig, rec_target.source)
     journal = Journal(journal_path, rec_target, pytestconfig.stash[RUN_ID])
+    # what this run saw of the way back (CONTRACT section 3); lanes share it through one file of the run
+    wayback = WayBack(journal_path.with_name(f".rec-wayback.{pytestconfig.stash[RUN_ID]}.jsonl") if count > 1 else None)
     for sid in mine:          # tenant sessions are journaled by ensure_suspended, before their first write
-        journal.record(sid, rec_admin.get_copysession(sid))
-    op = Operator(rec_target, rec_admin, rec_options.job_timeout)
+        found = rec_admin.get_copysession(sid)
+        journal.record(sid, found)
+        wayback.home(sid, found.get("transfer_mode"))
+    op = Operator(rec_target, rec_admin, rec_options.job_timeout, wayback)
     ctx = RecContext(rec_options, rec_target, rec_admin, rec_tenant, None, rec_plain, rec_transcript,
                      journal, op, None, simulator=rec_simulator, workers=count)  # type: ignore[arg-type]
     ctx.pool = SessionPool(op, mine)
@@ -254,7 +259,7 @@ def rec_case_session(rec_ctx, rec_case):
 
             opt_in("the target file declares no REC buffer (capabilities.consistency = false), so no request "
                    "carries Consistency", "set capabilities.consistency = true once the array has a REC buffer")
-        return rec_ctx.pool.acquire(rec_case.start)
+        return rec_ctx.pool.acquire(rec_case.start, then=rec_case.body_dict.get("transfer_mode"))
     return acquire
 
 

@@ -1,0 +1,125 @@
+"""The way back (CONTRACT section 3, issue 24): which changes of transfer mode the array was seen to make
+or to break in this run, each writable session's home (its transfer mode as the run found it), and the
+rule that a session leaves its home only along a proven way back.
+
+- An edge ``A -> B`` is proven when a change to ``B`` of a session in ``A`` read back as ``B``; broken
+  when it read back as ``A`` (the change not applied). Split and recovery changes need no proof: the
+  same kind of change undoes them.
+- A session at home in ``H`` may go to ``B`` when a chain of proven edges leads from ``B`` back to ``H``.
+  When none is known yet, the first trip is made only by a *pioneer*: a session whose home comes before
+  ``B`` in (Synchronous, Stack, Consistency), or any session when no writable session of the run is at
+  home in ``B`` (nothing could prove it more safely). A session at home in ``B`` that goes to ``H`` is
+  then the proof the pioneer needs; a change into ``B`` that the array breaks leaves the pioneer where
+  it was and keeps every session at home in ``B`` there (DECISIONS 66).
+- With lanes the processes of a run share what they saw through one small file (JSON lines).
+
+Pure bookkeeping but for that file; no request is sent from here."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+ORDER = ("Synchronous", "Stack", "Consistency")
+
+__all__ = ["WayBack", "ORDER"]
+
+
+class WayBack:
+    def __init__(self, path: Path | None = None):
+        self.path = path
+        self.proven: set[tuple[str, str]] = set()
+        self.broken: dict[tuple[str, str], str] = {}
+        self.homes: dict[int, str] = {}
+        self._offset = 0
+
+    # ------------------------------------------------------------------ learning
+    def home(self, sid: int, mode: str | None) -> None:
+        if mode in ORDER and sid not in self.homes:
+            self.homes[sid] = mode
+            self._share({"home": sid, "mode": mode})
+
+    def learn(self, before: str | None, sent: str | None, after: str | None, why: str = "") -> None:
+        """What one change of transfer mode (``before`` to ``sent``) read back as (``after``)."""
+        if before not in ORDER or sent not in ORDER or before == sent or after not in ORDER:
+            return
+        edge = (before, sent)
+        if after == sent and edge not in self.proven:
+            self.proven.add(edge)
+            self.broken.pop(edge, None)
+            self._share({"edge": list(edge), "ok": True})
+        elif after == before and edge not in self.proven and edge not in self.broken:
+            self.broken[edge] = why or f"a change from {before} to {sent} was not applied"
+            self._share({"edge": list(edge), "ok": False, "why": self.broken[edge]})
+
+    # ------------------------------------------------------------------ the rule
+    def route(self, frm: str, to: str) -> bool:
+        """Whether proven edges lead from ``frm`` to ``to``."""
+        self._load()
+        seen, todo = {frm}, [frm]
+        while todo:
+            here = todo.pop()
+            if here == to:
+                return True
+            for a, b in self.proven:
+                if a == here and b not in seen:
+                    seen.add(b)
+                    todo.append(b)
+        return False
+
+    def is_broken(self, frm: str | None, to: str | None) -> str | None:
+        self._load()
+        return self.broken.get((frm, to)) if (frm, to) not in self.proven else None
+
+    def departure(self, sid: int, to: str | None) -> str | None:
+        """None when session ``sid`` may be moved to transfer mode ``to``; else why not."""
+        home = self.homes.get(sid)
+        if home is None or to is None or to == home or to not in ORDER:
+            return None
+        if self.route(to, home):
+            return None
+        broken = self.is_broken(to, home)
+        if broken:
+            return (f"session {sid} stays in {home}: the way back from {to} to {home} is not proven, and the "
+                    f"array broke it ({broken})")
+        others_at_home = any(m == to for s, m in self.homes.items() if s != sid)
+        if ORDER.index(home) < ORDER.index(to) or not others_at_home:
+            return None                       # a pioneer's trip
+        return (f"session {sid} stays in {home}: the way back from {to} to {home} is not proven yet (no session "
+                f"has been seen to go from {to} to {home})")
+
+    # ------------------------------------------------------------------ sharing across lanes
+    def _share(self, row: dict) -> None:
+        if self.path is None:
+            return
+        line = json.dumps(row) + "\n"
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, line.encode())         # one write of one short line: atomic with O_APPEND
+        finally:
+            os.close(fd)
+
+    def _load(self) -> None:
+        if self.path is None:
+            return
+        try:
+            with self.path.open("rb") as fh:
+                fh.seek(self._offset)
+                data = fh.read()
+        except OSError:
+            return
+        end = data.rfind(b"\n") + 1
+        self._offset += end
+        for raw in data[:end].splitlines():
+            try:
+                row = json.loads(raw)
+            except ValueError:
+                continue
+            if "home" in row:
+                self.homes.setdefault(int(row["home"]), row["mode"])
+            elif row.get("ok"):
+                self.proven.add(tuple(row["edge"]))
+                self.broken.pop(tuple(row["edge"]), None)
+            elif tuple(row["edge"]) not in self.proven:
+                self.broken.setdefault(tuple(row["edge"]), row.get("why", ""))
