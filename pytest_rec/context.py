@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,13 +10,13 @@ from typing import Any
 from .client import Guard, PlainClient, RecClient, Transcript
 from .errors import Blocked, Deviation, TargetError
 from .judge import Outcome, fingerprint, patch_and_judge, show
-from .model import Expectation
+from .model import TRANSFER_MODES, Expectation
 from .restore import Journal, restore_pending
 from .sessions import Operator, SessionPool
 from .state import SessionState, state_of
 from .target import Target
 
-__all__ = ["Options", "RecContext", "make_guard", "write_transcript"]
+__all__ = ["Options", "RecContext", "make_guard", "moved_to", "write_transcript"]
 
 
 @dataclass
@@ -77,12 +78,9 @@ class RecContext:
         ``then``: the requirements only later steps of the check judge; a deviation here cuts the
         check short, and the report counts those as not judged (blocked), never as passed."""
         __tracebackhide__ = True
-        sent = body.get("transfer_mode") if isinstance(body, dict) else None
+        sent = moved_to(body if raw is None else raw)
         wb = self.operator.wayback
-        if exp.accepted and sent:
-            why = wb.departure(sid, sent)
-            if why:                       # never a trip without a proven way back (CONTRACT section 3)
-                raise Blocked(why)
+        self.may_move(sid, sent)        # a refused body too: an array that wrongly takes it moves the session
         if client is not None and client is not self.admin:
             self.probe_user(client, sid)
         # a change of transfer mode already seen broken: the window adapted to the run's lags, not the
@@ -107,6 +105,15 @@ class RecContext:
         if sid in self.pool.known:
             self.pool.note(sid, out.after)
         return out
+
+    def may_move(self, sid: int, *modes: str | None) -> None:
+        """Raise ``Blocked`` unless session ``sid`` may be moved to each transfer mode in ``modes``: a
+        session leaves its home only along a proven way back (CONTRACT section 3; ``wayback.WayBack``).
+        Every check that sends a change of transfer mode asks first."""
+        for mode in modes:
+            why = self.operator.wayback.departure(sid, mode, wait=True) if mode else None
+            if why:
+                raise Blocked(why)
 
     def probe_user(self, client: RecClient, sid: int) -> None:
         """Every user's first write is a write probe (CONTRACT section 3): before another user's first
@@ -183,9 +190,21 @@ class RecContext:
         return restore_pending(self.operator, self.journal)
 
 
-def write_transcript(path: Path, transcript: Transcript) -> None:
-    import json
+def moved_to(body) -> str | None:
+    """The transfer mode a body (a dict, or raw JSON bytes) would move a session to, if taken: a case
+    variant (``synchronous``) counts as the mode it names, since an array may take it."""
+    if isinstance(body, (bytes, bytearray, str)):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return None
+    sent = body.get("transfer_mode") if isinstance(body, dict) else None
+    if not isinstance(sent, str):
+        return None
+    return next((m for m in TRANSFER_MODES if m.lower() == sent.strip().lower()), None)
 
+
+def write_transcript(path: Path, transcript: Transcript) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as fh:
         for ex in transcript.exchanges:

@@ -107,42 +107,46 @@ def judge_modes(exp: Expectation, before: SessionState, after: SessionState, bod
 
 
 LAG_SAMPLES = 3          # settled reads seen before the window adapts to the run's own lags
+LAG_MARGIN = 0.1         # seconds added to the longest lag seen (the adapted window only serves a change of a
+                         # kind already seen broken: the first failure of each kind gets the profile's window)
 
 
 def settle_window(target: Target, transcript, patient: bool = False) -> float:
     """The settle window in force: the profile's, until the run has seen ``LAG_SAMPLES`` reads that
-    lagged a job and then showed the change; then the longest lag seen, doubled, with a second of
-    margin, never above the profile's (CONTRACT section 1; issue 24, fail fast). ``patient``: the
+    lagged a job and then showed the change; then the longest lag seen, doubled, with ``LAG_MARGIN``
+    at least, never above the profile's (CONTRACT section 1; issue 24, fail fast). ``patient``: the
     profile's whole window (a change whose kind the run has not yet seen fail)."""
     profile = target.profile.settle_window
     if patient or getattr(transcript, "settled_reads", 0) < LAG_SAMPLES:
         return profile
     longest = getattr(transcript, "longest_settle", 0.0)
-    return min(profile, max(2 * longest, longest + 1.0))
+    return min(profile, max(2 * longest, longest + LAG_MARGIN))
 
 
 def settled_read(reader: RecClient, target: Target, sid: int, want, before=None, patient: bool = True) -> SessionState:
     """Read a session after a job's Success; a GET may lag the job (CONTRACT section 1), so re-read
-    with back-off while it still shows the state ``before`` the change (a lag), until ``want`` shows or
-    the settle window (``settle_window``) passes, then return what shows. A read that shows neither
-    the old state nor the new one is judged at once: waiting would not make it right. Without
-    ``before`` any read other than ``want`` is waited on. The longest lag seen is kept on the
-    transcript for the summary and the window."""
+    with back-off while it still shows the state ``before`` the change (a lag), until ``want`` (a
+    ``Modes``, or a set of them: any one will do) shows or the settle window (``settle_window``)
+    passes, then return what shows. A read that shows neither the old state nor the new one is judged
+    at once: waiting would not make it right. Without ``before`` any read other than ``want`` is waited
+    on. The longest lag seen is kept on the transcript for the summary and the window."""
     start = time.monotonic()
     transcript = reader.transcript
     window = settle_window(target, transcript, patient)
+    wanted = set(want) if isinstance(want, (set, frozenset)) else ({want} if want is not None else set())
     st = state_of(reader.get_copysession(sid), target)
     delay = 0.02
 
     def lagging(state: SessionState) -> bool:
-        return state.modes != want and (before is None or state.modes == before)
+        return state.modes not in wanted and (before is None or state.modes == before)
 
-    while want is not None and lagging(st) and time.monotonic() - start < window:
+    while wanted and lagging(st) and time.monotonic() - start < window:
         time.sleep(min(delay, max(0.0, window - (time.monotonic() - start))))
         delay = min(delay * 1.6, 1.0)
         st = state_of(reader.get_copysession(sid), target)
-        waiting(f"session {sid} to read {want.label()} after its job (it still reads {st.modes.label()})", start)
-    if want is not None and st.modes == want:
+        waiting(f"session {sid} to read {' or '.join(sorted(m.label() for m in wanted))} after its job "
+                f"(it still reads {st.modes.label()})", start)
+    if st.modes in wanted:
         lag = time.monotonic() - start
         transcript.longest_settle = max(getattr(transcript, "longest_settle", 0.0), lag)
         transcript.settled_reads = getattr(transcript, "settled_reads", 0) + 1

@@ -139,8 +139,9 @@ class Operator:
         paths += [setup_path(current.modes, wanted, via=v) for v in ("Stack", "Consistency", "Synchronous")
                   if v not in (current.modes.transfer_mode, wanted.transfer_mode)
                   and (v != "Consistency" or self.target.has("consistency"))]
-        if restoring:
-            return self._restore_modes(sid, current, wanted, [p for p in paths if p])
+        if restoring:     # the direct path always; a detour only through changes not seen broken
+            return self._restore_modes(sid, current, wanted, [p for k, p in enumerate(paths) if p and (
+                k == 0 or not self._broken_on(current.modes, p))])
         known_bad = None
         for path in paths:
             if not path and current.modes != wanted:
@@ -182,6 +183,16 @@ class Operator:
                 return current
         raise TargetError(f"session {sid} could not be put back to {wanted.label()}: {last}")
 
+    def _broken_on(self, start: Modes, path: list[dict]) -> str | None:
+        """A change of transfer mode on ``path`` that the array was seen to break, or None."""
+        modes = start
+        for body in path:
+            broken = self.wayback.is_broken(modes.transfer_mode, body.get("transfer_mode"))
+            if broken:
+                return broken
+            modes = expect(modes, body).modes or modes
+        return None
+
     def _known_bad(self, start: Modes, path: list[dict], sid: int | None = None) -> str | None:
         """Why a path cannot be taken: a step the array answered wrongly before, a change of transfer mode
         it was seen to break (fail fast: never tried again, whatever the other fields), or a mode the
@@ -191,11 +202,10 @@ class Operator:
             key = (modes, tuple(sorted(body.items())))
             if key in self.failed_steps:
                 return self.failed_steps[key]
-            sent = body.get("transfer_mode")
-            broken = self.wayback.is_broken(modes.transfer_mode, sent)
+            broken = self._broken_on(modes, [body])
             if broken:
                 return f"{broken} (seen once; not tried again)"
-            why = self.wayback.departure(sid, sent) if sid is not None else None
+            why = self.wayback.departure(sid, body.get("transfer_mode"), wait=True) if sid is not None else None
             if why:
                 return why
             modes = expect(modes, body).modes or modes
@@ -283,9 +293,10 @@ class SessionPool:
                 return sid
         return self.last if self.last in allowed else allowed[0]
 
-    def acquire_any(self) -> tuple[int, SessionState]:
-        """A writable session, suspended, in whatever modes it has now (no setup job)."""
-        sid = self.pick(Modes("", "", ""))
+    def acquire_any(self, then: str | None = None) -> tuple[int, SessionState]:
+        """A writable session, suspended, in whatever modes it has now (no setup job); ``then`` as for
+        ``acquire``: one free to go to that transfer mode, when there is one."""
+        sid = self.pick(Modes("", "", ""), then)
         st = self.state(sid)
         return self.acquire(st.modes) if st.modes.transfer_mode else self.acquire(
             Modes("Synchronous", "Automatic", "Automatic"))

@@ -19,20 +19,33 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
+from .progress import waiting
+
 ORDER = ("Synchronous", "Stack", "Consistency")
+PATIENCE = 300.0       # seconds a lane waits for another lane's proof (while one still runs) before it blocks
 
 __all__ = ["WayBack", "ORDER"]
 
 
 class WayBack:
-    def __init__(self, path: Path | None = None):
+    """``path``: the run's shared file (lanes), None in a run of one process; ``expected``: every writable
+    session of the run, whose homes a departure must know; ``lanes``: the processes that share the file."""
+
+    def __init__(self, path: Path | None = None, expected=(), lanes: int = 1):
         self.path = path
+        self.expected, self.lanes = set(expected), lanes
         self.proven: set[tuple[str, str]] = set()
         self.broken: dict[tuple[str, str], str] = {}
         self.homes: dict[int, str] = {}
+        self.done: set[int] = set()
         self._offset = 0
+
+    def finished(self, lane: int) -> None:
+        """This lane sends no more changes (its proofs are all in)."""
+        self._share({"done": lane})
 
     # ------------------------------------------------------------------ learning
     def home(self, sid: int, mode: str | None) -> None:
@@ -72,8 +85,23 @@ class WayBack:
         self._load()
         return self.broken.get((frm, to)) if (frm, to) not in self.proven else None
 
-    def departure(self, sid: int, to: str | None) -> str | None:
-        """None when session ``sid`` may be moved to transfer mode ``to``; else why not."""
+    def departure(self, sid: int, to: str | None, wait: bool = False) -> str | None:
+        """None when session ``sid`` may be moved to transfer mode ``to``; else why not. ``wait``: with lanes,
+        wait for the proof another lane may still bring (at most ``PATIENCE`` s, while one still runs)."""
+        why = self._departure(sid, to)
+        if not (wait and why and self.path is not None and "not proven yet" in why):
+            return why
+        began, delay = time.monotonic(), 0.05
+        while why and "not proven yet" in why and len(self.done) < self.lanes - 1 \
+                and time.monotonic() - began < PATIENCE:
+            waiting(f"another lane to prove the way back from {to} to {self.homes.get(sid)} for session {sid}",
+                    began)
+            time.sleep(delay)
+            delay = min(delay * 1.5, 1.0)
+            why = self._departure(sid, to)
+        return why
+
+    def _departure(self, sid: int, to: str | None) -> str | None:
         home = self.homes.get(sid)
         if home is None or to is None or to == home or to not in ORDER:
             return None
@@ -83,7 +111,9 @@ class WayBack:
         if broken:
             return (f"session {sid} stays in {home}: the way back from {to} to {home} is not proven, and the "
                     f"array broke it ({broken})")
-        others_at_home = any(m == to for s, m in self.homes.items() if s != sid)
+        # a session of another lane whose home is not known yet may be at home in ``to``
+        others_at_home = any(m == to for s, m in self.homes.items() if s != sid) or \
+            bool(self.expected - set(self.homes) - {sid})
         if ORDER.index(home) < ORDER.index(to) or not others_at_home:
             return None                       # a pioneer's trip
         return (f"session {sid} stays in {home}: the way back from {to} to {home} is not proven yet (no session "
@@ -118,6 +148,8 @@ class WayBack:
                 continue
             if "home" in row:
                 self.homes.setdefault(int(row["home"]), row["mode"])
+            elif "done" in row:
+                self.done.add(int(row["done"]))
             elif row.get("ok"):
                 self.proven.add(tuple(row["edge"]))
                 self.broken.pop(tuple(row["edge"]), None)

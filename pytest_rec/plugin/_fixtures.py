@@ -188,7 +188,8 @@ def rec_ctx(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec
         refuse_if_journal_pending(pytestconfig, rec_target.source)
     journal = Journal(journal_path, rec_target, pytestconfig.stash[RUN_ID])
     # what this run saw of the way back (CONTRACT section 3); lanes share it through one file of the run
-    wayback = WayBack(journal_path.with_name(f".rec-wayback.{pytestconfig.stash[RUN_ID]}.jsonl") if count > 1 else None)
+    wayback = WayBack(journal_path.with_name(f".rec-wayback.{pytestconfig.stash[RUN_ID]}.jsonl") if count > 1 else None,
+                      expected=rec_target.writable if count > 1 else (), lanes=count)
     for sid in mine:          # tenant sessions are journaled by ensure_suspended, before their first write
         found = rec_admin.get_copysession(sid)
         journal.record(sid, found)
@@ -207,6 +208,7 @@ def rec_ctx(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec
         sys.stderr.write(f"pytest-rec: worker gw{index} has no writable session ({len(rec_target.writable)} "
                          f"sessions for {count} workers); its matrix cases will error\n")
     yield ctx
+    wayback.finished(index)
     restore(pytestconfig)
 
 

@@ -9,7 +9,8 @@ so no request is repeated needlessly."""
 import json
 
 import pytest
-from pytest_rec.errors import Deviation
+from pytest_rec.context import moved_to
+from pytest_rec.errors import Blocked, Deviation
 from pytest_rec.fuzzbodies import MODES, examples_for, generate
 from pytest_rec.judge import show
 from pytest_rec.model import FIELDS, VALUES, Expectation, expect
@@ -59,7 +60,7 @@ def _examples(rec_ctx) -> int:
 @pytest.mark.rec("REC-NO-5XX", "REC-RESPONSE", "REC-BAD-INPUT")
 @pytest.mark.rec_late            # after the matrix: the generator process has made the bodies meanwhile
 def test_generated_bodies(rec_ctx, mode, part, rec_record, pytestconfig):
-    sent, found = [], []
+    sent, found, kept = [], [], []
     index, parts = part
     made = [0]                       # bodies made so far: this check sends every parts-th from its index
 
@@ -71,19 +72,22 @@ def test_generated_bodies(rec_ctx, mode, part, rec_record, pytestconfig):
         made[0] += 1
         if (made[0] - 1) % parts != index:
             return            # another part's body
-        sid, before = rec_ctx.pool.acquire_any()
-        exp = expectation_for(before, body)
         if isinstance(body, (dict, list, int, float, bool)) or body is None:
             raw = json.dumps(body).encode()
         else:
             raw = body if isinstance(body, bytes) else str(body).encode()
+        sid, before = rec_ctx.pool.acquire_any(then=moved_to(raw))
+        exp = expectation_for(before, body)
         if found or (b"Consistency" in raw and not rec_ctx.target.has("consistency")):
             return            # capabilities.consistency = false: no request carries Consistency
-        sent.append(raw[:80])
         try:
             rec_ctx.judge(sid, before, None, exp, raw=raw)
+        except Blocked:
+            kept.append(raw[:80])   # it would move the session where its way back is not proven: not sent
+            return
         except Deviation as exc:
             found.append(Deviation(exc.requirements, f"generated body {show(raw[:200])} -> {exc}"))
+        sent.append(raw[:80])
 
     examples, seed = _examples(rec_ctx), rec_ctx.options.fuzz_seed
     ready = fuzz_bodies(pytestconfig, mode, examples, seed)     # made by a process of its own meanwhile
@@ -100,6 +104,7 @@ def test_generated_bodies(rec_ctx, mode, part, rec_record, pytestconfig):
         return
     share = f"; part {index + 1} of {parts}: bodies {index + 1}, {index + 1 + parts}, ..." if parts > 1 else ""
     rec_record(f"{len(sent)} generated PATCH bodies ({mode}{share})" + (
+        f"; {len(kept)} not sent: each would move a session where its way back is not proven" if kept else "") + (
         "" if ready is not None else "; generated in the run's own process (the generator process failed), "
         "so not the same bodies as other runs with this seed"))
     assert sent, f"no generated body of part {index + 1} of {parts} was sent"

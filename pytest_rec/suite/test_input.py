@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from pytest_rec.context import moved_to
 from pytest_rec.errors import Deviation
 from pytest_rec.model import Expectation
 
@@ -51,14 +52,14 @@ CASE_VARIANTS = [
 @pytest.mark.rec("REC-BAD-INPUT")
 @pytest.mark.parametrize("body", BAD_BODIES)
 def test_bad_value_is_400(rec_ctx, body):
-    sid, before = rec_ctx.pool.acquire_any()
+    sid, before = rec_ctx.pool.acquire_any(then=moved_to(body))
     rec_ctx.judge(sid, before, body, BAD_INPUT)
 
 
 @pytest.mark.rec("REC-BAD-INPUT")
 @pytest.mark.parametrize("raw", RAW_BODIES)
 def test_bad_body_is_400(rec_ctx, raw):
-    sid, before = rec_ctx.pool.acquire_any()
+    sid, before = rec_ctx.pool.acquire_any(then=moved_to(raw))
     rec_ctx.judge(sid, before, None, BAD_INPUT, raw=raw)
 
 
@@ -67,7 +68,7 @@ def test_bad_body_is_400(rec_ctx, raw):
 @pytest.mark.parametrize("body", CASE_VARIANTS, ids=lambda b: json.dumps(b))
 def test_case_variant_strict(rec_ctx, body):
     """Enum tokens are spelled as the tables spell them; judged only under --rec-strict."""
-    sid, before = rec_ctx.pool.acquire_any()
+    sid, before = rec_ctx.pool.acquire_any(then=moved_to(body))
     rec_ctx.judge(sid, before, body, BAD_INPUT)
 
 
@@ -98,7 +99,8 @@ def test_content_type_is_415(rec_ctx, content_type):
 
 # ---------------------------------------------------------------- recorded only
 def _record(rec_ctx, rec_record, what, body=None, raw=None):
-    sid, before = rec_ctx.pool.acquire_any()
+    sid, before = rec_ctx.pool.acquire_any(then=moved_to(body if raw is None else raw))
+    rec_ctx.may_move(sid, moved_to(body if raw is None else raw))   # an array may take a case variant
     rec_ctx.pool.forget(sid)
     if raw is not None:
         resp = rec_ctx.admin.request("PATCH", f"/copysession/{sid}", content=raw,

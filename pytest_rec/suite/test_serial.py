@@ -15,15 +15,13 @@ is a REC-SERIAL deviation; a defect of another rule is that rule's, caught by it
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 from pytest_rec.errors import Deviation, TargetError
-from pytest_rec.judge import job_error_text, names_environment
+from pytest_rec.judge import job_error_text, names_environment, settled_read
 from pytest_rec.model import Modes, body_label, expect, judge_refusal, serial_outcomes
 from pytest_rec.plugin import opt_in
-from pytest_rec.state import state_of
 
 PAIRS = [
     pytest.param(Modes("Synchronous", "Automatic", "Automatic"), {"recovery_mode": "Manual"},
@@ -37,6 +35,11 @@ PAIRS = [
     pytest.param(Modes("Synchronous", "Automatic", "Manual"), {"recovery_mode": "Automatic"},
                  {"transfer_mode": "Stack", "recovery_mode": "Manual"}, id="Synchronous: the same field twice"),
 ]
+
+
+def _moves(bodies: list[dict]) -> str | None:
+    """The transfer mode the bodies move a session to (the session picked must be free to go there)."""
+    return next((b["transfer_mode"] for b in bodies if "transfer_mode" in b), None)
 
 
 def _send_together(client, sid: int, bodies: list[dict]) -> list:
@@ -90,7 +93,8 @@ def _replayed(rec_ctx, start: Modes, bodies: list[dict]) -> Modes:
     """What this array does with ``bodies`` sent one after the other (each job waited for) from ``start``:
     the state an order gives on this array, whatever its other rules do (a defect of another rule, a
     forced split not applied say, is that rule's deviation, caught by its own checks, not a mix)."""
-    sid, before = rec_ctx.pool.acquire(start)
+    sid, before = rec_ctx.pool.acquire(start, then=_moves(bodies))
+    rec_ctx.may_move(sid, *(b.get("transfer_mode") for b in bodies))
     rec_ctx.pool.forget(sid)
     want = before.modes
     for body in bodies:
@@ -99,18 +103,13 @@ def _replayed(rec_ctx, start: Modes, bodies: list[dict]) -> Modes:
         resp = rec_ctx.admin.patch(sid, body)
         if resp.status_code == 202:
             rec_ctx.admin.wait_job(int(resp.json()["job_id"]), rec_ctx.options.job_timeout)
-    return _settled(rec_ctx, sid, {want}).modes          # a GET may lag: wait for the model's state, or the window
+    return _settled(rec_ctx, sid, {want}, before.modes).modes     # a GET may lag: wait for the model's state
 
 
-def _settled(rec_ctx, sid: int, candidates: set[Modes]):
-    """Read until the session shows one of ``candidates`` or the profile's settle window passes."""
-    start, delay = time.monotonic(), 0.02
-    st = state_of(rec_ctx.admin.get_copysession(sid), rec_ctx.target)
-    while st.modes not in candidates and time.monotonic() - start < rec_ctx.target.profile.settle_window:
-        time.sleep(delay)
-        delay = min(delay * 1.6, 1.0)
-        st = state_of(rec_ctx.admin.get_copysession(sid), rec_ctx.target)
-    return st
+def _settled(rec_ctx, sid: int, candidates: set[Modes], before: Modes):
+    """Read until the session shows one of ``candidates``; waited on only while it still reads ``before``
+    (a lag), within the settle window (``judge.settled_read``)."""
+    return settled_read(rec_ctx.admin, rec_ctx.target, sid, set(candidates), before)
 
 
 @pytest.mark.rec("REC-SERIAL")
@@ -122,7 +121,8 @@ def test_concurrent_changes_do_not_mix(rec_ctx, start, first, second):
         if modes == "Consistency" and not rec_ctx.target.has("consistency"):
             opt_in("the target file declares no REC buffer (capabilities.consistency = false), so no request "
                    "carries Consistency", "set capabilities.consistency = true once the array has a REC buffer")
-    sid, before = rec_ctx.pool.acquire(start)
+    sid, before = rec_ctx.pool.acquire(start, then=_moves([first, second]))
+    rec_ctx.may_move(sid, first.get("transfer_mode"), second.get("transfer_mode"))
     rec_ctx.pool.forget(sid)
     forms = ((409,) if rec_ctx.strict else (409, 400, "job-error"))
     answers = _send_together(rec_ctx.admin, sid, [first, second])
@@ -130,7 +130,7 @@ def test_concurrent_changes_do_not_mix(rec_ctx, start, first, second):
     taken = (outcomes[0][0], outcomes[1][0])
     problems = [p for _, p in outcomes if p]
     candidates = serial_outcomes(before.modes, first, second, taken)
-    after = _settled(rec_ctx, sid, candidates)
+    after = _settled(rec_ctx, sid, candidates, before.modes)
     rec_ctx.pool.note(sid, after if after.suspended else None)
     sent = f"{body_label(first)} and {body_label(second)} at once on {before.modes.label()}"
     server_error = any(r.status_code >= 500 and r.status_code != 503 for r in answers)
