@@ -71,8 +71,7 @@ class PatchRules:
                 if not isinstance(value, str) or value not in PATCH_FIELDS[key]:
                     return error(400, key)
             if "split_mode" in body and body.get("transfer_mode") in ("Stack", "Consistency"):
-                if not self.defect("split-accepted-when-async") and \
-                        not self.defect("refused-split-applied"):  # pragma: no mutate, defect injection
+                if not (self.defect("split-accepted-when-async") or self.defect("refused-split-applied")):  # pragma: no mutate, defect injection
                     return error(400, "split_mode")
             if self.settings.refusals == "immediate" and not self._refused_split_applied(cs, body):
                 refusal = self._state_refusal(caller.user, cs, body)
@@ -120,7 +119,7 @@ class PatchRules:
     def _finish_patch(self, job, cs: CopySession):
         """Apply a PATCH job: the refusal (status, factor, message) if the state forbids it now."""
         refusal = self._state_refusal(job.payload["user"], cs, job.payload["body"])
-        if self._refused_split_applied(cs, job.payload["body"]):  # pragma: no mutate block, defect injection
+        if self.defect("refused-split-applied") and self._refused_split_applied(cs, job.payload["body"]):  # pragma: no mutate block, defect injection
             self._apply_patch(cs, job.payload["body"])
             cs.split_mode = job.payload["body"]["split_mode"]          # the refused field is taken too
             return 400, "split_mode", "split_mode can be given for synchronous transfer mode only"

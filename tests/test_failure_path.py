@@ -1,0 +1,118 @@
+"""The failure path (issue 24; CONTRACT section 3, the way back): broken firmware never traps a session.
+Each situation is a whole compliance run against a simulator started like `rec-sim --target-out`
+(its full target file, lanes by default), with the defect or fault that makes it: the verdict fails
+exactly the one rule (inconclusive for hung jobs), every session the target file names reads at the
+end as it started, the exit code is as CONTRACT section 4 says."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import start
+from pytest_rec.simulator.defects import DEFECTS
+from pytest_rec.wayback import WayBack
+
+def run(tmp_path: Path, server, *args: str) -> tuple[int, dict, str]:
+    target = tmp_path / "target.toml"
+    target.write_text(server.target_text())
+    out = tmp_path / "reports"
+    proc = subprocess.run([sys.executable, "-m", "pytest_rec.cli", "--rec-target", str(target), "--rec-report-dir",
+                           str(out), "-q", *args], cwd=tmp_path, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, **server.target_env()})
+    return proc.returncode, json.loads((out / "compliance.json").read_text()), proc.stdout + proc.stderr
+
+
+def named(server) -> dict:
+    s = server.target()["sessions"]
+    sids = set(s["writable"]) | set(s.get("active", [])) | {
+        s[k] for k in ("tenant_own", "tenant_foreign", "tenant_own_destination", "non_rec") if isinstance(s.get(k), int)}
+    return {sid: (cs.transfer_mode, cs.split_mode, cs.recovery_mode, cs.phase == "Suspend")
+            for sid, cs in sorted(server.array.sessions.items()) if sid in sids}
+
+
+def failed(summary: dict) -> set[str]:
+    return {r["id"] for r in summary["requirements"] if r["verdict"] == "fail"}
+
+
+@pytest.mark.whole_run
+@pytest.mark.parametrize("defect", ["consistency-never-applied", "active-async-patch-accepted",
+                                    "refused-split-applied", "stack-to-sync-keeps-stack"])
+def test_a_broken_firmware_traps_no_session(tmp_path, defect):
+    """1 (a mode accepted, never applied: a session at home in Consistency is never moved away), 2 (a change
+    taken on an active session: undone with a change of its kind, one REC-SUSPEND-FIRST deviation, never an
+    error), 5 (a refused change applied anyway: one finding on the refusal's rule), and the setup-path bug."""
+    server = start(tls=True, job_latency=0.005, defects=frozenset({defect}))
+    try:
+        before = named(server)
+        code, summary, out = run(tmp_path, server)
+        after = named(server)
+    finally:
+        server.stop()
+    assert before == after, {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+    assert code == 1, out[-3000:]
+    assert failed(summary) == set(DEFECTS[defect].breaks), out[-3000:]
+    assert not [c for c in summary["cases"] if c["outcome"] == "error"], \
+        [c["detail"] for c in summary["cases"] if c["outcome"] == "error"][:3]
+    assert "RESTORE FAILED" not in out and not summary["restore"]["failed"]
+
+
+@pytest.mark.whole_run
+def test_a_tenant_job_that_never_ends_leaves_its_session_as_found(tmp_path):
+    """3: the tenant user's PATCH jobs never end. Its first write is a probe (its own session, suspended by
+    the admin, set to the modes it has): the run is inconclusive (exit 2) and that session is resumed."""
+    server = start(tls=True, job_latency=0.005, hung_jobs_user="qa_tenant")
+    try:
+        before = named(server)
+        code, summary, out = run(tmp_path, server, "--rec-job-timeout", "5")
+        after = named(server)
+    finally:
+        server.stop()
+    assert code == 2, out[-3000:]
+    assert summary["verdict"] == "inconclusive"
+    assert not failed(summary), failed(summary)
+    assert before == after, {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+    assert "NOT put back" not in out and not summary["restore"]["failed"], out[-2000:]
+    errors = [c["detail"] for c in summary["cases"] if c["outcome"] == "error"]
+    assert errors and any("write probe" in d for d in errors), errors[:3]
+
+
+# ---------------------------------------------------------------- the rule itself (no array)
+def test_a_session_leaves_home_only_along_a_proven_way_back():
+    wb = WayBack()
+    for sid, home in ((1, "Stack"), (2, "Synchronous"), (3, "Consistency")):
+        wb.home(sid, home)
+    assert wb.departure(2, "Consistency") is None          # a pioneer: Synchronous comes first
+    assert wb.departure(1, "Consistency") is None          # Stack comes before Consistency
+    assert "not proven yet" in wb.departure(3, "Synchronous")
+    wb.learn("Synchronous", "Consistency", "Synchronous", "not applied")      # the pioneer's trip broken
+    assert "broke it" in wb.departure(3, "Synchronous")
+    assert wb.is_broken("Synchronous", "Consistency") == "not applied"
+    wb.learn("Synchronous", "Stack", "Stack")
+    assert wb.departure(1, "Synchronous") is None           # Synchronous -> Stack proven: session 1 may go
+    assert "broke it" in wb.departure(3, "Synchronous")
+    wb.learn("Stack", "Consistency", "Consistency")
+    assert wb.departure(3, "Synchronous") is None           # home through Stack: a proven way back
+    wb.learn("Synchronous", "Consistency", "Consistency")   # proven later: the broken note is gone
+    assert wb.is_broken("Synchronous", "Consistency") is None
+
+
+def test_lanes_share_what_they_saw(tmp_path):
+    """Lanes share homes and proofs through one file; a home not known yet counts as possibly the mode a
+    session would go to (no pioneer's trip on a guess)."""
+    path = tmp_path / "wayback.jsonl"
+    a, b = WayBack(path, expected=[1, 3], lanes=2), WayBack(path, expected=[1, 3], lanes=2)
+    b.home(3, "Consistency")
+    assert "not proven yet" in b.departure(3, "Stack")       # session 1's home is not known yet
+    a.home(1, "Synchronous")
+    assert b.departure(3, "Stack") is None                   # no session is at home in Stack: nothing to wait for
+    assert "not proven yet" in b.departure(3, "Synchronous")
+    a.learn("Synchronous", "Consistency", "Consistency")     # lane a's pioneer trip, read by lane b
+    assert b.departure(3, "Synchronous") is None
+    a.finished(0)
+    b.departure(3, "Synchronous", wait=True)                 # returns at once: every other lane is done
