@@ -81,8 +81,8 @@ class RecContext:
         sent = moved_to(body if raw is None else raw)
         wb = self.operator.wayback
         self.may_move(sid, sent)        # a refused body too: an array that wrongly takes it moves the session
-        if client is not None and client is not self.admin:
-            self.probe_user(client, sid)
+        if client is not None and client is not self.admin and exp.accepted:
+            self.probe_user(client, sid)        # on a session this user may change: its own
         # a change of transfer mode already seen broken: the window adapted to the run's lags, not the
         # profile's whole one (fail fast; a first failure of its kind still gets the whole window)
         patient = not (exp.accepted and wb.is_broken(before.modes.transfer_mode, sent))
