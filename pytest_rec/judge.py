@@ -106,21 +106,24 @@ def judge_modes(exp: Expectation, before: SessionState, after: SessionState, bod
         v.add("REC-ACCEPT", f"{prefix}the session reads phase {after.phase!r} after the change; it was suspended")
 
 
-LAG_SAMPLES = 3          # settled reads seen before the window adapts to the run's own lags
-LAG_MARGIN = 0.1         # seconds added to the longest lag seen (the adapted window only serves a change of a
-                         # kind already seen broken: the first failure of each kind gets the profile's window)
+LAG_SAMPLES = 3          # reads that settled before the window adapts to the run's own lags
+LAG_MARGIN = 2.0         # seconds beyond the longest lag seen that a change of a new kind is given
+FAST_MARGIN = 0.1        # ... and a change of a kind that once showed nothing in its whole window
 
 
-def settle_window(target: Target, transcript, patient: bool = False) -> float:
-    """The settle window in force: the profile's, until the run has seen ``LAG_SAMPLES`` reads that
-    lagged a job and then showed the change; then the longest lag seen, doubled, with ``LAG_MARGIN``
-    at least, never above the profile's (CONTRACT section 1; issue 24, fail fast). ``patient``: the
-    profile's whole window (a change whose kind the run has not yet seen fail)."""
+def settle_window(target: Target, transcript, patient: bool = True) -> float:
+    """The settle window in force (CONTRACT section 1; issue 24, fail fast): the profile's, until the run
+    has seen ``LAG_SAMPLES`` reads that showed a job's change; then it adapts to the longest lag the run
+    has seen: three times it, at least that lag and ``LAG_MARGIN``, for a change of a kind not yet seen
+    failing (``patient``); twice it, at least that lag and ``FAST_MARGIN``, for a kind that once showed
+    nothing in its whole window. Never above the profile's."""
     profile = target.profile.settle_window
-    if patient or getattr(transcript, "settled_reads", 0) < LAG_SAMPLES:
+    if getattr(transcript, "settled_reads", 0) < LAG_SAMPLES:
         return profile
     longest = getattr(transcript, "longest_settle", 0.0)
-    return min(profile, max(2 * longest, longest + LAG_MARGIN))
+    if patient:
+        return min(profile, max(3 * longest, longest + LAG_MARGIN))
+    return min(profile, max(2 * longest, longest + FAST_MARGIN))
 
 
 def settled_read(reader: RecClient, target: Target, sid: int, want, before=None, patient: bool = True) -> SessionState:
@@ -132,8 +135,10 @@ def settled_read(reader: RecClient, target: Target, sid: int, want, before=None,
     on. The longest lag seen is kept on the transcript for the summary and the window."""
     start = time.monotonic()
     transcript = reader.transcript
-    window = settle_window(target, transcript, patient)
     wanted = set(want) if isinstance(want, (set, frozenset)) else ({want} if want is not None else set())
+    kind = change_kind(before, wanted)
+    unapplied = transcript.__dict__.setdefault("unapplied_kinds", set())
+    window = settle_window(target, transcript, patient and kind not in unapplied)
     st = state_of(reader.get_copysession(sid), target)
     delay = 0.02
 
@@ -150,7 +155,21 @@ def settled_read(reader: RecClient, target: Target, sid: int, want, before=None,
         lag = time.monotonic() - start
         transcript.longest_settle = max(getattr(transcript, "longest_settle", 0.0), lag)
         transcript.settled_reads = getattr(transcript, "settled_reads", 0) + 1
+    elif kind is not None and st.modes == before:
+        unapplied.add(kind)          # nothing of it showed in the whole window: its kind fails fast from now on
     return st
+
+
+def change_kind(before, wanted: set) -> tuple | None:
+    """The kind of a change, for failing fast (DECISIONS 67): the transfer mode before and after, and the
+    fields that were to change. A change of a kind that once showed nothing within the whole settle window
+    gets the window adapted to the run's lags from then on."""
+    if before is None or len(wanted) != 1:
+        return None
+    after = next(iter(wanted))
+    fields = tuple(f for f in ("transfer_mode", "split_mode", "recovery_mode")
+                   if getattr(after, f) != getattr(before, f))
+    return (before.transfer_mode, after.transfer_mode, fields) if fields else None
 
 
 def check_no_5xx(resp: httpx.Response, v: Violations, what: str) -> None:
