@@ -4,10 +4,12 @@ slow or stuck array never looks like a hung suite. No I/O but that line; nothing
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
-INTERVAL = 60.0          # seconds between two lines, across every wait of the process
+# seconds between two lines, across every wait of the process (REC_WAIT_LINE_EVERY: for the self-tests)
+INTERVAL = float(os.environ.get("REC_WAIT_LINE_EVERY") or 60.0)
 _last = {"said": 0.0, "started": time.monotonic()}
 
 
