@@ -275,3 +275,26 @@ def test_a_crash_while_settling_jobs_is_a_json_500(make_sim, monkeypatch):
     monkeypatch.setattr(sim.array, "tick", boom)
     r = raw.http.get("/copysession/1", headers=h)
     assert r.status_code == 500 and r.json()["message"].endswith("(internal)")
+
+
+# ------------------------------------------------------------------ through_suspended
+def test_through_suspended_shows_through_until_a_patch_sets_the_transfer_mode(make_sim):
+    sim, raw = make_sim(through_suspended=True)
+    h = raw.auth()
+    read = lambda sid: raw.http.get(f"/copysession/{sid}", headers=h).json()["transfer_mode"]  # noqa: E731
+    assert (read(1), read(3), read(4), read(9)) == ("Through", "Through", "Synchronous", "Stack")   # 9 is active
+    listed = {s["copysession_id"]: s for s in raw.http.get("/copysession", headers=h).json()["copysession_list"]}
+    assert listed[1]["transfer_mode"] == "Through"
+    # a split_mode is refused on it as on any asynchronous session; a recovery_mode leaves it Through
+    assert raw.http.patch("/copysession/1", json={"split_mode": "Automatic"}, headers=h).status_code == 400
+    assert _job(raw, h, raw.http.patch("/copysession/1", json={"recovery_mode": "Manual"}, headers=h))["status"] \
+        == "Success"
+    assert read(1) == "Through"
+    assert raw.http.patch("/copysession/1", json={"transfer_mode": "Through"}, headers=h).status_code == 400
+    assert _job(raw, h, raw.http.patch("/copysession/1", json={"transfer_mode": "Stack"}, headers=h))["status"] \
+        == "Success"
+    assert read(1) == "Stack" and sim.array.sessions[1].transfer_mode == "Stack"
+
+
+def test_no_through_by_default(raw):
+    assert raw.http.get("/copysession/1", headers=raw.auth()).json()["transfer_mode"] == "Stack"

@@ -5,7 +5,10 @@ sessions whose local volume is in the tenant.
 Realism (``Settings``): ``page_size`` pages the list the way fact sheet 1.5 shows (``total_count``,
 ``list_count``, ``copysession_list``, and ``next_href`` repeating the query with ``last_get_id`` set
 to the last id of the page, absent on the last page; ``max_records`` caps a page too);
-``read_lag`` makes GETs show a session's old modes for a while after a PATCH job's Success.
+``read_lag`` makes GETs show a session's old modes for a while after a PATCH job's Success;
+``through_suspended`` shows transfer mode ``Through`` for a suspended Stack or Consistency session
+until a PATCH sets its transfer mode (the design guide's Through is taken while Stack or Consistency
+is disabled or the session is suspended; whether a GET shows it is unknown, CONTRACT section 1).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from .replies import Reply, error
 
 
 class Reads:
-    """Mixin of ``Array``: uses ``self.sessions``, ``self.volumes``, ``self.lock``, ``self._visible``."""
+    """Mixin of ``Array``: uses ``self.sessions``, ``self.volumes``, ``self.lock``, ``self._visible``,
+    ``self.settings``, ``self._transfer_set``."""
 
     def render(self, cs: CopySession) -> dict:
         src, dst = self.volumes[cs.source_volume], self.volumes[cs.destination_volume]
@@ -45,6 +49,9 @@ class Reads:
                          "transfer_mode": cs.transfer_mode, "split_mode": cs.split_mode,
                          "recovery_mode": cs.recovery_mode, "remote_boxid": cs.remote_boxid,
                          "is_local_source_volume": cs.is_local_source_volume})
+            if self.settings.through_suspended and cs.phase == "Suspend" and cs.transfer_mode in \
+                    ("Stack", "Consistency") and cs.copysession_id not in self._transfer_set:
+                body["transfer_mode"] = "Through"     # its Stack or Consistency is not in force while suspended
         return body
 
     @staticmethod

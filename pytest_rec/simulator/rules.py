@@ -146,6 +146,8 @@ class PatchRules:
             if before == "Synchronous" and after != "Synchronous":
                 self._resume_split[cs.copysession_id] = cs.split_mode
         cs.transfer_mode = after
+        if "transfer_mode" in body:
+            self._transfer_set.add(cs.copysession_id)
         if after != "Synchronous":
             if not self.defect("no-forced-manual"):  # pragma: no mutate, defect injection
                 cs.split_mode = "Manual"

@@ -49,6 +49,9 @@ class Settings:
     json_500: bool = True             # a 500 carries the JSON error body (false: plain text, as a proxy might)
     stack_equivalent: bool = False    # a resumed Stack session reaches Equivalent after copy_time
     one_job_per_session: bool = False  # a change to a session with an unfinished job: 409 "previous command in process"
+    # a suspended Stack or Consistency session whose transfer mode no PATCH has set reads transfer_mode
+    # "Through" (the design guide's fourth mode, which the PATCH cannot set; CONTRACT section 1)
+    through_suspended: bool = False
     inventory: str = ""               # inventory TOML to load (empty: the built-in one)
     writable_sessions: int = 0        # the target names only the first N writable sessions (0: all)
     defects: frozenset[str] = frozenset()
