@@ -65,6 +65,7 @@ class RecContext:
     cut_short: tuple | None = None     # (case, requirements) a deviation left unjudged by stopping the check
     start_witnesses: dict | None = None    # unwritten_modes() as this process began (REC-ISOLATION over the run)
     start_witnesses_error: str | None = None
+    set_aside: dict = field(default_factory=dict)   # writable sessions never written: they read a mode the PATCH cannot set
 
     @property
     def strict(self) -> bool:

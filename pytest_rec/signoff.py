@@ -42,6 +42,7 @@ def signoff(rows: list[dict], cases: list[dict], meta: dict, catalogue: list[dic
                          "strict" if strict else "lenient", [])]}
                     for r in catalogue]
     out["profile"] = meta.get("profile") or {}
+    out["set_aside"] = list(meta.get("set_aside") or [])
     return out
 
 
@@ -80,4 +81,7 @@ def basis_table(summary: dict) -> list[str]:
         body += ["| key | value |", "|---|---|"]
         body += [f"| {k} | `{json.dumps(v)}` |" if "|" not in json.dumps(v) else
                  f"| {k} | {json.dumps(v).replace('|', chr(92) + '|')} |" for k, v in prof.items()]
+    if s.get("set_aside"):
+        body += ["", "Writable sessions set aside (never written by this run):", ""]
+        body += [f"- {why}" for why in s["set_aside"]]
     return body

@@ -196,6 +196,7 @@ def rec_ctx(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec
     ctx = RecContext(rec_options, rec_target, rec_admin, rec_tenant, None, rec_plain, rec_transcript,
                      journal, op, None, simulator=rec_simulator, workers=count)  # type: ignore[arg-type]
     ctx.pool = SessionPool(op, mine)
+    ctx.set_aside = aside
     try:                      # before this process writes anything (REC-ISOLATION over the whole run)
         ctx.start_witnesses = ctx.unwritten_modes()
     except TargetError as exc:

@@ -271,6 +271,7 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
             else list(run.lane_exchanges),
             "provenance": provenance(run),
             "strict": options.strict, "dry_run": options.dry_run, "profile": _profile_meta(run),
+            "set_aside": sorted((run.ctx.set_aside if run.ctx else {}).values()),
             "pairwise_seed": options.pairwise_seed if options.depth == "pairwise" else None,
             "fuzz_seed": options.fuzz_seed,
             "run": {"suite_version": __version__, "commit": _git_commit(),
