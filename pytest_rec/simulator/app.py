@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 from starlette.applications import Starlette
@@ -175,8 +176,15 @@ class SimulatorApp:
 
         ident = None
         if "id" in request.path_params:
+            text = request.path_params["id"]
+            if name == "copysession_patch" and array.defect("bad-id-500") and \
+                    not (text.isdigit() and int(text) < 2**32):  # pragma: no mutate block, defect injection
+                raise RuntimeError(f"copysession_id {text!r}")    # an unhandled firmware exception
+            if name == "copysession_patch" and array.defect("bad-id-truncated"):  # pragma: no mutate block, defect injection
+                digits = re.match(r"\d*", text).group()             # 1.5 reads as 1, 2**32 + 1 as 1
+                text = str(int(digits) % 2**32) if digits else text
             try:
-                ident = int(request.path_params["id"])
+                ident = int(text)
             except ValueError:
                 return error(400, "path"), caller
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from pytest_rec.errors import Deviation
+from pytest_rec.errors import Deviation, TargetError
 from pytest_rec.model import Expectation
 
 BAD_INPUT = Expectation(False, ("REC-BAD-INPUT",), refusal_requirement="REC-BAD-INPUT")
@@ -94,6 +94,61 @@ def test_content_type_is_415(rec_ctx, content_type):
         problems.append(f"the session changed: {before.modes.label()} -> {after.modes.label()}")
     if problems:
         raise Deviation({"REC-CONTENT-TYPE"}, f"PATCH with Content-Type {content_type!r}: " + "; ".join(problems))
+
+
+# ---------------------------------------------------------------- copysession_id (the page: a required integer)
+ID_REFUSALS = (400, 404)        # either, for an id that is not a whole number or names no session (issue 27)
+
+
+def _quiet(fingerprints: dict) -> dict:
+    """Fingerprints without the phase of an active session (it may go from Copying to Equivalent alone)."""
+    return {sid: fp if fp.endswith(" suspended") else fp.rsplit(" ", 1)[0] + " active"
+            for sid, fp in fingerprints.items()}
+
+
+def _patch_bad_id(rec_ctx, text: str, requirement: str) -> None:
+    """PATCH ``/copysession/<text>`` right after a GET showed no session there, with bodies one of which
+    would change any session it reached: 400 or 404, never 5xx, and no session anywhere changed."""
+    guard = rec_ctx.admin.guard
+    if text.isdigit():
+        guard.allow_absent(int(text))
+    else:
+        guard.allow_bad_id(text)
+    before, wrong = _quiet(rec_ctx.fingerprints(exclude=set())), []
+    for body in ({"recovery_mode": "Manual"}, {"recovery_mode": "Automatic"}):
+        probe = rec_ctx.admin.request("GET", f"/copysession/{text}")
+        if probe.status_code == 200:
+            pytest.skip(f"copysession_id {text} names a session on this array: no PATCH sent to it")
+        if probe.status_code not in ID_REFUSALS:
+            raise TargetError(f"GET /copysession/{text} answered {probe.status_code}, not 400 or 404: not sent {body}")
+        resp = rec_ctx.admin.request("PATCH", f"/copysession/{text}", json_body=body)
+        what = f"{json.dumps(body)} answered {resp.status_code}"
+        if resp.status_code == 202:
+            job = rec_ctx.admin.wait_job(resp.json()["job_id"], rec_ctx.options.job_timeout)
+            what += f", job {job.status if job else 'unread'}"
+        if resp.status_code not in ID_REFUSALS:
+            wrong.append(what)
+        after = _quiet(rec_ctx.fingerprints(exclude=set()))
+        changed = sorted(sid for sid in set(before) | set(after) if before.get(sid) != after.get(sid))
+        for sid in changed:
+            rec_ctx.pool.forget(sid)
+            wrong.append(f"{json.dumps(body)} changed session {sid}: {before.get(sid)} -> {after.get(sid)}")
+        before = after
+    if wrong:
+        raise Deviation({requirement}, f"PATCH /copysession/{text} (copysession_id is a required integer), "
+                                       f"expected 400 or 404 and no change: {'; '.join(wrong)}")
+
+
+@pytest.mark.rec("REC-BAD-INPUT")
+@pytest.mark.parametrize("text", ["abc", "1.5"])
+def test_non_integer_id_is_refused(rec_ctx, text):
+    _patch_bad_id(rec_ctx, text, "REC-BAD-INPUT")
+
+
+@pytest.mark.rec("REC-NOT-FOUND")
+@pytest.mark.parametrize("text", ["-1", "0", str(2**32 + 1)], ids=["-1", "0", "past 32 bits"])
+def test_id_out_of_range_is_refused(rec_ctx, text):
+    _patch_bad_id(rec_ctx, text, "REC-NOT-FOUND")
 
 
 # ---------------------------------------------------------------- recorded only
