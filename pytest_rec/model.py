@@ -127,9 +127,12 @@ def expect(before: Modes, body: dict, *, suspended: bool = True, is_rec: bool = 
         judged["split_mode"] = "REC-STICKY-MANUAL" if back_to_sync else "REC-ACCEPT"
     elif transfer in ASYNC_MODES or before.is_async:
         split = "Manual"
-        if went_async or (before.is_async and before.split_mode != "Manual"):
-            # an asynchronous session that does not read Manual was left so by a broken forced split
+        if went_async:
             judged["split_mode"] = "REC-FORCED-MANUAL"
+        elif before.is_async and before.split_mode != "Manual":
+            # an asynchronous session that reads split Automatic (a state the rules cannot produce): the
+            # page's rule is Synchronous to asynchronous only, so its split is not judged (issue 27)
+            pass
         elif back_to_sync:
             judged["split_mode"] = "REC-STICKY-MANUAL"
         else:
