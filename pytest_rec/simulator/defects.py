@@ -107,7 +107,7 @@ _DEFECTS = [
            "refusal under every rule whose check sends a change.",
            frozenset({"REC-ACCEPT"})),
     Defect("tenant-read-then-write",
-           "A tenant user's GET of a session outside its tenant is answered (200) instead of 404, and "
+           "A tenant user's GET of a session outside its tenant is answered (200) instead of refused, and "
            "the check of its later PATCHes to that session trusts the read: the change is applied.",
            frozenset({"REC-TENANT-DENY"})),
     Defect("tenant-destination-unchecked",

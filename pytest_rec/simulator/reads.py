@@ -1,6 +1,7 @@
 """Reading copy sessions: ``GET /copysession`` (the list) and ``GET /copysession/{id}``, in the
 shape of fact sheet 6.2, with the ``fields`` filter of fact sheet 1.4. A tenant user sees only the
-sessions whose local volume is in the tenant.
+sessions whose local volume is in the tenant; a GET of another one answers 403, as a PATCH of it does
+(``tenant_get_404``: 404, the session absent to that user, the old style).
 
 Realism (``Settings``): ``page_size`` pages the list the way fact sheet 1.5 shows (``total_count``,
 ``list_count``, ``copysession_list``, and ``next_href`` repeating the query with ``last_get_id`` set
@@ -84,6 +85,8 @@ class Reads:
                     and self.defect("tenant-read-then-write"):  # pragma: no mutate block, defect injection
                 self.tenant_reads.add((caller.user.name, sid))
                 return Reply(200, self._filter(self._view(cs), fields))
+            if cs is not None and not self._visible(caller.user, cs) and not self.settings.tenant_get_404:
+                return error(403, "tenant")        # the answer a PATCH of it gets: one tenant answer
             if cs is None or not self._visible(caller.user, cs):
                 return error(404, "copysession_id")
             return Reply(200, self._filter(self._view(cs), fields))
