@@ -70,7 +70,7 @@ def basis_table(summary: dict) -> list[str]:
             "", "| ID | basis | page | refusals accepted | rests on |", "|---|---|---|---|---|"]
     for b in s["basis"]:
         rests = b.get("page_says", b.get("source", "")) + (f" — our reading: {b['reading']}" if b.get("reading") else "")
-        body.append(f"| {b['id']} | {b['basis']} | {b.get('page', '')} | {', '.join(b['refusals_accepted']) or '—'} "
+        body.append(f"| `{b['id']}` | {b['basis']} | {b.get('page', '')} | {', '.join(b['refusals_accepted']) or '—'} "
                     f"| {rests[:400].replace('|', '/')} |")
     prof = s.get("profile") or {}
     body += ["", "## Target profile values in force (the assumptions of CONTRACT section 1; [profile] of a "

@@ -58,9 +58,9 @@ def test_clean_simulator_is_compliant(tmp_path, args):
     assert "Sign-off, the contract's readings of the page (REC-RESPONSE, REC-SUSPEND-FIRST" in md
     assert summary["signoff"]["words"]["verdict"] == summary["signoff"]["readings"]["verdict"] == "pass"
     strict = "--rec-strict" in args
-    assert ("| REC-TENANT-DENY | seed | words | 403 |" if strict else
-            "| REC-TENANT-DENY | seed | words | 403, 404, job-error |") in md
-    assert "| REC-NON-REC | I |  | " + ("400 |" if strict else "400, 409, 404, job-error |") in md
+    assert ("| `REC-TENANT-DENY` | seed | words | 403 |" if strict else
+            "| `REC-TENANT-DENY` | seed | words | 403, 404, job-error |") in md
+    assert "| `REC-NON-REC` | I |  | " + ("400 |" if strict else "400, 409, 404, job-error |") in md
     assert "## Target profile values in force" in md and "| readable_transfer_modes | `[]` |" in md
     assert out.strip().splitlines()[-1].startswith("VERDICT: compliant")
     from jsonschema import validate

@@ -168,7 +168,7 @@ def test_signoff_keeps_the_pages_words_apart_from_the_readings():
     md = render_markdown(s)
     assert "Sign-off, the page's own words (REC-ACCEPT" in md and "**pass**" in md
     assert "Sign-off, the contract's readings of the page (REC-RESPONSE" in md
-    assert "| REC-TENANT-DENY | seed | words | 403, 404, job-error |" in md
+    assert "| `REC-TENANT-DENY` | seed | words | 403, 404, job-error |" in md
     assert '| readable_transfer_modes | `["Through"]` |' in md
     strict = summarise(every_requirement_passes(), strict=True)
     assert {b["id"]: b for b in strict["signoff"]["basis"]}["REC-NON-REC"]["refusals_accepted"] == ["400"]
