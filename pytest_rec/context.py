@@ -67,6 +67,7 @@ class RecContext:
     start_witnesses: dict | None = None    # unwritten_modes() as this process began (REC-ISOLATION over the run)
     start_witnesses_error: str | None = None
     probed: dict = field(default_factory=dict)   # id(client) -> why that user writes no more (None: probed)
+    set_aside: dict = field(default_factory=dict)   # writable sessions never written: they read a mode the PATCH cannot set
 
     @property
     def strict(self) -> bool:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from .client import RecClient
+from .model import TRANSFER_MODES
 from .restore import pending_journals
 from .state import state_of
 from .target import Target
 
-__all__ = ["preflight"]
+__all__ = ["preflight", "set_aside"]
 
 
 def preflight(target: Target, admin: RecClient, tenant: RecClient, others_write: frozenset[int] = frozenset()) -> list[str]:
@@ -17,6 +18,7 @@ def preflight(target: Target, admin: RecClient, tenant: RecClient, others_write:
     modes or phase (``rec-compliance`` checks everything once before it starts the lanes)."""
     problems = []
     prof = target.profile
+    aside: dict[int, str] = {}
     for sid in target.named:
         resp = admin.request("GET", f"/copysession/{sid}")
         if resp.status_code == 404:
@@ -26,6 +28,9 @@ def preflight(target: Target, admin: RecClient, tenant: RecClient, others_write:
             problems.append(f"session {sid}: GET answered {resp.status_code}")
             continue
         s = resp.json()
+        if sid in target.writable and s.get("transfer_mode") in prof.readable_transfer_modes \
+                and s.get("transfer_mode") not in TRANSFER_MODES:
+            aside[sid] = s["transfer_mode"]
         want_type = prof.rec_type if sid != target.non_rec else None
         if want_type and s.get("type") != want_type:
             problems.append(f"session {sid} is of type {s.get('type')!r}; the target file names it as a REC session")
@@ -38,7 +43,9 @@ def preflight(target: Target, admin: RecClient, tenant: RecClient, others_write:
         st = state_of(s, target)
         if sid in others_write and sid not in target.active:
             continue
-        if sid in target.baseline:
+        odd = _unsettable(target, sid, s)
+        problems += odd
+        if sid in target.baseline and sid not in aside and not odd:   # set aside: never written
             problems += _baseline(target, sid, s, st.suspended)
         if sid in target.active and (st.suspended or st.phase not in prof.active_phases):
             problems.append(f"session {sid} is listed under sessions.active but reads phase {st.phase!r} (active "
@@ -64,6 +71,9 @@ def preflight(target: Target, admin: RecClient, tenant: RecClient, others_write:
         elif resp.json().get("is_local_source_volume") is not local_source:
             problems.append(f"session {sid}: is_local_source_volume is {resp.json().get('is_local_source_volume')!r}, "
                             f"the file's key implies {local_source}")
+    if target.writable and all(sid in aside for sid in target.writable) and not others_write:
+        problems.append(f"every writable session reads a transfer mode the PATCH cannot set ({_listed(aside)}): "
+                        "the suite has no session it can write and put back")
     if target.absent is not None:
         resp = admin.request("GET", f"/copysession/{target.absent}")
         if resp.status_code != 404:
@@ -83,3 +93,40 @@ def _baseline(target: Target, sid: int, s: dict, suspended: bool) -> list[str]:
             "no journal of an earlier run names it in this user's state directory; put it back by hand (or, if "
             "the new state is meant, change the baseline)")
     return [f"session {sid} differs from its baseline in the target file: {'; '.join(diffs)}. {hint}"]
+
+
+def _unsettable(target: Target, sid: int, s: dict) -> list[str]:
+    """A session the run may write that reads a transfer mode the PATCH cannot set (CONTRACT section 1):
+    the suite could not put it back. A writable one whose mode the profile lists is set aside instead."""
+    mode, prof = s.get("transfer_mode"), target.profile
+    if sid not in target.written or s.get("type") != prof.rec_type or mode in TRANSFER_MODES:
+        return []
+    if sid in target.writable and mode in prof.readable_transfer_modes:
+        return []
+    key = f"[profile] readable_transfer_modes = {list(prof.readable_transfer_modes)!r}"
+    if mode in prof.readable_transfer_modes:
+        return [f"session {sid} reads transfer mode {mode!r}, which the PATCH cannot set ({key}); the suite "
+                "may change it (a tenant or active session, not one it can set aside) and could not put it back: "
+                "name another session"]
+    return [f"session {sid} reads transfer mode {mode!r}, which the PATCH cannot set and the target profile "
+            f"does not list ({key}); the suite could not put it back. If the array shows {mode!r} for some "
+            "sessions (the design guide's Through, say, on a suspended asynchronous session), add it to "
+            "readable_transfer_modes: a writable session that reads it is then set aside, never written"]
+
+
+def _listed(aside: dict[int, str]) -> str:
+    return ", ".join(f"session {sid} reads {mode!r}" for sid, mode in sorted(aside.items()))
+
+
+def set_aside(target: Target, admin: RecClient, sids: list[int]) -> dict[int, str]:
+    """The writable sessions of ``sids`` that read a transfer mode the PATCH cannot set and the profile
+    lists as readable (``readable_transfer_modes``): never written by the run, with why."""
+    out = {}
+    for sid in sids:
+        if not target.profile.readable_transfer_modes:
+            break
+        mode = admin.get_copysession(sid).get("transfer_mode")
+        if mode in target.profile.readable_transfer_modes and mode not in TRANSFER_MODES:
+            out[sid] = (f"session {sid} set aside: it reads transfer mode {mode!r}, which the PATCH cannot set "
+                        "(target profile readable_transfer_modes), so the run could not put it back; never written")
+    return out

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .catalogue import load_catalogue
 from .errors import TRANSFER_NOT_APPLIED
+from .signoff import basis_table, signoff, signoff_lines
 
 __all__ = ["build_summary", "requirement_verdicts", "overall", "exit_code", "verdict_line", "render_markdown",
            "deviation_groups", "write_summary", "manifest"]
@@ -138,6 +139,8 @@ def build_summary(cases: list[dict], meta: dict) -> dict:
         "interrupted": meta.get("interrupted"), "stopped": meta.get("stopped"), "narrowed": meta.get("narrowed", []),
         "verdict": verdict, "verdict_reason": why,
         "seed_verdict": seed_verdict, "seed_verdict_reason": seed_why,
+        # the page's own words apart from the readings, each rule's basis and refusals, the profile
+        "signoff": signoff(rows, cases, meta, catalogue, overall),
         # what stops "compliant" apart from failures; empty when only known deviations stand in its way
         "blockers": _inconclusive_reasons(rows, cases, meta, judged_ids),
         "requirements": rows,
@@ -197,6 +200,7 @@ def render_markdown(summary: dict) -> str:
              f"Why: {summary['verdict_reason']}.", "",
              f"Seed page sign-off (PATCH /copysession/{{copysession_id}} as published): "
              f"**{summary['seed_verdict']}** — {summary['seed_verdict_reason']}.", "",
+             *signoff_lines(summary),
              "| | |", "|---|---|",
              f"| Target | {t.get('url')} ({'built-in simulator' if t.get('kind') == 'sim' else 'a simulator started by hand' if sim else 'array'}) |",
              f"| Model / serial / firmware (as the target file, or the built-in simulator, declares them; not read from the array) | "
@@ -244,6 +248,7 @@ def render_markdown(summary: dict) -> str:
         lines.append(f"| {r['id']} | {r['basis']} | {verdict} | {r['tests']} | {r['passed']} | {r['failed']} | "
                      f"{r.get('known', 0)} | {r['errors']} | {r.get('blocked', 0)} | {r['skipped']} "
                      f"({r.get('opt_in', 0)}) | {r['title']} |")
+    lines += basis_table(summary)
     known = [c for c in summary["cases"] if c["outcome"] == "known-deviation"]
     lines += ["", "## Deviations (one line per distinct failure)", ""]
     groups = deviation_groups(summary["cases"])

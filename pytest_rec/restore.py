@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from .errors import Deviation, TargetError
-from .model import Modes
+from .model import TRANSFER_MODES, Modes
 from .sessions import Operator
 from .target import Target
 
@@ -194,6 +194,11 @@ def restore_session(op: Operator, sid: int, original: dict) -> str:
     want = Modes(original["transfer_mode"], original["split_mode"], original["recovery_mode"])
     was_suspended = original["phase"] == op.target.profile.suspended_phase
     st = op.read(sid)
+    if st.modes != want and want.transfer_mode not in TRANSFER_MODES:
+        # the PATCH cannot set it (Through, say): never sent, the session is left as it is
+        raise TargetError(f"RESTORE FAILED for session {sid}: it was found in transfer mode "
+                          f"{want.transfer_mode!r}, which the PATCH cannot set; it reads {st.modes.label()} now: "
+                          "put it back by hand")
     if sid in op.target.active:       # never suspended or resumed: the call under test is the only way back
         if st.modes != want:
             st = op.patch_back(sid, st, want)

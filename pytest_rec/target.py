@@ -38,6 +38,11 @@ class Profile:
     active_statuses: tuple[str, ...] = ("Active",)   # a writable session's ``status`` (preflight)
     refusal_job_statuses: tuple[str, ...] = ("Error",)   # a job end that counts as a refusal
     fuzz_examples: int = 50             # schemathesis examples on a real array
+    # transfer modes a GET may show beyond the three the PATCH sets (the design guide's Through, say,
+    # on a suspended asynchronous session: whether a GET shows it is unknown). A writable session that
+    # reads one is set aside (never written: the PATCH could not put it back); one that reads a mode
+    # not listed here stops the run at preflight, naming this key
+    readable_transfer_modes: tuple[str, ...] = ()
 
 
 @dataclass

@@ -31,6 +31,24 @@ def test_guard_allow_list(method, path, ok):
     assert GUARD.allows(method, path) is ok
 
 
+def test_guard_allows_exactly_the_bad_ids_once_allowed_and_nothing_else():
+    guard = Guard(readable=[1], writable=[1], suspendable=[1])
+    paths = ["/api/v1/copysession/abc", "/api/v1/copysession/-1", "/api/v1/copysession/1.5"]
+    assert not [p for p in paths if guard.allows("PATCH", p) or guard.allows("GET", p)]
+    for text in ("abc", "-1", "1.5"):
+        guard.allow_bad_id(text)
+    assert all(guard.allows("PATCH", p) and guard.allows("GET", p) for p in paths)
+    for method, path in [("DELETE", "/api/v1/copysession/abc"), ("POST", "/api/v1/copysession/abc"),
+                         ("POST", "/api/v1/copysession/abc/suspend"), ("POST", "/api/v1/copysession/-1/resume"),
+                         ("PATCH", "/api/v1/copysession/abcd"), ("PATCH", "/api/v1/copysession/-2"),
+                         ("PATCH", "/api/v1/copysession/1.50"), ("PATCH", "/api/v1/copysession/abc/x"),
+                         ("PATCH", "/api/v1/copysession/2"), ("PATCH", "/api/v1/job/abc")]:
+        assert not guard.allows(method, path), (method, path)
+    for text in ("1", "abcd", "../session", "", "4294967297"):
+        with pytest.raises(ValueError):
+            guard.allow_bad_id(text)
+
+
 def test_blocked_request_never_reaches_the_array(sim):
     client = RecClient(sim.base_url, ADMIN, guard=GUARD)
     client.login()

@@ -51,7 +51,17 @@ def test_clean_simulator_is_compliant(tmp_path, args):
     assert v["REC-UNSPECIFIED"] == "info"
     matrix = [c for c in summary["cases"] if c["id"].startswith("test_patch[")]
     assert len(matrix) == 288
-    assert "SIMULATOR" in (tmp_path / "reports" / "compliance.md").read_text()
+    md = (tmp_path / "reports" / "compliance.md").read_text()
+    assert "SIMULATOR" in md
+    # the page's own words apart from the readings, each rule's basis and refusals, the profile (issue 27)
+    assert "Sign-off, the page's own words (REC-ACCEPT, REC-FORCED-MANUAL" in md
+    assert "Sign-off, the contract's readings of the page (REC-RESPONSE, REC-SUSPEND-FIRST" in md
+    assert summary["signoff"]["words"]["verdict"] == summary["signoff"]["readings"]["verdict"] == "pass"
+    strict = "--rec-strict" in args
+    assert ("| `REC-TENANT-DENY` | seed | words | 403 |" if strict else
+            "| `REC-TENANT-DENY` | seed | words | 403, 404, job-error |") in md
+    assert "| `REC-NON-REC` | I |  | " + ("400 |" if strict else "400, 409, 404, job-error |") in md
+    assert "## Target profile values in force" in md and "| readable_transfer_modes | `[]` |" in md
     assert out.strip().splitlines()[-1].startswith("VERDICT: compliant")
     from jsonschema import validate
 

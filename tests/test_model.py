@@ -106,3 +106,13 @@ def test_order_is_job_frugal():
     assert setup_jobs(ordered) <= 20          # vs 288 if every case set its start from scratch
     runs = chunk(ordered, 4)
     assert sum(len(r) for r in runs) == 288 and len(runs) == 4
+
+
+def test_an_asynchronous_session_already_automatic_is_not_judged_under_forced_manual():
+    """The page's forced split is Synchronous to asynchronous; a change to an asynchronous session that
+    already reads Automatic (a state the rules cannot produce) leaves its split unjudged (issue 27)."""
+    for body in ({"recovery_mode": "Manual"}, {"transfer_mode": "Consistency"}, {"transfer_mode": "Stack"}):
+        e = expect(Modes("Stack", "Automatic", "Automatic"), body)
+        assert e.accepted and "split_mode" not in e.judged_by and "REC-FORCED-MANUAL" not in e.requirements
+    e = expect(Modes("Synchronous", "Automatic", "Automatic"), {"transfer_mode": "Stack"})
+    assert e.judged_by["split_mode"] == "REC-FORCED-MANUAL"

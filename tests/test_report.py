@@ -148,3 +148,27 @@ def test_a_check_cut_short_never_passes_the_requirements_it_did_not_reach():
     assert "not judged to the end: REC-STICKY-MANUAL" in verdict_line(s)     # the last line says why exit 2
     for r in s["requirements"]:
         assert r["tests"] == r["passed"] + r["failed"] + r["errors"] + r["skipped"] + r["blocked"]
+
+
+def test_signoff_keeps_the_pages_words_apart_from_the_readings():
+    from pytest_rec.signoff import profile_values
+    from pytest_rec.target import Profile
+
+    cases = every_requirement_passes()
+    cases = [c if c["id"] != "t-REC-SUSPEND-FIRST" else
+             case("t-REC-SUSPEND-FIRST", ["REC-SUSPEND-FIRST"], "failed", ["REC-SUSPEND-FIRST"]) for c in cases]
+    s = summarise(cases, profile=profile_values(Profile(readable_transfer_modes=("Through",))))
+    words, readings = s["signoff"]["words"], s["signoff"]["readings"]
+    assert "REC-FORCED-MANUAL" in words["requirements"] and "REC-SUSPEND-FIRST" not in words["requirements"]
+    assert readings["requirements"] == ["REC-RESPONSE", "REC-SUSPEND-FIRST", "REC-KEEP-OMITTED", "REC-TENANT-ALLOW"]
+    assert (words["verdict"], readings["verdict"], s["seed_verdict"]) == ("pass", "fail", "fail")
+    basis = {b["id"]: b for b in s["signoff"]["basis"]}
+    assert basis["REC-NON-REC"]["refusals_accepted"] == ["400", "409", "404", "job-error"]
+    assert basis["REC-SUSPEND-FIRST"]["page"] == "reading" and basis["REC-SUSPEND-FIRST"]["reading"]
+    md = render_markdown(s)
+    assert "Sign-off, the page's own words (REC-ACCEPT" in md and "**pass**" in md
+    assert "Sign-off, the contract's readings of the page (REC-RESPONSE" in md
+    assert "| `REC-TENANT-DENY` | seed | words | 403, 404, job-error |" in md
+    assert '| readable_transfer_modes | `["Through"]` |' in md
+    strict = summarise(every_requirement_passes(), strict=True)
+    assert {b["id"]: b for b in strict["signoff"]["basis"]}["REC-NON-REC"]["refusals_accepted"] == ["400"]

@@ -200,3 +200,22 @@ def test_baseline_and_active_in_the_target(sim):
     written = [*s["writable"], *s["active"], s["tenant_own"], s["tenant_own_destination"], s["tenant_foreign"]]
     assert set(s["baseline"]) == {str(i) for i in written}      # every session a run may change is pinned
     assert "[sessions.baseline.2]" in sim.target_text()
+
+
+# ------------------------------------------------------------------ issue 27: copysession_id
+@pytest.mark.parametrize("defect", [None, "bad-id-500", "bad-id-truncated"])
+def test_bad_copysession_ids(make_sim, defect):
+    sim, raw = _with(make_sim, defect)
+    h = raw.auth()
+    answers = {text: raw.http.patch(f"/copysession/{text}", json={"recovery_mode": "Manual"}, headers=h).status_code
+               for text in ("abc", "-1", "0", "1.5", "4294967297")}
+    gets = {text: raw.http.get(f"/copysession/{text}", headers=h).status_code for text in answers}
+    assert gets == {"abc": 400, "-1": 404, "0": 404, "1.5": 400, "4294967297": 404}     # reads are never broken
+    if defect is None:
+        assert answers == gets and sim.array.sessions[1].recovery_mode == "Automatic"
+    elif defect == "bad-id-500":
+        assert answers == {"abc": 500, "-1": 500, "0": 404, "1.5": 500, "4294967297": 500}
+    else:
+        assert answers == {"abc": 400, "-1": 404, "0": 404, "1.5": 202, "4294967297": 202}
+        time.sleep(0.05)
+        assert sim.array.sessions[1].recovery_mode == "Manual"          # session 1 was changed

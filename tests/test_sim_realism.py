@@ -91,7 +91,18 @@ def test_hex_error_codes(make_sim):
     assert job["status"] == "Error" and re.fullmatch(r"D[0-9A-F]{3}", job["failed_resource_info_list"][0]["error_code"])
 
 
-def test_decimal_error_codes_by_default(raw):
+def test_message_number_error_codes_by_default(raw):
+    """A fixed 4-character message number per kind of error (fact sheet 2), never the HTTP status."""
+    h = raw.auth()
+    codes = {raw.http.get("/copysession/1").json()["error_code"],
+             raw.http.get("/copysession/999999", headers=h).json()["error_code"],
+             raw.http.patch("/copysession/1", json={"split_mode": "x"}, headers=h).json()["error_code"]}
+    assert len(codes) == 3 and all(len(c) == 4 and c.isdigit() for c in codes)
+    assert not codes & {"0401", "0404", "0400"}
+
+
+def test_status_error_codes_is_the_old_style(make_sim):
+    sim, raw = make_sim(status_error_codes=True)
     assert raw.http.get("/copysession/1").json()["error_code"] == "0401"
 
 
@@ -143,7 +154,7 @@ def test_any_handler_exception_is_a_json_500(make_sim, monkeypatch):
     monkeypatch.setattr(sim.array, "get_job", boom)
     r = raw.http.get("/job/1", headers=h)
     assert r.status_code == 500 and r.headers["content-type"].startswith("application/json")
-    assert r.json()["error_code"] == "0500"
+    assert r.json()["error_code"] == "0099"          # the message number of an internal error, not the status
     assert sim.array.request_log[-1]["status"] == 500
 
 
@@ -275,3 +286,41 @@ def test_a_crash_while_settling_jobs_is_a_json_500(make_sim, monkeypatch):
     monkeypatch.setattr(sim.array, "tick", boom)
     r = raw.http.get("/copysession/1", headers=h)
     assert r.status_code == 500 and r.json()["message"].endswith("(internal)")
+
+
+# ------------------------------------------------------------------ through_suspended
+def test_through_suspended_shows_through_until_a_patch_sets_the_transfer_mode(make_sim):
+    sim, raw = make_sim(through_suspended=True)
+    h = raw.auth()
+    read = lambda sid: raw.http.get(f"/copysession/{sid}", headers=h).json()["transfer_mode"]  # noqa: E731
+    assert (read(1), read(3), read(4), read(9)) == ("Through", "Through", "Synchronous", "Stack")   # 9 is active
+    listed = {s["copysession_id"]: s for s in raw.http.get("/copysession", headers=h).json()["copysession_list"]}
+    assert listed[1]["transfer_mode"] == "Through"
+    # a split_mode is refused on it as on any asynchronous session; a recovery_mode leaves it Through
+    assert raw.http.patch("/copysession/1", json={"split_mode": "Automatic"}, headers=h).status_code == 400
+    assert _job(raw, h, raw.http.patch("/copysession/1", json={"recovery_mode": "Manual"}, headers=h))["status"] \
+        == "Success"
+    assert read(1) == "Through"
+    assert raw.http.patch("/copysession/1", json={"transfer_mode": "Through"}, headers=h).status_code == 400
+    assert _job(raw, h, raw.http.patch("/copysession/1", json={"transfer_mode": "Stack"}, headers=h))["status"] \
+        == "Success"
+    assert read(1) == "Stack" and sim.array.sessions[1].transfer_mode == "Stack"
+
+
+def test_no_through_by_default(raw):
+    assert raw.http.get("/copysession/1", headers=raw.auth()).json()["transfer_mode"] == "Stack"
+
+
+# ------------------------------------------------------------------ concurrent_refusal
+@pytest.mark.parametrize("status", [409, 503])
+def test_a_concurrent_patch_is_refused_with_409_or_503(make_sim, status):
+    sim, raw = make_sim(one_job_per_session=True, concurrent_refusal=status, job_latency=0.5)
+    h = raw.auth()
+    first = raw.http.patch("/copysession/1", json={"recovery_mode": "Manual"}, headers=h)
+    second = raw.http.patch("/copysession/1", json={"recovery_mode": "Automatic"}, headers=h)
+    assert first.status_code == 202 and second.status_code == status
+    assert ("Retry-After" in second.headers) is (status == 503)
+    assert _job(raw, h, first)["status"] == "Success"
+    assert raw.http.patch("/copysession/1", json={"recovery_mode": "Automatic"}, headers=h).status_code == 202
+    with pytest.raises(ValueError):
+        Settings(concurrent_refusal=500)

@@ -194,12 +194,20 @@ def test_tenant_rules(raw):
     assert _patch(raw, 8, {"recovery_mode": "Manual"}, t)[0].status_code == 202          # local destination in tenant
     assert _patch(raw, 7, {"recovery_mode": "Manual"}, t)[0].status_code == 403          # other tenant
     assert _patch(raw, 12, {"recovery_mode": "Manual"}, t)[0].status_code == 403         # other tenant, destination
-    assert raw.http.get("/copysession/7", headers=t).status_code == 404                  # not visible
+    assert raw.http.get("/copysession/7", headers=t).status_code == 403                  # one answer: as the PATCH
+    assert raw.http.get("/copysession/999999", headers=t).status_code == 404
     visible = {s["copysession_id"] for s in raw.http.get("/copysession", headers=t).json()["copysession_list"]}
     assert visible == {6, 8}
 
 
 # ------------------------------------------------------------------ suspend and resume
+def test_tenant_get_404_is_the_old_style(make_sim):
+    sim, raw = make_sim(tenant_get_404=True)
+    t = raw.auth(TENANT)
+    assert raw.http.get("/copysession/7", headers=t).status_code == 404
+    assert raw.http.patch("/copysession/7", json={"recovery_mode": "Manual"}, headers=t).status_code == 403
+
+
 def test_suspend_resume_rules(raw):
     h = raw.auth()
     assert raw.http.post("/copysession/9/suspend", headers=h).status_code == 409     # Stack, not equivalent

@@ -62,3 +62,21 @@ def test_example_target_file_parses(monkeypatch):
 
     target = load_target(SPECS / "target-example.toml")
     assert target.writable and target.kind == "array"
+
+
+# CONTRACT section 2: the seed rules marked *(reading)*; the others are the page's own words
+READINGS = {"REC-RESPONSE", "REC-SUSPEND-FIRST", "REC-KEEP-OMITTED", "REC-TENANT-ALLOW"}
+
+
+def test_every_seed_rule_is_marked_words_or_reading():
+    seed = [r for r in load_catalogue() if r["basis"] == "seed"]
+    assert len(seed) == 10
+    for r in seed:
+        assert r.get("page") in ("words", "reading"), r["id"]
+        assert r.get("page_says"), f"{r['id']}: the sentence of the page it rests on"
+        assert (r["page"] == "reading") == (r["id"] in READINGS), r["id"]
+        if r["page"] == "reading":
+            assert r.get("reading"), f"{r['id']}: say what is our reading"
+    for r in load_catalogue():
+        if r["basis"] != "seed":
+            assert "page" not in r, f"{r['id']}: only seed rules are the page's words or a reading"

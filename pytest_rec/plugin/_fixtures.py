@@ -11,7 +11,7 @@ import pytest
 from ..client import Credentials, JobWaiter, PlainClient, RecClient, Transcript
 from ..context import Options, RecContext, make_guard
 from ..errors import TargetError
-from ..preflight import preflight
+from ..preflight import preflight, set_aside
 from ..restore import Journal
 from ..sessions import Operator, SessionPool
 from ..target import Target, TargetFileError, load_target, parse_target
@@ -181,6 +181,10 @@ def rec_ctx(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec
     if problems:
         pytest.exit("pytest-rec: the target file does not match the array; nothing was changed:\n  - "
                     + "\n  - ".join(problems), returncode=2)
+    aside = set_aside(rec_target, rec_admin, mine)      # they read a mode the PATCH cannot set
+    for why in aside.values():
+        sys.stderr.write(f"pytest-rec: {why}\n")
+    mine = [sid for sid in mine if sid not in aside]
     journal_path = Path(rec_options.journal)
     if count > 1:
         journal_path = journal_path.with_name(f"{journal_path.stem}.gw{index}{journal_path.suffix}")
@@ -198,6 +202,7 @@ def rec_ctx(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec
     ctx = RecContext(rec_options, rec_target, rec_admin, rec_tenant, None, rec_plain, rec_transcript,
                      journal, op, None, simulator=rec_simulator, workers=count)  # type: ignore[arg-type]
     ctx.pool = SessionPool(op, mine)
+    ctx.set_aside = aside
     try:                      # before this process writes anything (REC-ISOLATION over the whole run)
         ctx.start_witnesses = ctx.unwritten_modes()
     except TargetError as exc:

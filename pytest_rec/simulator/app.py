@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 from starlette.applications import Starlette
@@ -26,6 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .array import ERRORS, Array, LoginSession, Reply, error
+from .replies import MESSAGE_NUMBERS
 
 MAX_REQUEST_LINE = 1280
 
@@ -45,22 +47,32 @@ _PATHS = {
 }
 
 
-def _hex_codes(body: Any) -> Any:
-    """The body with every 4-digit ``error_code`` written as a hex code (``0400`` -> ``D190``)."""
+def _codes(body: Any, style) -> Any:
+    """The body with every status-style ``error_code`` (``0400``) written in ``style``: a function of it."""
     if isinstance(body, list):
-        return [_hex_codes(v) for v in body]
+        return [_codes(v, style) for v in body]
     if not isinstance(body, dict):
         return body
-    out = {k: _hex_codes(v) for k, v in body.items()}
+    out = {k: _codes(v, style) for k, v in body.items()}
     code = out.get("error_code")
     if isinstance(code, str) and len(code) == 4 and code.isdigit():
-        out["error_code"] = f"D{int(code) % 4096:03X}"
+        out["error_code"] = style(code)
     return out
 
 
-def _json_response(reply: Reply, hex_codes: bool = False) -> Response:
-    if hex_codes:
-        reply = Reply(reply.status, _hex_codes(reply.body), reply.headers)
+def _style(status_codes: bool, hex_codes: bool):
+    """How an error code is written: the fixed message number of the kind of error (the default; fact sheet
+    2: "a fixed 4-digit message number", not the HTTP status), the status itself (``status_error_codes``),
+    or hex like ``D184`` (``hex_error_codes``: ``0400`` -> ``D190``)."""
+    def style(code: str) -> str:
+        code = code if status_codes else MESSAGE_NUMBERS.get(code, code)
+        return f"D{int(code) % 4096:03X}" if hex_codes else code
+    return style
+
+
+def _json_response(reply: Reply, status_codes: bool = True, hex_codes: bool = False) -> Response:
+    if hex_codes or not status_codes:
+        reply = Reply(reply.status, _codes(reply.body, _style(status_codes, hex_codes)), reply.headers)
     content = b"" if reply.body is None else json.dumps(reply.body).encode()
     headers = dict(reply.headers)
     media = "application/json" if reply.body is not None else None
@@ -132,7 +144,8 @@ class SimulatorApp:
         return self._respond(reply)
 
     def _respond(self, reply: Reply) -> Response:
-        return _json_response(reply, self.array.settings.hex_error_codes)
+        st = self.array.settings
+        return _json_response(reply, st.status_error_codes, st.hex_error_codes)
 
     async def _crash(self, request: Request, exc: Exception) -> Response:
         return self._internal_error(request.method, request.url.path)
@@ -175,8 +188,15 @@ class SimulatorApp:
 
         ident = None
         if "id" in request.path_params:
+            text = request.path_params["id"]
+            if name == "copysession_patch" and array.defect("bad-id-500") and \
+                    not (text.isdigit() and int(text) < 2**32):  # pragma: no mutate block, defect injection
+                raise RuntimeError(f"copysession_id {text!r}")    # an unhandled firmware exception
+            if name == "copysession_patch" and array.defect("bad-id-truncated"):  # pragma: no mutate block, defect injection
+                digits = re.match(r"\d*", text).group()             # 1.5 reads as 1, 2**32 + 1 as 1
+                text = str(int(digits) % 2**32) if digits else text
             try:
-                ident = int(request.path_params["id"])
+                ident = int(text)
             except ValueError:
                 return error(400, "path"), caller
 

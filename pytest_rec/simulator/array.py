@@ -71,6 +71,7 @@ class Array(Auth, Jobs, Reads, PatchRules, SuspendResume, Faults):
         self._phase_due: dict[int, tuple[float, str]] = {}   # session -> (when, phase)
         self._resume_split: dict[int, str] = {}              # for the sticky-auto-restored defect
         self._stale: dict[int, tuple[float, dict]] = {}      # read_lag: session -> (until, old modes)
+        self._transfer_set: set[int] = set()                  # through_suspended: sessions a PATCH gave a mode
         self.tenant_reads: set[tuple[str, int]] = set()      # defect tenant-read-then-write: (user, session) read
 
     def has(self, defect: str) -> bool:

@@ -107,7 +107,7 @@ _DEFECTS = [
            "refusal under every rule whose check sends a change.",
            frozenset({"REC-ACCEPT"})),
     Defect("tenant-read-then-write",
-           "A tenant user's GET of a session outside its tenant is answered (200) instead of 404, and "
+           "A tenant user's GET of a session outside its tenant is answered (200) instead of refused, and "
            "the check of its later PATCHes to that session trusts the read: the change is applied.",
            frozenset({"REC-TENANT-DENY"})),
     Defect("tenant-destination-unchecked",
@@ -119,6 +119,15 @@ _DEFECTS = [
            "split_mode on an asynchronous session is refused only when it is the only field; with "
            "recovery_mode it is accepted (split ignored, recovery applied).",
            frozenset({"REC-SPLIT-SYNC-ONLY"})),
+    # issue 27: copysession_id is a required integer
+    Defect("bad-id-500",
+           "A PATCH whose copysession_id is not a whole number below 2**32 (abc, -1, 1.5, 4294967297) "
+           "crashes the handler with a 500.",
+           frozenset({"REC-BAD-INPUT", "REC-NOT-FOUND", "REC-NO-5XX"})),
+    Defect("bad-id-truncated",
+           "A PATCH's copysession_id is read from its leading digits as a 32-bit number: 1.5 and 4294967297 "
+           "both read as 1, so the PATCH changes session 1.",
+           frozenset({"REC-BAD-INPUT", "REC-NOT-FOUND"})),
     Defect("serial-mix",
            "Two PATCHes to one session that overlap (each job takes 0.2 s) mix: each job applies its fields "
            "to the modes its request read, so the later job undoes the earlier accepted change.",

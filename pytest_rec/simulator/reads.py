@@ -1,11 +1,15 @@
 """Reading copy sessions: ``GET /copysession`` (the list) and ``GET /copysession/{id}``, in the
 shape of fact sheet 6.2, with the ``fields`` filter of fact sheet 1.4. A tenant user sees only the
-sessions whose local volume is in the tenant.
+sessions whose local volume is in the tenant; a GET of another one answers 403, as a PATCH of it does
+(``tenant_get_404``: 404, the session absent to that user, the old style).
 
 Realism (``Settings``): ``page_size`` pages the list the way fact sheet 1.5 shows (``total_count``,
 ``list_count``, ``copysession_list``, and ``next_href`` repeating the query with ``last_get_id`` set
 to the last id of the page, absent on the last page; ``max_records`` caps a page too);
-``read_lag`` makes GETs show a session's old modes for a while after a PATCH job's Success.
+``read_lag`` makes GETs show a session's old modes for a while after a PATCH job's Success;
+``through_suspended`` shows transfer mode ``Through`` for a suspended Stack or Consistency session
+until a PATCH sets its transfer mode (the design guide's Through is taken while Stack or Consistency
+is disabled or the session is suspended; whether a GET shows it is unknown, CONTRACT section 1).
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from .replies import Reply, error
 
 
 class Reads:
-    """Mixin of ``Array``: uses ``self.sessions``, ``self.volumes``, ``self.lock``, ``self._visible``."""
+    """Mixin of ``Array``: uses ``self.sessions``, ``self.volumes``, ``self.lock``, ``self._visible``,
+    ``self.settings``, ``self._transfer_set``."""
 
     def render(self, cs: CopySession) -> dict:
         src, dst = self.volumes[cs.source_volume], self.volumes[cs.destination_volume]
@@ -45,6 +50,9 @@ class Reads:
                          "transfer_mode": cs.transfer_mode, "split_mode": cs.split_mode,
                          "recovery_mode": cs.recovery_mode, "remote_boxid": cs.remote_boxid,
                          "is_local_source_volume": cs.is_local_source_volume})
+            if self.settings.through_suspended and cs.phase == "Suspend" and cs.transfer_mode in \
+                    ("Stack", "Consistency") and cs.copysession_id not in self._transfer_set:
+                body["transfer_mode"] = "Through"     # its Stack or Consistency is not in force while suspended
         return body
 
     @staticmethod
@@ -77,6 +85,8 @@ class Reads:
                     and self.defect("tenant-read-then-write"):  # pragma: no mutate block, defect injection
                 self.tenant_reads.add((caller.user.name, sid))
                 return Reply(200, self._filter(self._view(cs), fields))
+            if cs is not None and not self._visible(caller.user, cs) and not self.settings.tenant_get_404:
+                return error(403, "tenant")        # the answer a PATCH of it gets: one tenant answer
             if cs is None or not self._visible(caller.user, cs):
                 return error(404, "copysession_id")
             return Reply(200, self._filter(self._view(cs), fields))

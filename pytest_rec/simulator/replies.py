@@ -28,6 +28,12 @@ ERRORS = {
     503: ("0503", "The storage system is busy"),
 }
 
+# what a client sees as ``error_code`` (unless ``status_error_codes``): a fixed 4-character message number
+# per kind of error, as ETERNUS CLI reports them (fact sheet 2), never the HTTP status copied; the numbers
+# are the simulator's own (the real table is in the CLI User's Guide, Appendix A)
+MESSAGE_NUMBERS = {"0400": "0019", "0401": "0061", "0403": "0087", "0404": "0110", "0405": "0012",
+                   "0409": "0184", "0413": "0047", "0415": "0048", "0500": "0099", "0503": "0125"}
+
 
 @dataclass
 class Reply:

@@ -10,7 +10,7 @@ Jobs end in the order they were registered, and each applies its fields to the s
 when the job runs, never to a copy read earlier, so no accepted change is lost whatever the job
 latency. With ``one_job_per_session`` a change to a session that still has a job Queued or
 Running is refused at once with 409 ("previous command in process"), as a real array may do
-(CONTRACT section 1). The ``serial-mix`` defect applies a job's fields to the modes its request
+(CONTRACT section 1), or with 503 (busy, with Retry-After) when ``concurrent_refusal`` is 503. The ``serial-mix`` defect applies a job's fields to the modes its request
 found (a stale read), so the second of two concurrent changes undoes the first.
 
 Every defect switch is a line ``if self.defect("name")`` carrying the no-mutate pragma: the
@@ -30,7 +30,7 @@ from .replies import PATCH_FIELDS, Reply, error
 
 class PatchRules:
     """Mixin of ``Array``: uses ``self.sessions``, ``self.volumes``, ``self.settings``, ``self.lock``,
-    ``self.defect``, ``self._new_job``, ``self.job_ref``."""
+    ``self.defect``, ``self._new_job``, ``self.job_ref``, ``self.busy``, ``self._transfer_set``."""
 
     # ------------------------------------------------------------- tenants
     def _local_volume(self, cs: CopySession):
@@ -80,6 +80,8 @@ class PatchRules:
             if self.settings.patch_500_body and self.body_fails(body):  # pragma: no mutate block, fault injection
                 return error(500, "injected fault")
             if self.settings.one_job_per_session and self._job_running_on(sid):  # pragma: no mutate block, fault injection
+                if self.settings.concurrent_refusal == 503:
+                    return self.busy()                  # busy, with Retry-After: the client tries again
                 return error(409, "previous command in process")
             payload = {"body": dict(body), "user": caller.user}
             if self.defect("serial-mix"):  # pragma: no mutate block, defect injection
@@ -159,6 +161,8 @@ class PatchRules:
             if before == "Synchronous" and after != "Synchronous":
                 self._resume_split[cs.copysession_id] = cs.split_mode
         cs.transfer_mode = after
+        if "transfer_mode" in body:
+            self._transfer_set.add(cs.copysession_id)
         if after != "Synchronous":
             if not self.defect("no-forced-manual"):  # pragma: no mutate, defect injection
                 cs.split_mode = "Manual"

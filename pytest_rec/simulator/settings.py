@@ -45,10 +45,16 @@ class Settings:
     page_size: int = 0                # GET /copysession: this many per page, next_href to the rest (0: one page)
     read_lag: float = 0.0             # after a PATCH job's Success, GETs show the old modes this long
     hex_error_codes: bool = False     # error_code like "D190" instead of 4 digits
+    status_error_codes: bool = False  # old style: error_code copies the HTTP status ("0400"), not a message number
     odd_neighbours: bool = False      # extra sessions, named by no target, with values outside the enums
     json_500: bool = True             # a 500 carries the JSON error body (false: plain text, as a proxy might)
     stack_equivalent: bool = False    # a resumed Stack session reaches Equivalent after copy_time
     one_job_per_session: bool = False  # a change to a session with an unfinished job: 409 "previous command in process"
+    concurrent_refusal: int = 409     # with one_job_per_session: 409, or 503 (busy, with Retry-After)
+    # a suspended Stack or Consistency session whose transfer mode no PATCH has set reads transfer_mode
+    # "Through" (the design guide's fourth mode, which the PATCH cannot set; CONTRACT section 1)
+    through_suspended: bool = False
+    tenant_get_404: bool = False      # a tenant user's GET of a session outside its tenant: 404, not 403 (old style)
     inventory: str = ""               # inventory TOML to load (empty: the built-in one)
     writable_sessions: int = 0        # the target names only the first N writable sessions (0: all)
     defects: frozenset[str] = frozenset()
@@ -61,6 +67,8 @@ class Settings:
         for name in ("page_size", "writable_sessions", "busy_every", "drop_every", "drop_reply_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 or more")
+        if self.concurrent_refusal not in (409, 503):
+            raise ValueError("concurrent_refusal must be 409 or 503")
         if self.change_at and not re.fullmatch(r"\d+:\d+:\w+=\S+", self.change_at):
             raise ValueError(f"change_at must read N:SID:field=value, not {self.change_at!r}")
 

@@ -2,10 +2,11 @@
 under test and puts a session back. A suspend is normal only from ``Equivalent`` (never forced
 here); a Stack session that is not equivalent cannot be suspended. A Synchronous or Consistency
 suspend may complete ``suspend_lag`` seconds after its job's Success; a resumed session reads
-``Copying``, then ``Equivalent`` after ``copy_time``. A resumed Stack session stays ``Copying``
-unless ``stack_equivalent`` is on; then it too reaches ``Equivalent`` after ``copy_time`` (the
-reference implies a Stack session can be equivalent: fact sheet 7.2 refuses to suspend a Stack
-session "whose phase is not equivalent", and 7.4 says a resume returns the pair to equivalent)."""
+``Copying``, then ``Equivalent`` after ``copy_time``. A resumed Stack session stays ``Copying``:
+the design guide's transfer-mode table gives Stack no equivalent state. ``stack_equivalent`` is for
+an array that behaves otherwise (a resumed Stack session then reaches ``Equivalent`` after
+``copy_time`` too); the fact sheet does not decide it (7.2 refuses to suspend a Stack session "whose
+phase is not equivalent", 7.4 says a resume returns the pair to equivalent)."""
 
 from __future__ import annotations
 

@@ -63,6 +63,7 @@ def target_data(inv: "Inventory", url: str, verify: bool | str = True,
         "sessions": sessions,
         "array": dict(inv.target.get("array", {})),
         "capabilities": dict(inv.target.get("capabilities", {})),
+        **({"profile": dict(inv.target["profile"])} if inv.target.get("profile") else {}),
     }
 
 
@@ -97,7 +98,9 @@ def target_toml(data: dict[str, Any]) -> str:
             lines.append(f"[sessions.{table}.{sid}]")
             lines += [f"{k} = {_toml_value(v)}" for k, v in pins.items()]
             lines.append("")
-    for table in ("array", "capabilities"):
+    for table in ("array", "capabilities", "profile"):
+        if table == "profile" and not data.get(table):
+            continue
         lines.append(f"[{table}]")
         lines += [f"{k} = {_toml_value(v)}" for k, v in data.get(table, {}).items()]
         lines.append("")

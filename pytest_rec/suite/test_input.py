@@ -6,7 +6,7 @@ import json
 import pytest
 
 from pytest_rec.context import moved_to
-from pytest_rec.errors import Deviation
+from pytest_rec.errors import Deviation, TargetError
 from pytest_rec.model import Expectation
 
 BAD_INPUT = Expectation(False, ("REC-BAD-INPUT",), refusal_requirement="REC-BAD-INPUT")
@@ -22,10 +22,6 @@ BAD_BODIES = [
     pytest.param({"recovery_mode": ["Manual"]}, id="recovery_mode an array"),
     pytest.param({"transfer_mode": {"value": "Stack"}}, id="transfer_mode an object"),
     pytest.param({"transfer_mode": ""}, id="transfer_mode empty string"),
-    # values that differ from the table's only by white space: outside the table all the same
-    pytest.param({"transfer_mode": "Synchronous "}, id="transfer_mode with a trailing space"),
-    pytest.param({"recovery_mode": " Manual"}, id="recovery_mode with a leading space"),
-    pytest.param({"split_mode": "Manual\t"}, id="split_mode with a tab"),
     # a valid field beside an invalid one: refused whole, so the valid field must not be applied
     # either (each valid value in one of a pair, so one of the two would change any session)
     pytest.param({"recovery_mode": "Manual", "transfer_mode": "Bogus"}, id="valid recovery Manual + bad transfer"),
@@ -46,6 +42,13 @@ RAW_BODIES = [
 CASE_VARIANTS = [
     {"transfer_mode": "synchronous"}, {"transfer_mode": "STACK"}, {"split_mode": "manual"},
     {"recovery_mode": "automatic"},
+]
+# values that differ from the table's only by white space: the page does not say they must get 400 (an
+# array may trim them), so, like case variants, judged only with --rec-strict and recorded otherwise
+PADDED = [
+    pytest.param({"transfer_mode": "Synchronous "}, id="transfer_mode with a trailing space"),
+    pytest.param({"recovery_mode": " Manual"}, id="recovery_mode with a leading space"),
+    pytest.param({"split_mode": "Manual\t"}, id="split_mode with a tab"),
 ]
 
 
@@ -72,6 +75,15 @@ def test_case_variant_strict(rec_ctx, body):
     rec_ctx.judge(sid, before, body, BAD_INPUT)
 
 
+@pytest.mark.rec("REC-BAD-INPUT")
+@pytest.mark.rec_strict_only
+@pytest.mark.parametrize("body", PADDED)
+def test_padded_value_strict(rec_ctx, body):
+    """A value padded with white space is outside the table; judged only under --rec-strict."""
+    sid, before = rec_ctx.pool.acquire_any()
+    rec_ctx.judge(sid, before, body, BAD_INPUT)
+
+
 @pytest.mark.rec("REC-CONTENT-TYPE")
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded",
                                           "application/xml"], ids=lambda c: c or "no Content-Type")
@@ -95,6 +107,61 @@ def test_content_type_is_415(rec_ctx, content_type):
         problems.append(f"the session changed: {before.modes.label()} -> {after.modes.label()}")
     if problems:
         raise Deviation({"REC-CONTENT-TYPE"}, f"PATCH with Content-Type {content_type!r}: " + "; ".join(problems))
+
+
+# ---------------------------------------------------------------- copysession_id (the page: a required integer)
+ID_REFUSALS = (400, 404)        # either, for an id that is not a whole number or names no session (issue 27)
+
+
+def _quiet(fingerprints: dict) -> dict:
+    """Fingerprints without the phase of an active session (it may go from Copying to Equivalent alone)."""
+    return {sid: fp if fp.endswith(" suspended") else fp.rsplit(" ", 1)[0] + " active"
+            for sid, fp in fingerprints.items()}
+
+
+def _patch_bad_id(rec_ctx, text: str, requirement: str) -> None:
+    """PATCH ``/copysession/<text>`` right after a GET showed no session there, with bodies one of which
+    would change any session it reached: 400 or 404, never 5xx, and no session anywhere changed."""
+    guard = rec_ctx.admin.guard
+    if text.isdigit():
+        guard.allow_absent(int(text))
+    else:
+        guard.allow_bad_id(text)
+    before, wrong = _quiet(rec_ctx.fingerprints(exclude=set())), []
+    for body in ({"recovery_mode": "Manual"}, {"recovery_mode": "Automatic"}):
+        probe = rec_ctx.admin.request("GET", f"/copysession/{text}")
+        if probe.status_code == 200:
+            pytest.skip(f"copysession_id {text} names a session on this array: no PATCH sent to it")
+        if probe.status_code not in ID_REFUSALS:
+            raise TargetError(f"GET /copysession/{text} answered {probe.status_code}, not 400 or 404: not sent {body}")
+        resp = rec_ctx.admin.request("PATCH", f"/copysession/{text}", json_body=body)
+        what = f"{json.dumps(body)} answered {resp.status_code}"
+        if resp.status_code == 202:
+            job = rec_ctx.admin.wait_job(resp.json()["job_id"], rec_ctx.options.job_timeout)
+            what += f", job {job.status if job else 'unread'}"
+        if resp.status_code not in ID_REFUSALS:
+            wrong.append(what)
+        after = _quiet(rec_ctx.fingerprints(exclude=set()))
+        changed = sorted(sid for sid in set(before) | set(after) if before.get(sid) != after.get(sid))
+        for sid in changed:
+            rec_ctx.pool.forget(sid)
+            wrong.append(f"{json.dumps(body)} changed session {sid}: {before.get(sid)} -> {after.get(sid)}")
+        before = after
+    if wrong:
+        raise Deviation({requirement}, f"PATCH /copysession/{text} (copysession_id is a required integer), "
+                                       f"expected 400 or 404 and no change: {'; '.join(wrong)}")
+
+
+@pytest.mark.rec("REC-BAD-INPUT")
+@pytest.mark.parametrize("text", ["abc", "1.5"])
+def test_non_integer_id_is_refused(rec_ctx, text):
+    _patch_bad_id(rec_ctx, text, "REC-BAD-INPUT")
+
+
+@pytest.mark.rec("REC-NOT-FOUND")
+@pytest.mark.parametrize("text", ["-1", "0", str(2**32 + 1)], ids=["-1", "0", "past 32 bits"])
+def test_id_out_of_range_is_refused(rec_ctx, text):
+    _patch_bad_id(rec_ctx, text, "REC-NOT-FOUND")
 
 
 # ---------------------------------------------------------------- recorded only
@@ -131,11 +198,28 @@ def test_case_variant_recorded(rec_ctx, rec_record, body):
 
 
 @pytest.mark.rec("REC-UNSPECIFIED")
+@pytest.mark.rec_lenient_only
+@pytest.mark.parametrize("body", PADDED)
+def test_padded_value_recorded(rec_ctx, rec_record, body):
+    _record(rec_ctx, rec_record, f"padded value {json.dumps(body)}", body=body)
+
+
+@pytest.mark.rec("REC-UNSPECIFIED")
 def test_long_request_line_recorded(rec_ctx, rec_record):
-    """The fact sheet says 413 past 1280 bytes; the seed page says nothing, so it is recorded."""
-    sid = rec_ctx.pool.sids[0] if rec_ctx.pool.sids else rec_ctx.target.writable[0]
-    fields = ",".join(["transfer_mode"] * 100)
-    resp = rec_ctx.admin.request("GET", f"/copysession/{sid}?fields={fields}")
+    """The fact sheet says 413 past 1280 bytes; the seed page says nothing, so it is recorded. Sent as the
+    call under test: a PATCH (its query a long ``fields``) whose body sets the recovery mode the session
+    already has, so that an array that takes it anyway changes nothing."""
+    sid, before = rec_ctx.pool.acquire_any()
+    rec_ctx.pool.forget(sid)
+    path = f"/copysession/{sid}?fields={','.join(['transfer_mode'] * 100)}"
+    line = len(f"PATCH /api/v1{path} HTTP/1.1")
+    resp = rec_ctx.admin.request("PATCH", path, json_body={"recovery_mode": before.modes.recovery_mode})
+    job = None
+    if resp.status_code == 202:
+        job = rec_ctx.admin.wait_job(resp.json()["job_id"], rec_ctx.options.job_timeout).status
+    after = rec_ctx.operator.read(sid)
+    rec_ctx.pool.note(sid, after)
     if resp.status_code >= 500 and resp.status_code != 503:
-        raise Deviation({"REC-NO-5XX"}, f"a request line of {len(fields) + 40} bytes answered {resp.status_code}")
-    rec_record(f"GET with a request line over 1280 bytes: HTTP {resp.status_code}")
+        raise Deviation({"REC-NO-5XX"}, f"a PATCH with a request line of {line} bytes answered {resp.status_code}")
+    rec_record(f"PATCH with a request line of {line} bytes: HTTP {resp.status_code}" + (f", job {job}" if job else "")
+               + f"; session {before.modes.label()} -> {after.modes.label()}")

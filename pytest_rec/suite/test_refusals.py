@@ -15,17 +15,21 @@ from pytest_rec.plugin import opt_in
 from pytest_rec.shapes import REACHABLE, raise_all, shaped_bodies, transfer_modes, undoable_first
 
 
+OUTSIDE = (403, 404)     # a tenant user's GET of a session outside its tenant: refused, or absent to that user
+
+
 def _local_source(rec_ctx, sid: int) -> bool:
     return rec_ctx.admin.get_copysession(sid).get("is_local_source_volume", True) is not False
 
 
 def _foreign_writable(rec_ctx, source_side: bool) -> int | None:
     """A writable session of this process whose local volume is on ``source_side`` and outside the tenant
-    user's tenant: the tenant user's GET shows it absent (404; DECISIONS 8 and 21). None if there is none."""
+    user's tenant: the tenant user's GET refuses it (403, or 404: absent to that user; DECISIONS 8, 21 and
+    78). None if there is none."""
     for sid in rec_ctx.pool.sids:
         if _local_source(rec_ctx, sid) != source_side:
             continue
-        if rec_ctx.tenant.request("GET", f"/copysession/{sid}").status_code == 404:
+        if rec_ctx.tenant.request("GET", f"/copysession/{sid}").status_code in OUTSIDE:
             return sid
     return None
 
@@ -81,7 +85,7 @@ def test_tenant_refused_on_each_local_side(rec_ctx, side):
     if sid is None and rec_ctx.workers > 1:
         elsewhere = [w for w in target.writable if w not in rec_ctx.pool.sids
                      and _local_source(rec_ctx, w) == source_side
-                     and rec_ctx.tenant.request("GET", f"/copysession/{w}").status_code == 404]
+                     and rec_ctx.tenant.request("GET", f"/copysession/{w}").status_code in OUTSIDE]
         if elsewhere:       # a one-lane run would try it here: never a silent narrowing
             from pytest_rec.errors import Blocked
 
@@ -90,7 +94,7 @@ def test_tenant_refused_on_each_local_side(rec_ctx, side):
     if not tried:
         opt_in(f"no named session is {side}-local and outside the tenant user's tenant",
                f"name such a session as tenant_foreign, or make the local ({side}) volume of a writable "
-               "session one outside the tenant (the tenant user's GET must answer 404)")
+               "session one outside the tenant (the tenant user's GET must answer 403 or 404)")
     raise_all(found)
 
 
