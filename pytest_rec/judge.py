@@ -123,16 +123,23 @@ def settle_window(target: Target, transcript, patient: bool = True) -> float:
     longest = getattr(transcript, "longest_settle", 0.0)
     if patient:
         return min(profile, max(3 * longest, longest + LAG_MARGIN))
-    return min(profile, max(2 * longest, longest + FAST_MARGIN))
+    return min(profile, fast_window(transcript))
+
+
+def fast_window(transcript) -> float:
+    """Twice the longest lag the run has seen, at least that lag and ``FAST_MARGIN``."""
+    longest = getattr(transcript, "longest_settle", 0.0)
+    return max(2 * longest, longest + FAST_MARGIN)
 
 
 def settled_read(reader: RecClient, target: Target, sid: int, want, before=None, patient: bool = True) -> SessionState:
     """Read a session after a job's Success; a GET may lag the job (CONTRACT section 1), so re-read
     with back-off while it still shows the state ``before`` the change (a lag), until ``want`` (a
     ``Modes``, or a set of them: any one will do) shows or the settle window (``settle_window``)
-    passes, then return what shows. A read that shows neither the old state nor the new one is judged
-    at once: waiting would not make it right. Without ``before`` any read other than ``want`` is waited
-    on. The longest lag seen is kept on the transcript for the summary and the window."""
+    passes, then return what shows. A read that shows neither the old state nor the new one gets only
+    the short window of the run's own lags (``fast_window``): a lag of an earlier change may still show,
+    but waiting longer would not make it right. Without ``before`` any read other than ``want`` is
+    waited on for the whole window. The longest lag seen is kept on the transcript for the summary and the window."""
     start = time.monotonic()
     transcript = reader.transcript
     wanted = set(want) if isinstance(want, (set, frozenset)) else ({want} if want is not None else set())
@@ -142,11 +149,15 @@ def settled_read(reader: RecClient, target: Target, sid: int, want, before=None,
     st = state_of(reader.get_copysession(sid), target)
     delay = 0.02
 
-    def lagging(state: SessionState) -> bool:
-        return state.modes not in wanted and (before is None or state.modes == before)
+    # a read that shows neither the state before nor the one wanted (an older state, a change half shown)
+    # is given only the short window of the run's own lags, never the profile's whole one
+    brief = min(window, fast_window(transcript))
 
-    while wanted and lagging(st) and time.monotonic() - start < window:
-        time.sleep(min(delay, max(0.0, window - (time.monotonic() - start))))
+    def limit(state: SessionState) -> float:
+        return window if before is None or state.modes == before else brief
+
+    while wanted and st.modes not in wanted and time.monotonic() - start < limit(st):
+        time.sleep(min(delay, max(0.0, limit(st) - (time.monotonic() - start))))
         delay = min(delay * 1.6, 1.0)
         st = state_of(reader.get_copysession(sid), target)
         waiting(f"session {sid} to read {' or '.join(sorted(m.label() for m in wanted))} after its job "
