@@ -89,7 +89,12 @@ def headline(summary: dict) -> str:
     failing = [r["id"] for r in summary.get("requirements", []) if r.get("verdict") in ("fail", "error")]
     line = f"VERDICT: {summary.get('verdict', 'inconclusive')} - {target.get('model', 'unknown')} " \
            f"{target.get('serial', '')} firmware {target.get('firmware', 'unknown')}"
-    return line + (f" - fails: {', '.join(failing)}" if failing else "")
+    line += f" - fails: {', '.join(failing)}" if failing else ""
+    from .report import known_line
+
+    if known_line(summary):
+        line += f" - no new deviations (known: {', '.join(summary.get('known_deviations') or [])})"
+    return line
 
 
 def build_html(report_dir: Path, name: str | None = None, group_by: list[str] | None = None,

@@ -147,6 +147,7 @@ def build_summary(cases: list[dict], meta: dict) -> dict:
                    **({"setup_failed": True} if c.get("setup_failed") else {}),
                    **({"cut_short": c["cut_short"]} if c.get("cut_short") else {}),
                    **({"tickets": c["tickets"]} if c.get("tickets") else {}),
+                   **({"known_reasons": c["known_reasons"]} if c.get("known_reasons") else {}),
                    **({"fixed_tickets": c["fixed_tickets"]} if c.get("fixed_tickets") else {})}
                   for c in cases],
         "collected": meta.get("collected", len(cases)),
@@ -195,6 +196,7 @@ def render_markdown(summary: dict) -> str:
     stamp = " — SIMULATOR (not a real array)" if sim else ""
     lines = [f"# REC compliance: **{summary['verdict'].upper()}**{stamp}", "",
              f"Why: {summary['verdict_reason']}.", "",
+             *([known_line(summary), ""] if known_line(summary) else []),
              f"Seed page sign-off (PATCH /copysession/{{copysession_id}} as published): "
              f"**{summary['seed_verdict']}** — {summary['seed_verdict_reason']}.", "",
              "| | |", "|---|---|",
@@ -359,6 +361,24 @@ def is_simulator(summary: dict) -> bool:
     whose target file names it in ``[array] model`` (CONTRACT section 3): every report says so."""
     t = summary["target"]
     return t.get("kind") == "sim" or "SIMULATOR" in str(t.get("model", "")).upper()
+
+
+def known_line(summary: dict) -> str:
+    """Where every deviation of the run is a known (ticketed) one: "no new deviations" and each ticket
+    with its requirement, case count and reason, as compliance.md and the HTML front page say it; else ""."""
+    known = [c for c in summary.get("cases", []) if c.get("outcome") == "known-deviation"]
+    if not known or any(c.get("outcome") == "failed" for c in summary.get("cases", [])):
+        return ""
+    tickets: dict[str, dict] = {}
+    for c in known:
+        for t in c.get("tickets", []):
+            entry = tickets.setdefault(t, {"reqs": set(), "cases": 0, "reason": ""})
+            entry["reqs"].update(c.get("failed_requirements") or [])
+            entry["cases"] += 1
+            entry["reason"] = entry["reason"] or (c.get("known_reasons") or {}).get(t, "")
+    return "No new deviations: every deviation is a known one: " + "; ".join(
+        f"{t} ({', '.join(sorted(e['reqs']))}, {e['cases']} case(s))" + (f": {e['reason']}" if e["reason"] else "")
+        for t, e in sorted(tickets.items()))
 
 
 def verdict_line(summary: dict) -> str:
