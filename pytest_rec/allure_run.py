@@ -83,7 +83,7 @@ def write_verdict_result(results_dir: Path, summary: dict) -> str:
         name += "; fails: " + ", ".join(failed)
     if errored:
         name += "; could not check: " + ", ".join(errored)
-    from .report import known_line
+    from .reasons import known_line
 
     known = known_line(summary)
     if known:                  # the gate's outcome, as on the console: the tickets, and no new deviation

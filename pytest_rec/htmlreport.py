@@ -90,7 +90,7 @@ def headline(summary: dict) -> str:
     line = f"VERDICT: {summary.get('verdict', 'inconclusive')} - {target.get('model', 'unknown')} " \
            f"{target.get('serial', '')} firmware {target.get('firmware', 'unknown')}"
     line += f" - fails: {', '.join(failing)}" if failing else ""
-    from .report import known_line
+    from .reasons import known_line
 
     if known_line(summary):
         line += f" - no new deviations (known: {', '.join(summary.get('known_deviations') or [])})"

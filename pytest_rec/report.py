@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .catalogue import load_catalogue
 from .errors import TRANSFER_NOT_APPLIED
+from .reasons import known_line, stop_cause
 
 __all__ = ["build_summary", "requirement_verdicts", "overall", "exit_code", "verdict_line", "render_markdown",
            "deviation_groups", "write_summary", "manifest"]
@@ -92,6 +93,8 @@ def _inconclusive_reasons(rows: list[dict], cases: list[dict], meta: dict, ids: 
         reasons.append(f"not judged to the end for {', '.join(cut)} (a check stopped at another deviation or at a "
                        "failed setup step before the step that judges it)")
     notrun = [r["id"] for r in judged if r["verdict"] == "not-run"]
+    if not cases and (meta.get("stopped") or meta.get("interrupted")):
+        return reasons + ["nothing ran"]     # the cause once, not followed by every requirement id
     if notrun:
         reasons.append(f"required checks did not run for {', '.join(notrun)}")
     mine = [c for c in cases if set(c["requirements"]) & ids]
@@ -363,27 +366,17 @@ def is_simulator(summary: dict) -> bool:
     return t.get("kind") == "sim" or "SIMULATOR" in str(t.get("model", "")).upper()
 
 
-def known_line(summary: dict) -> str:
-    """Where every deviation of the run is a known (ticketed) one: "no new deviations" and each ticket
-    with its requirement, case count and reason, as compliance.md and the HTML front page say it; else ""."""
-    known = [c for c in summary.get("cases", []) if c.get("outcome") == "known-deviation"]
-    if not known or any(c.get("outcome") == "failed" for c in summary.get("cases", [])):
-        return ""
-    tickets: dict[str, dict] = {}
-    for c in known:
-        for t in c.get("tickets", []):
-            entry = tickets.setdefault(t, {"reqs": set(), "cases": 0, "reason": ""})
-            entry["reqs"].update(c.get("failed_requirements") or [])
-            entry["cases"] += 1
-            entry["reason"] = entry["reason"] or (c.get("known_reasons") or {}).get(t, "")
-    return "No new deviations: every deviation is a known one: " + "; ".join(
-        f"{t} ({', '.join(sorted(e['reqs']))}, {e['cases']} case(s))" + (f": {e['reason']}" if e["reason"] else "")
-        for t, e in sorted(tickets.items()))
-
-
 def verdict_line(summary: dict) -> str:
     """The run's last line, the same from the plugin and from ``rec-compliance``."""
     sim = " [SIMULATOR]" if is_simulator(summary) else ""
+    t = summary.get("target") or {}
+    if t.get("kind") != "sim":        # a target file: which array and firmware the verdict is about
+        named = " ".join(str(t[k]) for k in ("model", "serial") if t.get(k) and t[k] != "unknown")
+        sim = f" [{'SIMULATOR: ' if sim else ''}{named or 'array not named ([array] of the target file)'}, " \
+              f"firmware {t.get('firmware', 'unknown')}]"
+    cause = stop_cause(summary) if summary.get("verdict") == "inconclusive" else ""
+    if cause:        # a CI log's tail says why the run proved nothing
+        return f"VERDICT: inconclusive ({cause}){sim}; seed rules: {summary['seed_verdict']}"
     failed = [r["id"] for r in summary["requirements"] if r["verdict"] == "fail"]
     extra = f" ({', '.join(failed)})" if failed else ""
     if failed and not any(c["outcome"] == "failed" for c in summary["cases"]):

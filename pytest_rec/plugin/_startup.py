@@ -31,9 +31,12 @@ def _check_before_lanes(config: pytest.Config, run: RecRun) -> None:
 
     problems = read_only_preflight(run.options.target, lanes=True)
     if problems:
-        # on stdout, at the start: the verdict stays the last line of the output (stderr may come after it)
-        sys.stdout.write("pytest-rec: one lane instead of " + str(n) + ": " + "; ".join(problems)[:600] + "\n")
-        sys.stdout.flush()
+        if not any(p.startswith("cannot use ") or "target file" in p for p in problems):
+            # on stdout, at the start: the verdict stays the last line of the output (stderr may come after it).
+            # Not when the target cannot be used at all: the run stops at once and says why, once.
+            sys.stdout.write(f"pytest-rec: the run goes on in one lane instead of {n}, because: "
+                             + "; ".join(problems)[:600] + "\n")
+            sys.stdout.flush()
         config.option.dist, config.option.numprocesses, config.option.tx = "no", None, []
         config.option.rec_lanes = 1
 
