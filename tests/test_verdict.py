@@ -319,3 +319,54 @@ def test_console_prints_the_verdict_once_and_each_deviation_whole(tmp_path):
     for g in groups:
         words = " ".join(g["message"].split())
         assert words in console, (words, console[-3000:])
+
+
+def _rec_sim(*args: str) -> tuple[subprocess.Popen, str]:
+    import time
+
+    sim = subprocess.Popen([str(Path(sys.executable).parent / "rec-sim"), "--port", "0", "--tls", *args],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen, deadline = [], time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = sim.stdout.readline()
+        seen.append(line)
+        if "target file written" in line:
+            url = next(ln.split()[2] for ln in seen if ln.startswith("rec-sim: serving"))
+            return sim, url.removesuffix("/api/v1")
+    sim.kill()
+    pytest.fail("rec-sim did not start: " + "".join(seen))
+
+
+def test_tls_failure_names_verify_and_a_kept_ca_survives_a_restart(tmp_path):
+    """A self-signed array with no `verify` key: the run stops naming `verify` and both ways to set it
+    (a CA path, or false with its warning), not the hint of a refused connection. `rec-sim --ca DIR`
+    signs every start's certificate with the CA kept in DIR: a target file written by one start still
+    verifies against the next one, started with another --target-out folder."""
+    import ssl
+
+    import httpx
+
+    ca = tmp_path / "ca"
+    sim, url = _rec_sim("--ca", str(ca), "--target-out", str(tmp_path / "a" / "t.toml"))
+    try:
+        text = (tmp_path / "a" / "t.toml").read_text()
+        assert f'verify = "{ca / "ca.pem"}"' in text, text
+        bare = tmp_path / "no-verify.toml"
+        bare.write_text("\n".join(ln for ln in text.splitlines() if not ln.startswith("verify")) + "\n")
+        from pytest_rec.simulator.inventory import load_inventory, passwords
+
+        env = {k.replace("REC_", "REC_SIM_", 1): v for k, v in passwords(load_inventory()).items()}
+        code, _, out = run(tmp_path, "--rec-target", str(bare), env=env)
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+    assert code == 2, out[-2000:]
+    assert "`verify`" in out and "ca.pem" in out and "verify = false" in out, out[-2000:]
+    assert out.strip().splitlines()[-1].startswith("VERDICT: inconclusive (TLS"), out[-500:]
+    sim, url = _rec_sim("--ca", str(ca), "--target-out", str(tmp_path / "b" / "t.toml"))
+    try:
+        answer = httpx.get(url + "/api/v1/copysession", verify=ssl.create_default_context(cafile=str(ca / "ca.pem")))
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+    assert answer.status_code == 401          # the TLS handshake with the kept CA went through
