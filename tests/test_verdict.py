@@ -370,3 +370,26 @@ def test_tls_failure_names_verify_and_a_kept_ca_survives_a_restart(tmp_path):
         sim.terminate()
         sim.wait(timeout=10)
     assert answer.status_code == 401          # the TLS handshake with the kept CA went through
+
+
+def test_old_restored_journals_are_pruned_from_the_state_directory(tmp_path, monkeypatch):
+    """Every run records its journal in the state directory: those whose sessions were all put back and
+    that are older than the set age go; one that still holds a session, or a recent one, stays."""
+    import time
+
+    from pytest_rec.plugin._startup import prune_journals
+
+    monkeypatch.setenv("REC_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("REC_JOURNAL_KEEP_DAYS", "7")
+    folder = tmp_path / "journals" / "abc"
+    folder.mkdir(parents=True)
+    old = time.time() - 8 * 86400
+    made = {}
+    for name, restored, when in (("old-done", True, old), ("old-pending", False, old), ("new-done", True, None)):
+        path = folder / f"{name}.json"
+        path.write_text(json.dumps({"sessions": {"1": {"restored": restored}}}))
+        if when:
+            os.utime(path, (when, when))
+        made[name] = path
+    assert prune_journals() == [made["old-done"]]
+    assert not made["old-done"].exists() and made["old-pending"].exists() and made["new-done"].exists()
