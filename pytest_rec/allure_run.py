@@ -96,6 +96,10 @@ def write_verdict_result(results_dir: Path, summary: dict) -> str:
         what = f"{count} of {r.get('tests', 0)} case(s) failed" if r["verdict"] == "fail" else \
             f"{r.get('errors', 0) + r.get('blocked', 0)} of {r.get('tests', 0)} case(s) could not run or were not " \
             "judged to the end"
+        tickets = sorted({t for c in summary.get("cases", []) if c.get("outcome") == "known-deviation"
+                          and r["id"] in (c.get("failed_requirements") or []) for t in c.get("tickets", [])})
+        if r.get("known"):
+            what += f" ({r['known']} of them known: {', '.join(tickets)})"
         lines.append(f"[{r['id']}] {r.get('title', '')}: {what}")
         case, http = _example_steps(results, r["id"], uuid_)
         steps.append({"name": f"{r['id']}: {r.get('title', '')}: {what}" + (f"; e.g. {case}" if case else ""),
