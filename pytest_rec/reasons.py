@@ -1,12 +1,12 @@
 """The verdict's words where a run did not simply pass or fail: why a run stopped before it judged
-anything, in a few words (the last line a CI log shows), and the "no new deviations" line that names
-each known deviation's ticket (compliance.md, the HTML front page)."""
+anything, in a few words (the last line a CI log shows), the "no new deviations" line that names
+each known deviation's ticket (compliance.md, the HTML front page), and the console's deviation lines."""
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["known_line", "stop_cause"]
+__all__ = ["deviation_lines", "known_line", "stop_cause"]
 
 
 def known_line(summary: dict) -> str:
@@ -55,3 +55,15 @@ def stop_cause(summary: dict) -> str:
         if m:
             return words.format(*m.groups())
     return re.split(r"[:;(]", stopped.removeprefix("pytest-rec: "), maxsplit=1)[0].strip()[:80]
+
+
+def deviation_lines(groups: list[dict], width: int) -> list[str]:
+    """One distinct deviation per entry, whole: wrapped to the terminal, never cut."""
+    import textwrap
+
+    out = []
+    for g in groups:
+        text = f"{g['requirement']}: {g['count']} case(s), e.g. {g['example']}: {g['message']}"
+        out += textwrap.wrap(text, width=max(60, width - 1), initial_indent="  ", subsequent_indent="      ",
+                             break_long_words=False, break_on_hyphens=False) or ["  " + text]
+    return out

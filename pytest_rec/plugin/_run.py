@@ -220,21 +220,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """A signal before the session started (pytest_configure: the lanes' preflight): the cli writes
     the summary and says so; no traceback banner pointing into the signal handler."""
     run = config.stash.get(RUN, None)
+    if run is None or not run.interrupted or not _runs_the_suite(config):
+        return
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if run is not None and run.interrupted and reporter is not None and _runs_the_suite(config):
+    if reporter is not None:
         reporter._keyboardinterrupt_memo = None
-
-
-def _deviation_lines(groups: list[dict], width: int) -> list[str]:
-    """One distinct deviation per entry, whole: wrapped to the terminal, never cut."""
-    import textwrap
-
-    out = []
-    for g in groups:
-        text = f"{g['requirement']}: {g['count']} case(s), e.g. {g['example']}: {g['message']}"
-        out += textwrap.wrap(text, width=max(60, width - 1), initial_indent="  ", subsequent_indent="      ",
-                             break_long_words=False, break_on_hyphens=False) or ["  " + text]
-    return out
+    if run.summary is None and getattr(config, "workerinput", None) is None:
+        try:        # a signal while the session started (xdist bringing its lanes up): no sessionfinish
+            write_reports(run, pytest.ExitCode.INTERRUPTED)
+        except Exception as exc:  # noqa: BLE001 - rec-compliance still says the run was stopped
+            sys.stdout.write(f"pytest-rec: the summary of the interrupted run could not be written: {exc}\n")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -246,12 +241,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     nothing_ran = run.summary is not None and not run.summary["cases"] and \
         bool(run.summary.get("stopped") or run.summary.get("interrupted"))
     if run.summary is not None:
+        from ..reasons import deviation_lines
         from ..report import deviation_groups
 
         groups = deviation_groups(run.summary["cases"])
         if groups:
             terminalreporter.write_sep("-", f"pytest-rec: {len(groups)} distinct deviation(s)")
-        for line in _deviation_lines(groups, terminalreporter._tw.fullwidth):
+        for line in deviation_lines(groups, terminalreporter._tw.fullwidth):
             terminalreporter.write_line(line)
         own = run.deselected_own
         if run.options.dry_run:
