@@ -35,6 +35,13 @@ def compliance_main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:                     # a signal before pytest started: nothing was sent
         stop["raise"] = False
         name = received[-1] if received else "SIGINT"
+        written = _report_dir(args) / "compliance.json"
+        if stop.get("started") and written.exists():    # this run wrote it: it stands (a signal after pytest)
+            print(f"pytest-rec: {name} while the reports were written")
+            from .report import verdict_line
+
+            print(verdict_line(json.loads(written.read_text(encoding="utf-8"))))
+            return 2
         summary = None if "--rec-dry-run" in args or "--rec-offline" in args else \
             _summary_of_a_run_stopped_at_start(_report_dir(args), args, name)
         print(f"pytest-rec: {name} before the run started; nothing was sent")
@@ -152,6 +159,7 @@ def _run_and_report(pytest_args: list[str], report_dir: Path, received: list[str
                     dry: bool = False) -> int:
     import pytest
 
+    stop["started"] = True                # from here on a compliance.json in the folder is this run's
     try:
         status = int(pytest.main(pytest_args))
     except KeyboardInterrupt:            # outside the plugin's own handling: before or after the run

@@ -294,7 +294,15 @@ def merge_main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
+    new_in = {id(s): known_apart(sorted(deviations(s)), known, s) for s in summaries}
+    only_known = [s for s in summaries if s.get("verdict") == "non-compliant" and not new_in[id(s)][0]
+                  and not s.get("blockers")]
     table = fleet_table(summaries)
+    if known:                # the known ones apart from the new ones, per run
+        table += "\n## Deviations against the known-deviations file\n\n" + "".join(
+            f"- {identity(s)}: {len(new_in[id(s)][0])} new, {len(new_in[id(s)][1])} known"
+            + (f" ({', '.join(sorted({t for _, _, t in new_in[id(s)][1]}))})" if new_in[id(s)][1] else "") + "\n"
+            for s in summaries)
     (out / "fleet.md").write_text(table, encoding="utf-8")
     (out / "fleet.json").write_text(json.dumps([{"target": s["target"], "run": s.get("run"), "depth": s.get("depth"),
                                                   "verdict": s.get("verdict"), "seed_verdict": s.get("seed_verdict"),
@@ -302,9 +310,6 @@ def merge_main(argv: list[str] | None = None) -> int:
                                                  for s in summaries], indent=2), encoding="utf-8")
     focus = merge_results([Path(d) for d in args.reports], summaries, out / "allure-results")
     print(table)
-    new_in = {id(s): known_apart(sorted(deviations(s)), known, s) for s in summaries}
-    only_known = [s for s in summaries if s.get("verdict") == "non-compliant" and not new_in[id(s)][0]
-                  and not s.get("blockers")]
     for s in only_known:
         tickets = sorted({t for _, _, t in new_in[id(s)][1]})
         print(f"rec-merge: {identity(s)}: no new deviations (known: {', '.join(tickets)})")

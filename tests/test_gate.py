@@ -101,6 +101,7 @@ def test_compare_and_merge_take_the_known_deviations_file(tmp_path, capsys):
     merged = str(tmp_path / "fleet")
     assert merge_main([paths["old"], paths["new"], "-o", merged, "--no-html"]) == 1
     assert merge_main([paths["old"], paths["new"], "-o", merged, "--no-html", "--rec-known", str(known)]) == 0
+    assert "0 new, 1 known (ETERNUS-42)" in (tmp_path / "fleet" / "fleet.md").read_text()
     assert merge_main([paths["old"], paths["other"], "-o", merged, "--no-html", "--rec-known", str(known)]) == 1
     assert merge_main([paths["new"], paths["new"], "-o", merged, "--no-html"]) == 2
     assert "are the same run" in capsys.readouterr().err
