@@ -56,6 +56,10 @@ def compliance_main(argv: list[str] | None = None) -> int:
             os.environ.pop("REC_CLI_RUN", None)
         else:
             os.environ["REC_CLI_RUN"] = was
+        # CPython (3.11) marks a KeyboardInterrupt that left code run from a string (dataclasses and
+        # namedtuple make their methods so, while pytest is imported) as "unhandled" even when caught
+        # later, and then ends the process by SIGINT (exit -2, not 2); a string run to its end clears it
+        exec("None")  # noqa: S102 - a constant: only to clear that mark
 
 
 def _compliance(args: list[str], received: list[str], stop: dict) -> int:
@@ -164,6 +168,12 @@ def _run_and_report(pytest_args: list[str], report_dir: Path, received: list[str
         status = int(pytest.main(pytest_args))
     except KeyboardInterrupt:            # outside the plugin's own handling: before or after the run
         status = 2
+    except Exception as exc:             # noqa: BLE001 - pytest failing to print an interrupt it caught
+        signal_name = _interrupt_behind(exc)
+        if signal_name is None:
+            raise
+        received.append(signal_name)     # (a KeyboardInterrupt in code without line numbers: typing's
+        status = 2                       # NamedTuple) is still that interrupt: exit 2, its summary
     summary_path = report_dir / ("plan.json" if dry else "compliance.json")
     if not summary_path.exists() and received and not dry:
         _summary_of_a_run_stopped_at_start(report_dir, pytest_args, received[-1])   # a signal before the session
@@ -222,14 +232,38 @@ def _run_and_report(pytest_args: list[str], report_dir: Path, received: list[str
     return 2 if received and code in (0, 1) else code
 
 
+def _forget_broken_imports() -> None:
+    """A signal in the middle of an import removes the module that was loading but keeps the submodules
+    it had loaded, which a new import of the package then does not bind (PyYAML's C part fails on that):
+    forget every such orphan, so the next import loads the package whole."""
+    for name in sorted(sys.modules, reverse=True):
+        parent, _, child = name.rpartition(".")
+        if parent and (parent not in sys.modules or getattr(sys.modules[parent], child, None) is not sys.modules[name]):
+            sys.modules.pop(name, None)
+
+
+def _interrupt_behind(exc: BaseException) -> str | None:
+    """The signal's name when ``exc`` was raised while a KeyboardInterrupt was being handled, else None."""
+    seen = exc.__context__
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return str(seen) if str(seen).startswith("SIG") else "SIGINT"
+        seen = seen.__context__
+    return None
+
+
 def _summary_of_a_run_stopped_at_start(report_dir: Path, pytest_args: list[str], signal_name: str) -> dict | None:
     """Ctrl-C (or SIGTERM, SIGHUP) before pytest's session started (the lanes' check of the target):
     nothing was written to the array; the summary says ``interrupted`` as for any interrupted run."""
     import time
 
     from . import __version__
-    from .report import build_summary, exit_code, write_summary
 
+    try:
+        from .report import build_summary, exit_code, write_summary
+    except Exception:  # noqa: BLE001 - the signal cut an import short (a package left without its submodule)
+        _forget_broken_imports()
+        from .report import build_summary, exit_code, write_summary
     target = _option_value(pytest_args, "--rec-target") or os.environ.get("REC_TARGET") or "sim"
     gmt = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     meta = {"target": {"url": target, "kind": "sim" if target == "sim" else "array", "model": "unknown",
