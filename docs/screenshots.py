@@ -1,9 +1,11 @@
 """Screenshots of the HTML report's front page, as a reader first sees it, for the README:
-a clean run (docs/report-clean.png) and a run against a defective simulator
-(docs/report-failing.png), both at depth full, taken in headless Chromium.
+a clean run (docs/report-clean.png), a run against a defective simulator whose defect breaks a
+setup step, so that its failures cascade into other requirements' cases (docs/report-failing.png),
+and the same kind of defect ticketed in a known-deviations file (docs/report-known.png), all at
+depth full, taken in headless Chromium.
 
-    .venv/bin/python docs/screenshots.py                       # runs both, then takes the pictures
-    .venv/bin/python docs/screenshots.py --clean DIR --failing DIR   # from report folders already written
+    .venv/bin/python docs/screenshots.py                       # runs all three, then takes the pictures
+    .venv/bin/python docs/screenshots.py --clean DIR --failing DIR --known DIR   # from report folders already written
 
 The page opened is the one `rec-compliance` prints: the single-file report, at the verdict.
 """
@@ -19,7 +21,14 @@ import tempfile
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
-DEFECT = "no-forced-manual"
+DEFECT = "stack-to-sync-keeps-stack"             # a setup step fails: every red mark must still be REC-ACCEPT's
+KNOWN_DEFECT = "recovery-ignored-consistency"
+KNOWN = """[[deviation]]
+requirement = "REC-RECOVERY"
+cases = "*"
+ticket = "ETERNUS-42"
+reason = "recovery_mode is ignored when the session ends in Consistency"
+"""
 
 
 def run(report_dir: Path, *args: str) -> str:
@@ -49,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clean", type=Path, help="a report folder of a clean run (else one is run)")
     p.add_argument("--failing", type=Path, help=f"a report folder of a failing run (else one with {DEFECT})")
+    p.add_argument("--known", type=Path, help=f"a report folder of a run with known deviations only (else one with "
+                                               f"{KNOWN_DEFECT} and a known-deviations file)")
     args = p.parse_args(argv)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
@@ -57,7 +68,11 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         pages = {}
-        for key, given, extra in (("clean", args.clean, []), ("failing", args.failing, ["--rec-sim-defect", DEFECT])):
+        known = Path(tmp) / "known.toml"
+        known.write_text(KNOWN, encoding="utf-8")
+        for key, given, extra in (("clean", args.clean, []), ("failing", args.failing, ["--rec-sim-defect", DEFECT]),
+                                  ("known", args.known, ["--rec-sim-defect", KNOWN_DEFECT,
+                                                         "--rec-known-deviations", str(known)])):
             if given is not None:
                 pages[key] = front_page(build_html(given), given)
             else:

@@ -10,7 +10,7 @@ import uuid
 from hashlib import md5
 from pathlib import Path
 
-from .allure_steps import RUN, RUN_TAG, _exchange_steps, _is_run_result, requirement_name
+from .allure_steps import RUN, RUN_TAG, _exchange_steps, _is_run_result, apply_case_records, requirement_name
 
 __all__ = ["result_id", "write_verdict_result", "write_restore_result", "write_run_results"]
 
@@ -83,14 +83,23 @@ def write_verdict_result(results_dir: Path, summary: dict) -> str:
         name += "; fails: " + ", ".join(failed)
     if errored:
         name += "; could not check: " + ", ".join(errored)
+    from .reasons import known_line
+
+    known = known_line(summary)
+    if known:                  # the gate's outcome, as on the console: the tickets, and no new deviation
+        name += "; no new deviations (known: " + ", ".join(summary.get("known_deviations") or []) + ")"
     lines = [f"VERDICT: {verdict}: {summary.get('verdict_reason', '')}",
-             f"seed rules: {summary.get('seed_verdict', 'unknown')}"]
+             f"seed rules: {summary.get('seed_verdict', 'unknown')}", *([known] if known else [])]
     steps, uuid_ = [], _run_uuid("verdict", summary)
     for r in failing:
         count = r.get("failed", 0)           # known deviations included (compliance.json counts them there)
         what = f"{count} of {r.get('tests', 0)} case(s) failed" if r["verdict"] == "fail" else \
             f"{r.get('errors', 0) + r.get('blocked', 0)} of {r.get('tests', 0)} case(s) could not run or were not " \
             "judged to the end"
+        tickets = sorted({t for c in summary.get("cases", []) if c.get("outcome") == "known-deviation"
+                          and r["id"] in (c.get("failed_requirements") or []) for t in c.get("tickets", [])})
+        if r.get("known"):
+            what += f" ({r['known']} of them known: {', '.join(tickets)})"
         lines.append(f"[{r['id']}] {r.get('title', '')}: {what}")
         case, http = _example_steps(results, r["id"], uuid_)
         steps.append({"name": f"{r['id']}: {r.get('title', '')}: {what}" + (f"; e.g. {case}" if case else ""),
@@ -152,7 +161,9 @@ def write_restore_result(results_dir: Path, status: dict, summary: dict | None =
 
 
 def write_run_results(results_dir: Path, summary: dict) -> str:
-    """The verdict and (from ``summary["restore"]``) the restore results; returns the verdict's id."""
+    """The verdict and (from ``summary["restore"]``) the restore results; returns the verdict's id.
+    First every check's result is made to say what compliance.json says of its case."""
+    apply_case_records(results_dir, summary.get("cases") or [])
     if summary.get("restore") is not None:
         write_restore_result(results_dir, summary["restore"], summary)
     return write_verdict_result(results_dir, summary)

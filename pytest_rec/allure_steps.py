@@ -36,6 +36,8 @@ RUN_TAG = "pytest-rec run"                         # the tag of every result the
 # `labels` (label name -> pattern) is Allure 3's only.
 CATEGORIES = [
     {"name": "Sessions not put back (run rec-restore)", "statuses": ["failed"], "message": r"RESTORE FAILED"},
+    {"name": "Known deviations (ticketed: the array still breaks the rule, the gate accepts it)",
+     "statuses": ["failed"], "message": r"^KNOWN DEVIATION"},
     {"name": "Array deviations (the array broke a rule of the reference)", "statuses": ["failed"],
      "message": r"\[REC-[A-Z0-9-]+"},
     {"name": "Inconclusive run (a required check did not run)", "statuses": ["broken"],
@@ -43,9 +45,20 @@ CATEGORIES = [
     {"name": "Environment errors (the check could not run)", "statuses": ["broken"],
      "trace": r"TargetError|RequestBlocked"},
     {"name": "Suite errors (a defect of the suite)", "statuses": ["broken"]},
-    {"name": "Known deviations (ticketed)", "statuses": ["skipped"], "message": r"known deviation"},
+    {"name": "Blocked (a setup step failed on another requirement)", "statuses": ["skipped"],
+     "message": r"^blocked"},
     {"name": "Skipped with a reason", "statuses": ["skipped"]},
 ]
+
+
+CASE_LABEL = "rec_case"                          # the compliance.json case id of a result
+
+
+def _case_id(item) -> str:
+    """The case id compliance.json gives the check (plugin._outcomes.case_id)."""
+    callspec = getattr(item, "callspec", None)
+    base = getattr(item, "originalname", None) or item.name
+    return f"{base}[{callspec.id}]" if callspec else base
 
 
 def requirement_name(rid: str) -> str:
@@ -68,6 +81,7 @@ def family(item) -> str:
 
 def label_case(item, requirement_ids: list[str]) -> None:
     reqs = {r["id"]: r for r in load_catalogue()}
+    allure.dynamic.label(CASE_LABEL, _case_id(item))     # ties the result to its compliance.json case
     for basis in dict.fromkeys(BASIS.get(str(reqs[r]["basis"]), str(reqs[r]["basis"]))
                                for r in requirement_ids if r in reqs):
         allure.dynamic.epic(basis)
@@ -334,3 +348,55 @@ def _narrow_to_failed(data: dict) -> None:
 
 def _is_run_result(data: dict) -> bool:
     return any(lb.get("name") == "tag" and lb.get("value") == RUN_TAG for lb in data.get("labels", []))
+
+
+def apply_case_records(results_dir: Path, cases: list[dict]) -> int:
+    """Give each check's result what compliance.json says of its case, so that the HTML tree and
+    compliance.md agree case by case: a failed case sits under exactly its ``failed_requirements`` and
+    carries the failure as its message (a setup step's deviation raises nothing pytest sees); a known
+    deviation is red in a category of its own, named by its ticket; a blocked case is skipped with the
+    reason (the blocking step's requirement); an error is broken. Idempotent. Returns results changed."""
+    by_id = {c["id"]: c for c in cases}
+    reqs = {r["id"]: r for r in load_catalogue()}
+    changed = 0
+    for path in Path(results_dir).glob("*-result.json"):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        case = next((by_id.get(lb.get("value")) for lb in data.get("labels", []) if lb.get("name") == CASE_LABEL), None)
+        if case is None or _is_run_result(data):
+            continue
+        before = json.dumps(data)
+        outcome, detail = case.get("outcome"), case.get("detail") or ""
+        failed = [r for r in case.get("failed_requirements") or [] if r in reqs]
+        details = data.setdefault("statusDetails", {}) or {}
+        data["statusDetails"] = details
+        message = details.get("message") or ""
+        if outcome in ("failed", "known-deviation"):
+            data["status"] = "failed"
+            if outcome == "known-deviation":
+                tickets = ", ".join(case.get("tickets") or [])
+                reasons = case.get("known_reasons") or {}
+                why = "; ".join(f"{t}: {r}" for t, r in reasons.items())
+                details["message"] = f"KNOWN DEVIATION {tickets} (ticketed; no new deviation)" + \
+                    (f": {why}" if why else "") + f"\n{detail}"
+                if not data.get("name", "").startswith("[known "):
+                    data["name"] = f"[known {tickets}] {data.get('name', '')}"
+            elif not message or not any(f"[{r}" in message or f", {r}" in message for r in failed):
+                details["message"] = detail
+            if failed:
+                data["labels"] = [lb for lb in data.get("labels", []) if lb.get("name") not in ("feature", "epic")] + \
+                    [{"name": "feature", "value": requirement_name(rid)} for rid in failed] + \
+                    [{"name": "epic", "value": e} for e in sorted({BASIS.get(str(reqs[rid]["basis"]), "")
+                                                                   for rid in failed})]
+        elif outcome == "blocked":
+            data["status"] = "skipped"
+            details["message"] = detail if detail.startswith("blocked") else f"blocked: {detail}"
+        elif outcome == "error":
+            data["status"] = "broken"
+            details["message"] = message or detail
+        if json.dumps(data) != before:
+            path.write_text(json.dumps(data), encoding="utf-8")
+            changed += 1
+    return changed

@@ -25,6 +25,44 @@ def compliance_main(argv: list[str] | None = None) -> int:
               "2 anything else (inconclusive, interrupted, a session not put back). The pytest-rec options are\n"
               "in the 'rec' group below.\n")
         return int(pytest.main(["--pyargs", "pytest_rec.suite", "-p", "no:cacheprovider", *args]))
+    received: list[str] = []
+    stop = {"raise": True}
+    previous = _catch_signals(received, stop)     # before and after pytest; the plugin has its own during the run
+    was = os.environ.get("REC_CLI_RUN")
+    os.environ["REC_CLI_RUN"] = "1"               # the plugin leaves the verdict line to this, the last line
+    try:
+        return _compliance(args, received, stop)
+    except KeyboardInterrupt:                     # a signal before pytest started: nothing was sent
+        stop["raise"] = False
+        name = received[-1] if received else "SIGINT"
+        written = _report_dir(args) / "compliance.json"
+        if stop.get("started") and written.exists():    # this run wrote it: it stands (a signal after pytest)
+            print(f"pytest-rec: {name} while the reports were written")
+            from .report import verdict_line
+
+            print(verdict_line(json.loads(written.read_text(encoding="utf-8"))))
+            return 2
+        summary = None if "--rec-dry-run" in args or "--rec-offline" in args else \
+            _summary_of_a_run_stopped_at_start(_report_dir(args), args, name)
+        print(f"pytest-rec: {name} before the run started; nothing was sent")
+        from .report import verdict_line
+
+        print(verdict_line(summary) if summary else f"VERDICT: inconclusive (interrupted before any check ran: {name})")
+        return 2
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if was is None:
+            os.environ.pop("REC_CLI_RUN", None)
+        else:
+            os.environ["REC_CLI_RUN"] = was
+        # CPython (3.11) marks a KeyboardInterrupt that left code run from a string (dataclasses and
+        # namedtuple make their methods so, while pytest is imported) as "unhandled" even when caught
+        # later, and then ends the process by SIGINT (exit -2, not 2); a string run to its end clears it
+        exec("None")  # noqa: S102 - a constant: only to clear that mark
+
+
+def _compliance(args: list[str], received: list[str], stop: dict) -> int:
     report_dir = _report_dir(args)
     report_dir.mkdir(parents=True, exist_ok=True)
     dry = "--rec-dry-run" in args or "--rec-offline" in args    # the plan only: no JUnit, no Allure, no HTML
@@ -47,14 +85,7 @@ def compliance_main(argv: list[str] | None = None) -> int:
     # fuzzbodies.py): not loading it is about 0.4 s less start-up
     pytest_args = ["--pyargs", "pytest_rec.suite", "-p", "no:cacheprovider", "-p", "no:schemathesis",
                    "-o", "console_output_style=count", *outputs, "--rec-report-dir", str(report_dir), *quiet, *args]
-    received: list[str] = []
-    stop = {"raise": True}
-    previous = _catch_signals(received, stop)     # before and after pytest; the plugin has its own during the run
-    try:
-        return _run_and_report(pytest_args, report_dir, received, stop, dry)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return _run_and_report(pytest_args, report_dir, received, stop, dry)
 
 
 def _clear_earlier_outputs(report_dir: Path) -> None:
@@ -132,11 +163,20 @@ def _run_and_report(pytest_args: list[str], report_dir: Path, received: list[str
                     dry: bool = False) -> int:
     import pytest
 
+    stop["started"] = True                # from here on a compliance.json in the folder is this run's
     try:
         status = int(pytest.main(pytest_args))
     except KeyboardInterrupt:            # outside the plugin's own handling: before or after the run
         status = 2
+    except Exception as exc:             # noqa: BLE001 - pytest failing to print an interrupt it caught
+        signal_name = _interrupt_behind(exc)
+        if signal_name is None:
+            raise
+        received.append(signal_name)     # (a KeyboardInterrupt in code without line numbers: typing's
+        status = 2                       # NamedTuple) is still that interrupt: exit 2, its summary
     summary_path = report_dir / ("plan.json" if dry else "compliance.json")
+    if not summary_path.exists() and received and not dry:
+        _summary_of_a_run_stopped_at_start(report_dir, pytest_args, received[-1])   # a signal before the session
     if not summary_path.exists():
         why = f"; stopped by {received[-1]}" if received else ""
         line = f"pytest-rec: no {'plan' if dry else 'compliance summary'} was written (pytest exit {status}{why})"
@@ -163,7 +203,9 @@ def _run_and_report(pytest_args: list[str], report_dir: Path, received: list[str
         # REC_HTML=0: no HTML report (the project's own tests); all: the multi-file one for a web server too
         html = os.environ.get("REC_HTML", "1").strip().lower()
         stopped = received[-1] if received else summary.get("interrupted")
-        if stopped:                       # the user asked to stop: the HTML can be built later by hand
+        if not summary.get("cases") and (summary.get("stopped") or stopped):
+            pass                          # nothing ran: an HTML report would only repeat the one line of why
+        elif stopped:                     # the user asked to stop: the HTML can be built later by hand
             print(f"pytest-rec: HTML report not built: the run was stopped ({stopped}); "
                   f"`python -m pytest_rec.htmlreport {report_dir}` builds it from the results")
         elif html != "0":                 # a restore failure too: its result is in the report, the lines below say what to do
@@ -188,6 +230,59 @@ def _run_and_report(pytest_args: list[str], report_dir: Path, received: list[str
             print(line)
     code = int(summary.get("exit_code", 2))
     return 2 if received and code in (0, 1) else code
+
+
+def _forget_broken_imports() -> None:
+    """A signal in the middle of an import removes the module that was loading but keeps the submodules
+    it had loaded, which a new import of the package then does not bind (PyYAML's C part fails on that):
+    forget every such orphan, so the next import loads the package whole."""
+    for name in sorted(sys.modules, reverse=True):
+        parent, _, child = name.rpartition(".")
+        if parent and (parent not in sys.modules or getattr(sys.modules[parent], child, None) is not sys.modules[name]):
+            sys.modules.pop(name, None)
+
+
+def _interrupt_behind(exc: BaseException) -> str | None:
+    """The signal's name when ``exc`` was raised while a KeyboardInterrupt was being handled, else None."""
+    seen = exc.__context__
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return str(seen) if str(seen).startswith("SIG") else "SIGINT"
+        seen = seen.__context__
+    return None
+
+
+def _summary_of_a_run_stopped_at_start(report_dir: Path, pytest_args: list[str], signal_name: str) -> dict | None:
+    """Ctrl-C (or SIGTERM, SIGHUP) before pytest's session started (the lanes' check of the target):
+    nothing was written to the array; the summary says ``interrupted`` as for any interrupted run."""
+    import time
+
+    from . import __version__
+
+    try:
+        from .report import build_summary, exit_code, write_summary
+    except Exception:  # noqa: BLE001 - the signal cut an import short (a package left without its submodule)
+        _forget_broken_imports()
+        from .report import build_summary, exit_code, write_summary
+    target = _option_value(pytest_args, "--rec-target") or os.environ.get("REC_TARGET") or "sim"
+    gmt = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    meta = {"target": {"url": target, "kind": "sim" if target == "sim" else "array", "model": "unknown",
+                       "firmware": "unknown"},
+            "depth": _option_value(pytest_args, "--rec-depth") or "full", "interrupted": signal_name,
+            "narrowed": [], "collected": 0, "stopped": None, "strict": "--rec-strict" in pytest_args,
+            "dry_run": False, "run": {"suite_version": __version__, "commit": "", "started": gmt, "ended": gmt,
+                                      "command": " ".join(["rec-compliance", *sys.argv[1:]]), "python":
+                                      sys.version.split()[0], "sim_defects": [], "sim_options": {}}}
+    try:
+        summary = build_summary([], meta)
+        summary["restore"] = {"restored": [], "failed": []}
+        summary["exit_code"] = exit_code(summary, 2)
+        report_dir.mkdir(parents=True, exist_ok=True)
+        write_summary(report_dir, summary)
+        return summary
+    except Exception as exc:  # noqa: BLE001 - the line below still says the run was stopped
+        print(f"pytest-rec: the summary of the stopped run could not be written: {exc}")
+        return None
 
 
 def _junit_verdict(junit: Path, exit_code: int, text: str) -> None:

@@ -68,9 +68,21 @@ def send_recorded(http: httpx.Client, transcript: Transcript, who: str, method: 
         raise
     except httpx.HTTPError as exc:
         record(None, None, repr(exc))
-        raise TargetError(f"{method} {url} as {who}: {exc!r}") from exc
+        raise TargetError(f"{method} {url} as {who}: {exc!r}{tls_hint(exc)}") from exc
     record(resp.status_code, resp.content, None)
     return resp
+
+
+def tls_hint(exc: BaseException) -> str:
+    """What to do when the array's TLS certificate is not trusted (not a refused connection): the
+    target file's ``verify`` key, and both ways to set it."""
+    text = f"{exc!r} {exc.__cause__!r} {exc.__context__!r}"
+    if not any(w in text for w in ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed", "SSLCertVerification")):
+        return ""
+    return ("; TLS: the array's certificate is not trusted by this machine. Set `verify` in the target file: "
+            "either to the CA bundle that signed the array's certificate (verify = \"/path/to/ca.pem\"; for rec-sim, "
+            "the ca.pem it keeps beside its target file, or the folder given with --ca), or verify = false to "
+            "skip the check (a warning is printed on every run: the array is then not authenticated)")
 
 
 BUSY_FIRST_WAIT = 0.025         # seconds before the first retry of a 503 without Retry-After

@@ -54,16 +54,47 @@ def compare(old: dict, new: dict) -> dict:
     }
 
 
+def load_known_file(path: str | None):
+    """The known-deviations file of ``--rec-known`` (the same file ``rec-compliance --rec-known-deviations``
+    takes), or an empty list; a broken file is a usage error (exit 2, naming the entry)."""
+    if not path:
+        return []
+    from .errors import KnownDeviationsError
+    from .known import load_known
+
+    try:
+        return load_known(path)
+    except KnownDeviationsError as exc:
+        raise SystemExit(f"known-deviations file: {exc}") from None
+
+
+def known_apart(pairs: list, known: list, summary: dict) -> tuple[list, list]:
+    """Split (requirement, case id) pairs into those no entry of ``known`` covers and the known ones,
+    each known one with its ticket: (requirement, case id, ticket)."""
+    firmware = (summary.get("target") or {}).get("firmware")
+    new, covered = [], []
+    for req, case in pairs:
+        hit = next((k for k in known if k.applies(req, case, firmware)), None)
+        if hit is None:
+            new.append((req, case))
+        else:
+            covered.append((req, case, hit.ticket))
+    return new, covered
+
+
 def compare_markdown(diff: dict) -> str:
     lines = [f"# Compliance comparison: {diff['firmware'][0]} -> {diff['firmware'][1]}", "",
              f"Verdict: {diff['verdict'][0]} -> {diff['verdict'][1]}; depth: {diff['depth'][0]} -> {diff['depth'][1]}", ""]
     if diff["depth"][0] != diff["depth"][1]:
         lines += [f"**Different depths**: {diff['cases_only_old']} case(s) ran only in the old run and "
                   f"{diff['cases_only_new']} only in the new one; those are not compared.", ""]
-    for title, key in (("New deviations", "new"), ("Fixed", "fixed"), ("Unchanged deviations", "unchanged"),
+    for title, key in (("New deviations", "new"), ("Known deviations (ticketed, in the known-deviations file)",
+                                                    "known"), ("Fixed", "fixed"), ("Unchanged deviations", "unchanged"),
                        ("Deviations not compared (case not run in the new run)", "not_compared")):
+        if key not in diff:
+            continue
         lines.append(f"## {title} ({len(diff[key])})")
-        lines += [f"- {req}: `{case}`" for req, case in diff[key][:200]] or ["None."]
+        lines += [f"- {d[0]}: `{d[1]}`" + (f" ({d[2]})" if len(d) > 2 else "") for d in diff[key][:200]] or ["None."]
         lines.append("")
     lines.append(f"## Requirements that went from pass to error or not-run ({len(diff['pass_to_error'])})")
     lines += [f"- {r}" for r in diff["pass_to_error"]] or ["None."]
@@ -90,9 +121,17 @@ def compare_main(argv: list[str] | None = None) -> int:
     p.add_argument("old")
     p.add_argument("new")
     p.add_argument("-o", "--output", help="also write the Markdown here")
+    _known_option(p)
     args = p.parse_args(argv)
+    try:
+        known = load_known_file(args.known)
+    except SystemExit as exc:
+        print(f"rec-compare: {exc}", file=sys.stderr)
+        return 2
     old, new = _load(args.old), _load(args.new)
     diff = compare(old, new)
+    if args.known:               # a ticketed deviation is reported apart and does not fail the gate
+        diff["new"], diff["known"] = known_apart(diff["new"], known, new)
     md = compare_markdown(diff)
     less = checked_less(old, new)
     if less:
@@ -101,6 +140,12 @@ def compare_main(argv: list[str] | None = None) -> int:
     if args.output:
         Path(args.output).write_text(md, encoding="utf-8")
     return 1 if diff["new"] else 2 if diff["pass_to_error"] or less else 0
+
+
+def _known_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rec-known", "--rec-known-deviations", dest="known", metavar="FILE",
+                   help="a known-deviations file (as rec-compliance --rec-known-deviations takes): the deviations "
+                        "it lists are reported apart as known and do not make the exit code 1")
 
 
 def checked_less(old: dict, new: dict) -> str:
@@ -118,8 +163,8 @@ def checked_less(old: dict, new: dict) -> str:
 
 
 # --------------------------------------------------------------------------- fleet
-MERGE_CODES = {0: "every array compliant",
-               1: "an array deviated (a non-compliant run; known deviations included)",
+MERGE_CODES = {0: "every array compliant (or, with --rec-known, deviating only as that file lists)",
+               1: "an array deviated (a non-compliant run; known deviations included unless --rec-known lists them)",
                2: "none deviated, but a run was inconclusive or a report folder could not be read"}
 MERGE_EXIT = "exit codes: " + "; ".join(f"{k} {v}" for k, v in MERGE_CODES.items())
 
@@ -214,6 +259,17 @@ def merge_results(dirs: list[Path], summaries: list[dict], merged: Path) -> str 
     return focus[0] if focus else None
 
 
+def _same_run_twice(dirs: list[str], summaries: list[dict]) -> str:
+    """Why two of the folders are one run (the same array and start), or ""."""
+    seen: dict[str, str] = {}
+    for d, s in zip(dirs, summaries):
+        key = f"{identity(s)} {(s.get('run') or {}).get('started')}"
+        if key in seen:
+            return f"{seen[key]} and {d} are the same run ({identity(s)}, started {(s.get('run') or {}).get('started')})"
+        seen[key] = d
+    return ""
+
+
 def merge_main(argv: list[str] | None = None) -> int:
     """Merge the report folders of several runs (arrays, builds): one fleet table (fleet.md,
     fleet.json) and one Allure report, array > requirement > case family, each array's cases its own."""
@@ -223,15 +279,30 @@ def merge_main(argv: list[str] | None = None) -> int:
     p.add_argument("reports", nargs="+", help="report folders (each with compliance.json and allure-results/)")
     p.add_argument("-o", "--output", default="reports-merged")
     p.add_argument("--no-html", action="store_true")
+    _known_option(p)
     args = p.parse_args(argv)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
     try:
+        known = load_known_file(args.known)
         summaries = [_load(d) for d in args.reports]
     except SystemExit as exc:
         print(f"rec-merge: {exc}", file=sys.stderr)
         return 2
+    twice = _same_run_twice(args.reports, summaries)
+    if twice:
+        print(f"rec-merge: {twice}; nothing was written (a run given twice would count twice in the fleet)",
+              file=sys.stderr)
+        return 2
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    new_in = {id(s): known_apart(sorted(deviations(s)), known, s) for s in summaries}
+    only_known = [s for s in summaries if s.get("verdict") == "non-compliant" and not new_in[id(s)][0]
+                  and not s.get("blockers")]
     table = fleet_table(summaries)
+    if known:                # the known ones apart from the new ones, per run
+        table += "\n## Deviations against the known-deviations file\n\n" + "".join(
+            f"- {identity(s)}: {len(new_in[id(s)][0])} new, {len(new_in[id(s)][1])} known"
+            + (f" ({', '.join(sorted({t for _, _, t in new_in[id(s)][1]}))})" if new_in[id(s)][1] else "") + "\n"
+            for s in summaries)
     (out / "fleet.md").write_text(table, encoding="utf-8")
     (out / "fleet.json").write_text(json.dumps([{"target": s["target"], "run": s.get("run"), "depth": s.get("depth"),
                                                   "verdict": s.get("verdict"), "seed_verdict": s.get("seed_verdict"),
@@ -239,7 +310,10 @@ def merge_main(argv: list[str] | None = None) -> int:
                                                  for s in summaries], indent=2), encoding="utf-8")
     focus = merge_results([Path(d) for d in args.reports], summaries, out / "allure-results")
     print(table)
-    bad = [s for s in summaries if s.get("verdict") == "non-compliant"]
+    for s in only_known:
+        tickets = sorted({t for _, _, t in new_in[id(s)][1]})
+        print(f"rec-merge: {identity(s)}: no new deviations (known: {', '.join(tickets)})")
+    bad = [s for s in summaries if s.get("verdict") == "non-compliant" and s not in only_known]
     if not args.no_html:
         from .htmlreport import build_html
 
@@ -247,7 +321,7 @@ def merge_main(argv: list[str] | None = None) -> int:
             ("".join(f"; {identity(s)} fails " + ", ".join(r["id"] for r in s["requirements"] if r["verdict"] == "fail")
                      for s in bad))
         print(build_html(out, name=name, group_by=["array", "feature", "story"], focus=focus))
-    code = 1 if bad else 0 if all(s.get("verdict") == "compliant" for s in summaries) else 2
+    code = 1 if bad else 0 if all(s.get("verdict") == "compliant" or s in only_known for s in summaries) else 2
     print(f"rec-merge: exit {code}: {MERGE_CODES[code]}")
     return code
 

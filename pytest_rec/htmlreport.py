@@ -89,7 +89,12 @@ def headline(summary: dict) -> str:
     failing = [r["id"] for r in summary.get("requirements", []) if r.get("verdict") in ("fail", "error")]
     line = f"VERDICT: {summary.get('verdict', 'inconclusive')} - {target.get('model', 'unknown')} " \
            f"{target.get('serial', '')} firmware {target.get('firmware', 'unknown')}"
-    return line + (f" - fails: {', '.join(failing)}" if failing else "")
+    line += f" - fails: {', '.join(failing)}" if failing else ""
+    from .reasons import known_line
+
+    if known_line(summary):
+        line += f" - no new deviations (known: {', '.join(summary.get('known_deviations') or [])})"
+    return line
 
 
 def build_html(report_dir: Path, name: str | None = None, group_by: list[str] | None = None,
@@ -121,7 +126,23 @@ def build_html(report_dir: Path, name: str | None = None, group_by: list[str] | 
         shutil.rmtree(out, ignore_errors=True)
     _generate(results, [(full, False), (single, True)] if multi else [(single, True)], name or "pytest-rec compliance",
               group_by or TREE)
+    if focus:
+        for out in (full, single):
+            if (out / "index.html").exists():
+                page = out / "index.html"
+                page.write_text(open_at(page.read_text(encoding="utf-8"), focus), encoding="utf-8")
     return f"pytest-rec: HTML report (one file, opens offline): {report_url(single / 'index.html', focus)}"
+
+
+def open_at(html: str, focus: str) -> str:
+    """The page opened without an address of a result (a double-click, a CI artifact link) shows the
+    result ``focus`` (the verdict), not "No selected Test result": a script that runs before the app
+    sets the address, unless one was given."""
+    if not re.fullmatch(r"[0-9a-f]{32}", focus) or "data-rec-open-at" in html:
+        return html
+    script = (f'<script data-rec-open-at>if(!/^#\\/./.test(location.hash))'
+              f'{{history.replaceState(null,"","#/{focus}")}}</script>')
+    return re.sub(r"<head([^>]*)>", lambda m: f"<head{m.group(1)}>{script}", html, count=1, flags=re.I)
 
 
 def report_url(page: Path, focus: str | None = None) -> str:

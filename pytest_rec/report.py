@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .catalogue import load_catalogue
 from .errors import TRANSFER_NOT_APPLIED
+from .reasons import known_line, stop_cause
 from .signoff import basis_table, signoff, signoff_lines
 
 __all__ = ["build_summary", "requirement_verdicts", "overall", "exit_code", "verdict_line", "render_markdown",
@@ -93,6 +94,8 @@ def _inconclusive_reasons(rows: list[dict], cases: list[dict], meta: dict, ids: 
         reasons.append(f"not judged to the end for {', '.join(cut)} (a check stopped at another deviation or at a "
                        "failed setup step before the step that judges it)")
     notrun = [r["id"] for r in judged if r["verdict"] == "not-run"]
+    if not cases and (meta.get("stopped") or meta.get("interrupted")):
+        return reasons + ["nothing ran"]     # the cause once, not followed by every requirement id
     if notrun:
         reasons.append(f"required checks did not run for {', '.join(notrun)}")
     mine = [c for c in cases if set(c["requirements"]) & ids]
@@ -150,6 +153,7 @@ def build_summary(cases: list[dict], meta: dict) -> dict:
                    **({"setup_failed": True} if c.get("setup_failed") else {}),
                    **({"cut_short": c["cut_short"]} if c.get("cut_short") else {}),
                    **({"tickets": c["tickets"]} if c.get("tickets") else {}),
+                   **({"known_reasons": c["known_reasons"]} if c.get("known_reasons") else {}),
                    **({"fixed_tickets": c["fixed_tickets"]} if c.get("fixed_tickets") else {})}
                   for c in cases],
         "collected": meta.get("collected", len(cases)),
@@ -198,6 +202,7 @@ def render_markdown(summary: dict) -> str:
     stamp = " — SIMULATOR (not a real array)" if sim else ""
     lines = [f"# REC compliance: **{summary['verdict'].upper()}**{stamp}", "",
              f"Why: {summary['verdict_reason']}.", "",
+             *([known_line(summary), ""] if known_line(summary) else []),
              f"Seed page sign-off (PATCH /copysession/{{copysession_id}} as published): "
              f"**{summary['seed_verdict']}** — {summary['seed_verdict_reason']}.", "",
              *signoff_lines(summary),
@@ -369,6 +374,14 @@ def is_simulator(summary: dict) -> bool:
 def verdict_line(summary: dict) -> str:
     """The run's last line, the same from the plugin and from ``rec-compliance``."""
     sim = " [SIMULATOR]" if is_simulator(summary) else ""
+    t = summary.get("target") or {}
+    if t.get("kind") != "sim":        # a target file: which array and firmware the verdict is about
+        named = " ".join(str(t[k]) for k in ("model", "serial") if t.get(k) and t[k] != "unknown")
+        sim = f" [{'SIMULATOR: ' if sim else ''}{named or 'array not named ([array] of the target file)'}, " \
+              f"firmware {t.get('firmware', 'unknown')}]"
+    cause = stop_cause(summary) if summary.get("verdict") == "inconclusive" else ""
+    if cause:        # a CI log's tail says why the run proved nothing
+        return f"VERDICT: inconclusive ({cause}){sim}; seed rules: {summary['seed_verdict']}"
     failed = [r["id"] for r in summary["requirements"] if r["verdict"] == "fail"]
     extra = f" ({', '.join(failed)})" if failed else ""
     if failed and not any(c["outcome"] == "failed" for c in summary["cases"]):

@@ -73,6 +73,40 @@ def test_compare_exits_2_when_the_new_run_checked_less(tmp_path):
     assert compare_main([str(tmp_path / "smoke.json"), str(tmp_path / "full.json")]) == 0
 
 
+def test_compare_and_merge_take_the_known_deviations_file(tmp_path, capsys):
+    """--rec-known: the deviations the file lists are reported apart with their ticket and do not fail
+    the gate; one it does not list still does; rec-merge counts a run with only known deviations as
+    rec-compliance does (exit 0), and refuses a run given twice."""
+    from pytest_rec.gate import compare_main, merge_main
+
+    known = tmp_path / "known.toml"
+    known.write_text('[[deviation]]\nrequirement = "REC-RECOVERY"\ncases = "test_patch[Consistency/*"\n'
+                     'ticket = "ETERNUS-42"\nreason = "r"\n')
+    old = _summary(cases=[("test_patch[Consistency/a]", "passed", [])], reqs={"REC-RECOVERY": "pass"})
+    new = _summary(cases=[("test_patch[Consistency/a]", "failed", ["REC-RECOVERY"])], reqs={"REC-RECOVERY": "fail"})
+    new.update(verdict="non-compliant", blockers=[], run={"started": "T2"})
+    old["run"] = {"started": "T1"}
+    other = dict(new, cases=[{"id": "test_patch[Stack/b]", "outcome": "failed", "failed_requirements": ["REC-RECOVERY"]}],
+                 run={"started": "T3"})
+    for name, data in (("old", old), ("new", new), ("other", other)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "compliance.json").write_text(json.dumps(data))
+    paths = {n: str(tmp_path / n) for n in ("old", "new", "other")}
+    assert compare_main([paths["old"], paths["new"]]) == 1
+    capsys.readouterr()
+    assert compare_main([paths["old"], paths["new"], "--rec-known", str(known)]) == 0
+    out = capsys.readouterr().out
+    assert "## New deviations (0)" in out and "(ETERNUS-42)" in out and "## Known deviations" in out
+    assert compare_main([paths["old"], paths["other"], "--rec-known", str(known)]) == 1     # not the file's case
+    merged = str(tmp_path / "fleet")
+    assert merge_main([paths["old"], paths["new"], "-o", merged, "--no-html"]) == 1
+    assert merge_main([paths["old"], paths["new"], "-o", merged, "--no-html", "--rec-known", str(known)]) == 0
+    assert "0 new, 1 known (ETERNUS-42)" in (tmp_path / "fleet" / "fleet.md").read_text()
+    assert merge_main([paths["old"], paths["other"], "-o", merged, "--no-html", "--rec-known", str(known)]) == 1
+    assert merge_main([paths["new"], paths["new"], "-o", merged, "--no-html"]) == 2
+    assert "are the same run" in capsys.readouterr().err
+
+
 def test_fleet_table():
     t = fleet_table([_summary(reqs={"REC-A": "pass"}), _summary(reqs={"REC-A": "fail", "REC-B": "pass"}, fw="F2")])
     assert "| M S | F1 | unknown to unknown |" in t and "| M S | F2 |" in t and "REC-B" in t

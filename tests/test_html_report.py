@@ -266,3 +266,152 @@ def test_analytics_are_stripped_from_a_raw_allure_page():
            '</script></body></html>')
     out = strip_analytics(raw)
     assert "googletagmanager" not in out and "dataLayer" not in out and "Content-Security-Policy" in out
+
+
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+class _Tree(html.parser.HTMLParser):
+    """The report's tree as the browser drew it: each leaf (its result id and status) with the top-level
+    node (requirement) it sits under, and the failed count each top-level node's status bar shows."""
+
+    def __init__(self):
+        super().__init__()
+        self.stack: list[tuple[str, str, str]] = []       # (tag, data-testid, class)
+        self.leaves: list[dict] = []
+        self.failed_counts: dict[str, int] = {}
+        self.top = ""
+        self._capture: str | None = None
+
+    def _depth(self) -> int:
+        return sum(1 for _, testid, _ in self.stack if testid == "tree-content")
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        testid, cls = a.get("data-testid") or "", a.get("class") or ""
+        if tag not in _VOID:
+            self.stack.append((tag, testid, cls))
+        depth = self._depth()
+        if testid == "tree-section-title" and depth == 1:
+            self.top, self._capture = "", "title"
+        elif "tree-status-bar-item" in cls and "failed" in cls and depth == 1:
+            self._capture = "failed"
+        elif testid == "tree-leaf":
+            self.leaves.append({"id": a.get("id"), "requirement": self.top.split(":")[0], "status": None})
+        elif testid.startswith("tree-leaf-status-") and self.leaves:
+            self.leaves[-1]["status"] = testid.removeprefix("tree-leaf-status-")
+
+    def handle_endtag(self, tag):
+        while self.stack:
+            if self.stack.pop()[0] == tag:
+                break
+        self._capture = None
+
+    def handle_data(self, data):
+        if self._capture == "title":
+            self.top += data
+        elif self._capture == "failed" and data.strip().isdigit():
+            self.failed_counts[self.top.split(":")[0]] = int(data.strip())
+
+
+def tree_of(dom: str) -> _Tree:
+    parser = _Tree()
+    parser.feed(dom)
+    return parser
+
+
+def _results_by_report_id(reports: Path) -> dict[str, dict]:
+    from pytest_rec.allure_run import result_id
+
+    out = {}
+    for f in (reports / "allure-results").glob("*-result.json"):
+        data = json.loads(f.read_text())
+        out[result_id(data["uuid"])] = data
+    return out
+
+
+def _case_of(result: dict) -> str | None:
+    return next((lb["value"] for lb in result.get("labels", []) if lb["name"] == "rec_case"), None)
+
+
+@pytest.fixture(scope="module")
+def cascading(tmp_path_factory):
+    """A defect that breaks a setup step (Stack to Synchronous keeps Stack): the failures cascade into
+    cases of other requirements, which compliance.json blames on REC-ACCEPT alone."""
+    reports, proc = _run_suite(tmp_path_factory.mktemp("cascading"), "--rec-sim-defect", "stack-to-sync-keeps-stack")
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    printed = re.findall(r"HTML report \(one file, opens offline\): (file://\S+)", proc.stdout)
+    assert len(printed) == 1, proc.stdout[-2000:]
+    return reports, printed[0]
+
+
+def test_cascading_defect_every_red_case_sits_under_its_failed_requirements(cascading, tmp_path):
+    """The tree the browser shows and compliance.json agree case by case: each red leaf is under a
+    requirement of its case's failed_requirements, each requirement node's failed count is the number of
+    cases that failed it, and a case failed by a setup step (no exception of its own) shows its message."""
+    reports, url = cascading
+    summary = json.loads((reports / "compliance.json").read_text())
+    cases = {c["id"]: c for c in summary["cases"]}
+    deviating = [c for c in summary["cases"] if c["outcome"] in ("failed", "known-deviation")]
+    assert any(c.get("setup_failed") or c["detail"].startswith("setup step:") for c in deviating)
+    dom = _render(url, 9, tmp_path / "profile")
+    tree, results = tree_of(dom), _results_by_report_id(reports)
+    red = [leaf for leaf in tree.leaves if leaf["status"] == "failed" and leaf["id"] in results
+           and _case_of(results[leaf["id"]])]
+    assert len(red) >= 10, f"too few red cases drawn to judge the tree: {len(red)}"
+    wrong = [(leaf["requirement"], _case_of(results[leaf["id"]])) for leaf in red
+             if leaf["requirement"] not in cases[_case_of(results[leaf["id"]])]["failed_requirements"]]
+    assert wrong == [], f"red cases under a requirement they did not fail: {wrong[:5]}"
+    expected = Counter(r for c in deviating for r in c["failed_requirements"])
+    assert {k: v for k, v in tree.failed_counts.items() if k.startswith("REC-")} == dict(expected)
+    # every failed case carries a message naming the rule it broke (the report's data, every case) ...
+    for data in results.values():
+        case = cases.get(_case_of(data) or "")
+        if data["status"] == "failed" and case is not None:
+            message = (data.get("statusDetails") or {}).get("message", "")
+            assert any(f"[{r}]" in message for r in case["failed_requirements"]), (case["id"], message[:200])
+    # ... and the browser shows it on the case's page: one whose failure came from a setup step
+    setup_only = next(rid for rid, d in results.items() if (cases.get(_case_of(d) or "") or {}).get(
+        "detail", "").startswith("setup step:") and d["status"] == "failed")
+    page = by_test_id(_render(url.split("#")[0] + f"#/{setup_only}", 9, tmp_path / "profile2"))
+    shown = " ".join(page.get("test-result-error-message", []))
+    assert "[REC-ACCEPT]" in shown and "setup step" in shown, shown[:300]
+
+
+@pytest.fixture(scope="module")
+def known_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("known")
+    (tmp / "known.toml").write_text('[[deviation]]\nrequirement = "REC-RECOVERY"\ncases = "*"\nticket = "ETERNUS-42"\n'
+                                    'reason = "recovery_mode is ignored when the session ends in Consistency"\n')
+    reports, proc = _run_suite(tmp, "--rec-depth", "smoke", "--rec-sim-defect", "recovery-ignored-consistency",
+                               "--rec-known-deviations", str(tmp / "known.toml"))
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "no new deviations" in proc.stdout.splitlines()[-1]
+    return reports
+
+
+def test_known_deviations_run_front_page_names_the_ticket_opened_without_an_address(known_run, tmp_path):
+    """Opened as a double-click opens it (no #/<id>), the single file shows the verdict result, which
+    names the ticket and says "no new deviations"; the known cases are red as known deviations, in
+    their own category, never grey "skipped"."""
+    reports = known_run
+    dom = _render((reports / "allure-report-single" / "index.html").resolve().as_uri(), 9, tmp_path / "profile")
+    found = by_test_id(dom)
+    title = " ".join(found.get("test-result-info-title", []))
+    assert title.startswith("VERDICT: non-compliant") and "no new deviations" in title and "ETERNUS-42" in title, title
+    message = " ".join(found.get("test-result-error-message", []))
+    assert "No new deviations" in message and "ETERNUS-42" in message and "recovery_mode is ignored" in message
+    md = (reports / "compliance.md").read_text()
+    assert "No new deviations" in md and "ETERNUS-42 (REC-RECOVERY" in md
+    results = _results_by_report_id(reports)
+    known = [d for d in results.values() if _case_of(d) and d["name"].startswith("[known ETERNUS-42]")]
+    summary = json.loads((reports / "compliance.json").read_text())
+    assert len(known) == sum(1 for c in summary["cases"] if c["outcome"] == "known-deviation") > 0
+    assert {d["status"] for d in known} == {"failed"}
+    categories = json.loads((reports / "allure-report" / "widgets" / "categories.json").read_text())
+    roots = {categories["nodes"][n]["name"]: categories["nodes"][n]["statistic"] for n in categories["roots"]}
+    assert [v.get("failed") for k, v in roots.items() if k.startswith("Known deviations")] == [len(known)], roots
+    assert not [d for d in results.values() if d["status"] == "skipped" and "known" in d["name"]]
+    drawn = [leaf for leaf in tree_of(dom).leaves if leaf["id"] in results and
+             results[leaf["id"]]["name"].startswith("[known ")]
+    assert drawn and {leaf["status"] for leaf in drawn} == {"failed"}

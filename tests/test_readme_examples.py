@@ -98,5 +98,9 @@ def test_release_gating_example(tmp_path):
         proc = subprocess.run(["bash", "-c", command.replace(".venv/bin/", f"{BIN}/")], cwd=tmp_path,
                               capture_output=True, text=True, timeout=900, env=env)
         assert proc.returncode == expected, f"{command}\n{(proc.stdout + proc.stderr)[-2500:]}"
-    fleet = (tmp_path / "fleet" / "fleet.md").read_text()
+    fleet = (tmp_path / "reports" / "fleet" / "fleet.md").read_text()
     assert "non-compliant" in fleet and "compliant" in fleet.replace("non-compliant", "")
+    assert any("rec-compare" in c and "--rec-known" in c and e == 0 for c, e in commands), \
+        "the block gates a ticketed deviation with rec-compare"
+    # everything the block writes is under reports/, which git ignores: nothing left untracked
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reports"], sorted(tmp_path.iterdir())

@@ -172,3 +172,41 @@ def test_signoff_keeps_the_pages_words_apart_from_the_readings():
     assert '| readable_transfer_modes | `["Through"]` |' in md
     strict = summarise(every_requirement_passes(), strict=True)
     assert {b["id"]: b for b in strict["signoff"]["basis"]}["REC-NON-REC"]["refusals_accepted"] == ["400"]
+
+
+def test_known_only_run_names_each_ticket_and_no_new_deviations():
+    cases = every_requirement_passes() + [
+        case("c1", ["REC-RECOVERY"], "known-deviation", ["REC-RECOVERY"], tickets=["ETERNUS-42"],
+             known_reasons={"ETERNUS-42": "recovery ignored"})]
+    md = render_markdown(summarise(cases))
+    assert "No new deviations: every deviation is a known one: ETERNUS-42 (REC-RECOVERY, 1 case(s)): recovery " \
+           "ignored" in md
+    # a new deviation beside it: no such line
+    new = cases + [case("c2", ["REC-ACCEPT"], "failed", ["REC-ACCEPT"], detail="[REC-ACCEPT] x")]
+    assert "No new deviations" not in render_markdown(summarise(new))
+
+
+def test_verdict_line_names_the_array_and_firmware_of_a_target_file_run():
+    s = summarise(every_requirement_passes(),
+                  target={"url": "https://a:5665", "kind": "array", "model": "ETERNUS AF650 S3", "serial": "4601",
+                          "firmware": "V11L40-0000"})
+    assert verdict_line(s).startswith("VERDICT: compliant [ETERNUS AF650 S3 4601, firmware V11L40-0000]")
+    sim = summarise(every_requirement_passes(), target={"url": "sim", "kind": "sim", "model": "pytest-rec SIMULATOR"})
+    assert "firmware" not in verdict_line(sim) and "[SIMULATOR]" in verdict_line(sim)
+
+
+@pytest.mark.parametrize("stopped, words", [
+    ("pytest-rec: cannot log in to https://a:5665 as admin: login for user 'qa' answered 401: {...} (check ...)",
+     "cannot log in as admin: wrong user name or password"),
+    ("pytest-rec: cannot log in to https://a:5665 as admin: ConnectError: [Errno 111] Connection refused",
+     "cannot connect to the target (url, port)"),
+    ("pytest-rec: cannot log in to https://a:5665 as admin: ConnectError: [SSL: CERTIFICATE_VERIFY_FAILED] x",
+     "TLS: the array's certificate is not trusted (verify)"),
+    ("pytest-rec: target file error: t.toml: unknown key 'writeable' in [sessions]", "target file error"),
+])
+def test_a_run_that_never_started_says_why_on_its_last_line_once(stopped, words):
+    s = summarise([], stopped=stopped)
+    assert verdict_line(s).startswith(f"VERDICT: inconclusive ({words}) [")
+    assert s["verdict_reason"].count("answered 401") <= 1 and "REC-SERIAL" not in s["verdict_reason"]
+    interrupted = summarise([], interrupted="SIGINT")
+    assert verdict_line(interrupted).startswith("VERDICT: inconclusive (interrupted before any check ran: SIGINT)")

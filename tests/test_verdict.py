@@ -212,16 +212,24 @@ def test_counts_add_up(tmp_path, args, expect_code):
 
 
 def test_counts_add_up_when_nothing_ran(tmp_path):
-    """A wrong password: nothing ran, the run never says everything ran, and exits 2."""
+    """A wrong password: nothing ran, the run never says everything ran, and exits 2. The cause is said
+    once (not followed by every requirement id, nor by pytest's banner), the last line names it, and no
+    HTML report is built for a run that sent nothing (the other files are written as for any run)."""
     server = start(tls=True)
     try:
         target, env = minimal_target(tmp_path, server)
         env["REC_SIM_ADMIN_PASSWORD"] = "wrong-password"
-        code, summary, out = run(tmp_path, "--rec-target", str(target), env=env)
+        code, summary, out = run(tmp_path, "--rec-target", str(target), env={**env, "REC_HTML": "1"})
     finally:
         server.stop()
     assert code == 2, out[-3000:]
     assert "Everything ran" not in out
+    assert out.count("answered 401") == 1 and "REC-SERIAL" not in out and "_pytest.outcomes.Exit" not in out, out
+    assert out.strip().splitlines()[-1].startswith(
+        "VERDICT: inconclusive (cannot log in as admin: wrong user name or password)"), out[-500:]
+    reports = tmp_path / "reports"
+    assert not (reports / "allure-report-single").exists()
+    assert {p.name for p in reports.iterdir()} >= {"compliance.json", "compliance.md", "junit.xml", "MANIFEST.sha256"}
     if summary is not None:
         assert summary["verdict"] == "inconclusive"
         check_counts(tmp_path / "reports", out)
@@ -264,3 +272,125 @@ def test_a_busy_array_past_the_budget_is_an_error_never_a_deviation(tmp_path):
     assert errors and all("503" in c["detail"] for c in errors), [c["detail"] for c in errors][:3]
     assert before == after
     check_counts(tmp_path / "reports", out)
+
+
+@pytest.mark.whole_run
+@pytest.mark.parametrize("delay", [0.2, 0.8, 2.0])
+def test_ctrl_c_during_start_up_writes_an_interrupted_summary(tmp_path, delay):
+    """SIGINT while a run with lanes starts (the controller's check of the target, the lanes coming up,
+    their first checks): exit 2, a summary that says interrupted, its last line saying so, and no
+    KeyboardInterrupt banner or traceback pointing into the signal handler."""
+    import signal
+    import time
+
+    server = start(tls=True)
+    try:
+        target, env = minimal_target(tmp_path, server)
+        out = tmp_path / "reports"
+        proc = subprocess.Popen([sys.executable, "-m", "pytest_rec.cli", "--rec-report-dir", str(out), "-q",
+                                 "--rec-target", str(target)], cwd=tmp_path, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, env={**os.environ, **env})
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        text, _ = proc.communicate(timeout=300)
+        before = named_state(server)
+    finally:
+        server.stop()
+    assert proc.returncode == 2, text[-2000:]
+    assert (out / "compliance.json").exists(), text[-2000:]
+    summary = json.loads((out / "compliance.json").read_text())
+    assert summary["interrupted"] == "SIGINT" and summary["verdict"] == "inconclusive"
+    assert "KeyboardInterrupt" not in text and "Traceback" not in text and "_signals.py" not in text, text[-2000:]
+    assert text.strip().splitlines()[-1].startswith("VERDICT: inconclusive (interrupted"), text[-500:]
+    assert before                                      # the simulator answered to the end
+
+
+def test_console_prints_the_verdict_once_and_each_deviation_whole(tmp_path):
+    """rec-compliance: one VERDICT line (the last), and each distinct deviation's line wrapped, never cut
+    (the message as compliance.json's deviation groups give it, word for word)."""
+    from pytest_rec.report import deviation_groups
+
+    code, summary, out = run(tmp_path, "--rec-depth", "smoke", "--rec-sim-defect", "stack-to-sync-keeps-stack")
+    assert code == 1, out[-3000:]
+    lines = out.strip().splitlines()
+    assert [ln for ln in lines if ln.startswith("VERDICT:")] == [lines[-1]], out[-2000:]
+    console = " ".join(ln.strip() for ln in lines)
+    groups = deviation_groups(summary["cases"])
+    assert groups and all(len(g["message"]) > 0 for g in groups)
+    for g in groups:
+        words = " ".join(g["message"].split())
+        assert words in console, (words, console[-3000:])
+
+
+def _rec_sim(*args: str) -> tuple[subprocess.Popen, str]:
+    import time
+
+    sim = subprocess.Popen([str(Path(sys.executable).parent / "rec-sim"), "--port", "0", "--tls", *args],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen, deadline = [], time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = sim.stdout.readline()
+        seen.append(line)
+        if "target file written" in line:
+            url = next(ln.split()[2] for ln in seen if ln.startswith("rec-sim: serving"))
+            return sim, url.removesuffix("/api/v1")
+    sim.kill()
+    pytest.fail("rec-sim did not start: " + "".join(seen))
+
+
+def test_tls_failure_names_verify_and_a_kept_ca_survives_a_restart(tmp_path):
+    """A self-signed array with no `verify` key: the run stops naming `verify` and both ways to set it
+    (a CA path, or false with its warning), not the hint of a refused connection. `rec-sim --ca DIR`
+    signs every start's certificate with the CA kept in DIR: a target file written by one start still
+    verifies against the next one, started with another --target-out folder."""
+    import ssl
+
+    import httpx
+
+    ca = tmp_path / "ca"
+    sim, url = _rec_sim("--ca", str(ca), "--target-out", str(tmp_path / "a" / "t.toml"))
+    try:
+        text = (tmp_path / "a" / "t.toml").read_text()
+        assert f'verify = "{ca / "ca.pem"}"' in text, text
+        bare = tmp_path / "no-verify.toml"
+        bare.write_text("\n".join(ln for ln in text.splitlines() if not ln.startswith("verify")) + "\n")
+        from pytest_rec.simulator.inventory import load_inventory, passwords
+
+        env = {k.replace("REC_", "REC_SIM_", 1): v for k, v in passwords(load_inventory()).items()}
+        code, _, out = run(tmp_path, "--rec-target", str(bare), env=env)
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+    assert code == 2, out[-2000:]
+    assert "`verify`" in out and "ca.pem" in out and "verify = false" in out, out[-2000:]
+    assert out.strip().splitlines()[-1].startswith("VERDICT: inconclusive (TLS"), out[-500:]
+    sim, url = _rec_sim("--ca", str(ca), "--target-out", str(tmp_path / "b" / "t.toml"))
+    try:
+        answer = httpx.get(url + "/api/v1/copysession", verify=ssl.create_default_context(cafile=str(ca / "ca.pem")))
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+    assert answer.status_code == 401          # the TLS handshake with the kept CA went through
+
+
+def test_old_restored_journals_are_pruned_from_the_state_directory(tmp_path, monkeypatch):
+    """Every run records its journal in the state directory: those whose sessions were all put back and
+    that are older than the set age go; one that still holds a session, or a recent one, stays."""
+    import time
+
+    from pytest_rec.plugin._startup import prune_journals
+
+    monkeypatch.setenv("REC_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("REC_JOURNAL_KEEP_DAYS", "7")
+    folder = tmp_path / "journals" / "abc"
+    folder.mkdir(parents=True)
+    old = time.time() - 8 * 86400
+    made = {}
+    for name, restored, when in (("old-done", True, old), ("old-pending", False, old), ("new-done", True, None)):
+        path = folder / f"{name}.json"
+        path.write_text(json.dumps({"sessions": {"1": {"restored": restored}}}))
+        if when:
+            os.utime(path, (when, when))
+        made[name] = path
+    assert prune_journals() == [made["old-done"]]
+    assert not made["old-done"].exists() and made["old-pending"].exists() and made["new-done"].exists()

@@ -18,7 +18,7 @@ from ._fixtures import (_rec_allure, rec_admin, rec_case_session, rec_credential
 from ._options import pytest_addoption
 from ._outcomes import opt_in, pytest_runtest_call, pytest_runtest_makereport, pytest_runtest_setup
 from ._run import (pytest_collection_finish, pytest_collection_modifyitems, pytest_configure, pytest_generate_tests,
-                   pytest_sessionfinish, pytest_terminal_summary)
+                   pytest_sessionfinish, pytest_terminal_summary, pytest_unconfigure)
 from ._spawn import fuzz_bodies, fuzz_examples, pytest_collectstart
 from ._state import RecRun, run_of
 from ._xdist import group_count
@@ -28,6 +28,7 @@ __all__ = [
     "pytest_addoption", "pytest_configure", "pytest_collectstart", "pytest_generate_tests", "pytest_collection_modifyitems",
     "pytest_collection_finish",
     "pytest_runtest_setup", "pytest_runtest_call", "pytest_runtest_makereport", "pytest_sessionfinish", "pytest_terminal_summary",
+    "pytest_unconfigure",
     # fixtures
     "rec_options", "rec_simulator", "rec_target", "rec_credentials", "rec_transcript", "rec_guard", "rec_waiter",
     "rec_admin", "rec_tenant", "rec_other", "rec_plain", "rec_ctx", "rec_case_session", "rec_record", "_rec_allure",

@@ -71,6 +71,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             if hits:
                 tickets = ", ".join(sorted({h.ticket for h in hits}))
                 info.update(outcome="known-deviation", tickets=sorted({h.ticket for h in hits}),
+                            known_reasons={h.ticket: h.reason for h in hits},
                             detail=f"known deviation ({tickets}): {exc}")
                 rep.outcome = "skipped"
                 rep.wasxfail = f"known deviation {tickets}"
@@ -179,7 +180,7 @@ def _merge_setup_findings(item: pytest.Item, call: pytest.CallInfo, rep, info: d
     if info["outcome"] == "passed" and hits:
         tickets = sorted({h.ticket for h in hits})
         info.update(outcome="known-deviation", failed_requirements=extra, tickets=tickets,
-                    detail=f"known deviation ({', '.join(tickets)}): setup step: {note}")
+                    known_reasons={h.ticket: h.reason for h in hits}, detail=f"known deviation ({', '.join(tickets)}): setup step: {note}")
         rep.outcome = "skipped"
         rep.wasxfail = f"known deviation {', '.join(tickets)}"
         return

@@ -24,7 +24,7 @@ from ._xdist import LANE, assign_lanes, group_count, worker
 
 
 __all__ = ["pytest_configure", "pytest_generate_tests", "pytest_collection_modifyitems", "pytest_collection_finish",
-           "pytest_sessionfinish",
+           "pytest_sessionfinish", "pytest_unconfigure",
            "pytest_terminal_summary", "restore"]
 
 
@@ -181,8 +181,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                    rec_exchanges=[len(run.ctx.transcript.exchanges), len(run.ctx.transcript.server_errors)]
                    if run.ctx else [0, 0], rec_tls=run.tls_fingerprint)
         return
-    if not run.active and not run.cases:
-        return
+    if not run.active and not run.cases and not (run.interrupted and _runs_the_suite(config)):
+        return          # not a run of the suite (a signal before any lane collected still gets its summary)
     if config.getoption("collectonly", False) and not run.cases:
         # a listing of the checks, not a run: no verdict, no report (an "inconclusive" summary would
         # only stand in the report folder as if a run had failed)
@@ -196,29 +196,73 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = code
 
 
+def _runs_the_suite(config: pytest.Config) -> bool:
+    """The session runs the compliance suite (rec-compliance, or pytest --pyargs pytest_rec.suite), even
+    before anything is collected (an xdist controller collects nothing itself)."""
+    return any("pytest_rec.suite" in str(a) or "pytest_rec/suite" in str(a) for a in config.args)
+
+
+class _Said:
+    """pytest's end-of-run banner for a KeyboardInterrupt or pytest.exit ("! ... !" and a pointer into
+    the signal handler), once the summary has said why the run stopped: a plain separator instead."""
+
+    def __init__(self, message: str) -> None:
+        self.reprcrash = type("Crash", (), {"message": message})()
+
+
+def _quiet_banner(terminalreporter, message: str) -> None:
+    if getattr(terminalreporter, "_keyboardinterrupt_memo", None) is not None:
+        terminalreporter._keyboardinterrupt_memo = _Said(message)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """A signal before the session started (pytest_configure: the lanes' preflight): the cli writes
+    the summary and says so; no traceback banner pointing into the signal handler."""
+    run = config.stash.get(RUN, None)
+    if run is None or not run.interrupted or not _runs_the_suite(config):
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter._keyboardinterrupt_memo = None
+    if run.summary is None and getattr(config, "workerinput", None) is None:
+        try:        # a signal while the session started (xdist bringing its lanes up): no sessionfinish
+            write_reports(run, pytest.ExitCode.INTERRUPTED)
+        except Exception as exc:  # noqa: BLE001 - rec-compliance still says the run was stopped
+            sys.stdout.write(f"pytest-rec: the summary of the interrupted run could not be written: {exc}\n")
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    import os
+
     run = run_of(config)
     for plan_line in run.plan:
         terminalreporter.write_line(plan_line)
+    nothing_ran = run.summary is not None and not run.summary["cases"] and \
+        bool(run.summary.get("stopped") or run.summary.get("interrupted"))
     if run.summary is not None:
+        from ..reasons import deviation_lines
         from ..report import deviation_groups
 
         groups = deviation_groups(run.summary["cases"])
         if groups:
             terminalreporter.write_sep("-", f"pytest-rec: {len(groups)} distinct deviation(s)")
-        for g in groups:
-            terminalreporter.write_line(f"  {g['requirement']}: {g['count']} case(s), e.g. {g['example']}: "
-                                        f"{g['message'][:240]}")
+        for line in deviation_lines(groups, terminalreporter._tw.fullwidth):
+            terminalreporter.write_line(line)
         own = run.deselected_own
         if run.options.dry_run:
             terminalreporter.write_line("pytest-rec: every check deselected: a dry run writes nothing to the array")
-        elif own:
+        elif own and not nothing_ran:
             terminalreporter.write_line(f"pytest-rec: {own} check(s) deselected by the suite itself: they run only "
                                         f"{'without' if run.options.strict else 'with'} --rec-strict")
+        if run.summary.get("stopped") or run.summary.get("interrupted"):
+            _quiet_banner(terminalreporter, "pytest-rec: stopped (the line above says why)" if run.summary.get(
+                "stopped") else f"pytest-rec: {run.summary['interrupted']}")
     if run.verdict_line:
         for extra in run.summary_lines:
             terminalreporter.write_line(extra)
-        terminalreporter.write_line(run.verdict_line, bold=True)
+        if os.environ.get("REC_CLI_RUN") != "1":     # rec-compliance prints it once, as its last line
+            terminalreporter.write_line(run.verdict_line, bold=True)
 
 
 def _target_meta(run: RecRun) -> dict:

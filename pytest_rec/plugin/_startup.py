@@ -13,7 +13,9 @@ from ..restore import restore_command
 from ..target import TargetFileError, load_target
 from ._state import RUN_ID, RecRun, run_of
 
-__all__ = ["lock_the_target", "refuse_if_journal_pending"]
+__all__ = ["lock_the_target", "refuse_if_journal_pending", "prune_journals"]
+
+KEEP_DAYS = 30      # restored journals in the state directory older than this are removed ($REC_JOURNAL_KEEP_DAYS)
 
 
 def _check_before_lanes(config: pytest.Config, run: RecRun) -> None:
@@ -31,9 +33,12 @@ def _check_before_lanes(config: pytest.Config, run: RecRun) -> None:
 
     problems = read_only_preflight(run.options.target, lanes=True)
     if problems:
-        # on stdout, at the start: the verdict stays the last line of the output (stderr may come after it)
-        sys.stdout.write("pytest-rec: one lane instead of " + str(n) + ": " + "; ".join(problems)[:600] + "\n")
-        sys.stdout.flush()
+        if not any(p.startswith("cannot use ") or "target file" in p for p in problems):
+            # on stdout, at the start: the verdict stays the last line of the output (stderr may come after it).
+            # Not when the target cannot be used at all: the run stops at once and says why, once.
+            sys.stdout.write(f"pytest-rec: the run goes on in one lane instead of {n}, because: "
+                             + "; ".join(problems)[:600] + "\n")
+            sys.stdout.flush()
         config.option.dist, config.option.numprocesses, config.option.tx = "no", None, []
         config.option.rec_lanes = 1
 
@@ -70,8 +75,39 @@ def refuse_if_journal_pending(config: pytest.Config, target_file: str) -> None:
                     "machine) and holds sessions it will put back when it ends; nothing was sent. Wait for it to "
                     "end: two runs on one array change the same sessions under each other. Do not run rec-restore "
                     "while it runs.", returncode=2)
+    if not pending:
+        prune_journals()
     if pending:
         lines = [f"{path} (sessions {', '.join(map(str, sids))})" for path, sids in pending]
         pytest.exit(f"pytest-rec: an earlier run against {url} did not put every session back; nothing was sent. "
                     f"Journal(s): {'; '.join(lines)}. Run `{restore_command()} {' '.join(str(p) for p, _ in pending)}` first.",
                     returncode=2)
+
+
+def prune_journals(now: float | None = None) -> list[Path]:
+    """Remove the state directory's journals in which every session was put back and that are older than
+    ``KEEP_DAYS`` (``$REC_JOURNAL_KEEP_DAYS``): every run records one there, and nothing else ever removes
+    them. A journal that still holds a session, or that cannot be read, is kept. Returns those removed."""
+    import os
+    import time
+
+    from ..restore import Journal, state_dir
+
+    try:
+        days = float(os.environ.get("REC_JOURNAL_KEEP_DAYS", KEEP_DAYS))
+    except ValueError:
+        days = KEEP_DAYS
+    limit = (time.time() if now is None else now) - days * 86400
+    removed = []
+    for path in sorted((state_dir() / "journals").glob("*/*.json")):
+        try:
+            if path.stat().st_mtime >= limit:
+                continue
+            data = Journal.load(path)
+        except (OSError, ValueError):
+            continue
+        sessions = data.get("sessions")
+        if isinstance(sessions, dict) and all(v.get("restored") for v in sessions.values()):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed

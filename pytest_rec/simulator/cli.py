@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--defect", action="append", default=[], metavar="NAME", help="defect profile (repeatable)")
     p.add_argument("--list-defects", action="store_true", help="list the defect profiles and exit")
     p.add_argument("--target-out", metavar="FILE", help="also write the ready target file here")
+    p.add_argument("--ca", metavar="DIR", help="with --tls: keep the CA in DIR (ca.pem, ca.key; made there on first "
+                   "use) and sign each start's certificate with it, so a target file's verify = \"DIR/ca.pem\" "
+                   "stays valid when the simulator is restarted, anywhere")
     return p
 
 
@@ -56,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     # beside the target file and named after it: two simulators writing target files to one folder
     # keep a CA each (a shared folder let the second overwrite the first's CA)
     cert_dir = Path(args.target_out).with_name(Path(args.target_out).stem + "-tls") if args.target_out else None
-    server = SimulatorServer(Array(inventory, settings), args.host, args.port, args.tls, cert_dir=cert_dir)
+    if args.ca and not args.tls:
+        print("rec-sim: --ca needs --tls (the CA signs the HTTPS certificate)", file=sys.stderr)
+        return 2
+    server = SimulatorServer(Array(inventory, settings), args.host, args.port, args.tls, cert_dir=cert_dir,
+                             ca_dir=Path(args.ca).resolve() if args.ca else None)
     try:
         server.start()
     except OSError as exc:

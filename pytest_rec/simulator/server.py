@@ -26,7 +26,8 @@ class SimulatorServer:
 
     def __init__(self, array: Array | None = None, host: str = "127.0.0.1", port: int = 0,
                  tls: bool = False, *, settings: Settings | None = None,
-                 inventory: Inventory | None = None, cert_dir: str | Path | None = None):
+                 inventory: Inventory | None = None, cert_dir: str | Path | None = None,
+                 ca_dir: str | Path | None = None):
         self.array = array or Array(inventory, settings)
         self.host, self.port, self.tls = host, port, tls
         self.ca_path: Path | None = None
@@ -35,6 +36,7 @@ class SimulatorServer:
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
         self._made_dir: Path | None = None
+        self._ca_dir = Path(ca_dir) if ca_dir else None     # a CA kept across restarts (rec-sim --ca DIR)
 
     @property
     def base_url(self) -> str:
@@ -63,7 +65,7 @@ class SimulatorServer:
     def _tls_files(self) -> dict:
         import trustme
 
-        ca = trustme.CA()
+        ca = self._kept_ca() if self._ca_dir is not None else trustme.CA()
         cert = ca.issue_cert(self.host, "localhost")
         if self._cert_dir is None:          # a folder of its own, removed by stop()
             self._made_dir = self._cert_dir = Path(tempfile.mkdtemp(prefix="rec-sim-tls-"))
@@ -71,6 +73,8 @@ class SimulatorServer:
         folder.mkdir(parents=True, exist_ok=True)
         self.ca_path = folder / "ca.pem"
         ca.cert_pem.write_to_path(str(self.ca_path))
+        if self._ca_dir is not None:        # the target file names the kept CA: valid across restarts
+            self.ca_path = self._ca_dir / "ca.pem"
         key, chain = folder / "server.key", folder / "server.pem"
         cert.private_key_pem.write_to_path(str(key))
         key.chmod(0o600)                    # the server's private key: readable by its owner only
@@ -78,6 +82,22 @@ class SimulatorServer:
         for extra in cert.cert_chain_pems[1:]:
             extra.write_to_path(str(chain), append=True)
         return {"ssl_keyfile": str(key), "ssl_certfile": str(chain)}
+
+    def _kept_ca(self):
+        """The CA of ``ca_dir`` (ca.pem, ca.key), made there on first use: a server certificate is issued
+        at each start, always by the same CA, so a target file's ``verify`` path stays valid."""
+        import trustme
+
+        folder = self._ca_dir
+        cert, key = folder / "ca.pem", folder / "ca.key"
+        if cert.exists() and key.exists():
+            return trustme.CA.from_pem(cert.read_bytes(), key.read_bytes())
+        folder.mkdir(parents=True, exist_ok=True)
+        ca = trustme.CA()
+        ca.private_key_pem.write_to_path(str(key))
+        key.chmod(0o600)                    # the CA's private key: readable by its owner only
+        ca.cert_pem.write_to_path(str(cert))
+        return ca
 
     def start(self) -> "SimulatorServer":
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
