@@ -85,3 +85,16 @@ def basis_table(summary: dict) -> list[str]:
         body += ["", "Writable sessions set aside (never written by this run):", ""]
         body += [f"- {why}" for why in s["set_aside"]]
     return body
+
+
+def run_profile(target, target_option: str) -> dict:
+    """The target profile values in force, for the summary: the run's target's, else the target file's
+    (the built-in simulator: the defaults); {} when the file cannot be read (the summary is still written)."""
+    from .target import Profile, load_target
+
+    if target is not None:
+        return profile_values(target.profile)
+    try:
+        return profile_values(Profile() if target_option == "sim" else load_target(target_option).profile)
+    except Exception:  # noqa: BLE001 - the summary must still be written
+        return {}

@@ -281,21 +281,9 @@ def _target_meta(run: RecRun) -> dict:
             "serial": target.array.get("serial", "unknown"), "firmware": target.array.get("firmware", "unknown")}
 
 
-def _profile_meta(run: RecRun) -> dict:
-    """The target profile values in force, for the summary (the built-in simulator: the defaults)."""
-    from ..signoff import profile_values
-    from ..target import Profile
-
-    if run.ctx is not None:
-        return profile_values(run.ctx.target.profile)
-    try:
-        return profile_values(Profile() if run.options.target == "sim" else load_target(run.options.target).profile)
-    except Exception:  # noqa: BLE001 - the summary must still be written
-        return {}
-
-
 def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0) -> int:
     """Gather the run's metadata, build the summary from the case records, write the reports."""
+    from ..signoff import run_profile
     from ..report import build_summary, exit_code, verdict_line, write_summary
     from ..restore import restore_status
 
@@ -314,7 +302,7 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
             "exchanges": [len(run.ctx.transcript.exchanges), len(run.ctx.transcript.server_errors)] if run.ctx
             else list(run.lane_exchanges),
             "provenance": provenance(run),
-            "strict": options.strict, "dry_run": options.dry_run, "profile": _profile_meta(run),
+            "strict": options.strict, "dry_run": options.dry_run, "profile": run_profile(run.ctx.target if run.ctx else None, run.options.target),
             "set_aside": sorted((run.ctx.set_aside if run.ctx else {}).values()),
             "pairwise_seed": options.pairwise_seed if options.depth == "pairwise" else None,
             "fuzz_seed": options.fuzz_seed,
