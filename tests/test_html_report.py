@@ -336,9 +336,10 @@ def _case_of(result: dict) -> str | None:
 
 @pytest.fixture(scope="module")
 def cascading(tmp_path_factory):
-    """A defect that breaks a setup step (Stack to Synchronous keeps Stack): the failures cascade into
-    cases of other requirements, which compliance.json blames on REC-ACCEPT alone."""
-    reports, proc = _run_suite(tmp_path_factory.mktemp("cascading"), "--rec-sim-defect", "stack-to-sync-keeps-stack")
+    """A defect that breaks a setup step (a change to Consistency answered Success and never applied): the
+    cases of other requirements that need a Consistency state are blocked, and compliance.json blames the
+    setup step on REC-ACCEPT alone (issue 24's fail fast: the step is not tried again)."""
+    reports, proc = _run_suite(tmp_path_factory.mktemp("cascading"), "--rec-sim-defect", "consistency-never-applied")
     assert proc.returncode == 1, proc.stdout[-3000:]
     printed = re.findall(r"HTML report \(one file, opens offline\): (file://\S+)", proc.stdout)
     assert len(printed) == 1, proc.stdout[-2000:]
@@ -371,8 +372,11 @@ def test_cascading_defect_every_red_case_sits_under_its_failed_requirements(casc
             message = (data.get("statusDetails") or {}).get("message", "")
             assert any(f"[{r}]" in message for r in case["failed_requirements"]), (case["id"], message[:200])
     # ... and the browser shows it on the case's page: one whose failure came from a setup step
-    setup_only = next(rid for rid, d in results.items() if (cases.get(_case_of(d) or "") or {}).get(
-        "detail", "").startswith("setup step:") and d["status"] == "failed")
+    def from_setup(case: dict) -> bool:
+        return bool(case.get("setup_failed")) or case.get("detail", "").startswith("setup step:")
+
+    setup_only = next(rid for rid, d in results.items()
+                      if from_setup(cases.get(_case_of(d) or "") or {}) and d["status"] == "failed")
     page = by_test_id(_render(url.split("#")[0] + f"#/{setup_only}", 9, tmp_path / "profile2"))
     shown = " ".join(page.get("test-result-error-message", []))
     assert "[REC-ACCEPT]" in shown and "setup step" in shown, shown[:300]
