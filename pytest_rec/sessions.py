@@ -319,7 +319,12 @@ class SessionPool:
             if not st.suspended:
                 st = op.suspend(sid)
             try:
-                st = op.set_modes(sid, st, start)
+                try:
+                    st = op.set_modes(sid, st, start)
+                except Blocked as why:
+                    if "not proven yet" not in str(why) or not self.prove(sid, start.transfer_mode):
+                        raise
+                    st = op.set_modes(sid, self.state(sid), start)     # once more, with the proof in
             except Deviation as exc:
                 if not exc.setup_step:
                     raise
@@ -346,6 +351,40 @@ class SessionPool:
             raise
         self.note(sid, st)
         return sid, st
+
+    def prove(self, sid: int, to: str) -> bool:
+        """Make the proof session ``sid`` waits for (its way back from ``to`` home, DECISIONS 66) with another
+        session of this process that may go to ``to`` and then to ``sid``'s home: that second change, read
+        back, is the proof (the plan's proofs first, for a check bound to one session, such as the tenant
+        refusals, that comes before the matrix made them). Returns whether the proof is in; a wrong answer
+        on the way is that setup step's deviation, reported by the next case."""
+        wb = self.operator.wayback
+        home = wb.homes.get(sid)
+        if home is None:
+            return False
+        for other in self.sids:
+            if other == sid or wb.departure(other, to) or wb.departure(other, home):
+                continue
+            st = self.state(other)
+            if not st.suspended or not st.modes.transfer_mode:
+                continue
+            try:
+                via = Modes(to, "Manual", st.modes.recovery_mode)
+                back = Modes(home, "Manual" if home != "Synchronous" else st.modes.split_mode, st.modes.recovery_mode)
+                with self.operator.admin.transcript.phase(f"set-up: session {other} proves the way back from {to} "
+                                                          f"to {home} for session {sid}"):
+                    self.forget(other)
+                    self.note(other, self.operator.set_modes(other, st, via))
+                    self.note(other, self.operator.set_modes(other, self.state(other), back))
+            except Deviation as exc:
+                self.forget(other)
+                self.findings.append(exc)
+                return False
+            except (Blocked, TargetError):
+                self.forget(other)
+                continue
+            return wb.departure(sid, to) is None
+        return False
 
     def take_findings(self) -> list[Deviation]:
         """The setup-step deviations met since the last call (each case reports its own)."""
