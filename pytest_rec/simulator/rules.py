@@ -56,6 +56,7 @@ class PatchRules:
     def patch(self, caller, sid: int, body: Any, description: str) -> Reply:
         """Validate a PATCH body and register its job (or refuse at once)."""
         with self.lock:
+            self._late.pop(sid, None)                        # defect late-change: a new change overtakes it
             cs = self.sessions.get(sid)
             if cs is None:
                 if self.defect("unknown-id-400"):  # pragma: no mutate block, defect injection
@@ -93,6 +94,8 @@ class PatchRules:
 
     def _state_refusal(self, user: User, cs: CopySession, body: dict):
         """(status, factor, message) when the session's state forbids the change, else None."""
+        if user.tenant is not None and "split_mode" in body and self.defect("tenant-split-refused"):  # pragma: no mutate block, defect injection
+            return 403, "split_mode", "split_mode can be changed by an administrator only"
         if not self._tenant_may(user, cs):
             if not (self.defect("tenant-check-skipped-with-transfer") and "transfer_mode" in body):  # pragma: no mutate, defect injection
                 return 403, "tenant", "The local volume does not belong to the tenant of the user"
@@ -107,7 +110,8 @@ class PatchRules:
         if cs.phase != "Suspend":
             if not self.defect("active-patch-accepted"):  # pragma: no mutate, defect injection
                 if not (self.defect("active-stack-patch-accepted") and cs.phase != "Equivalent"):  # pragma: no mutate, defect injection
-                    return 409, "phase", "The REC session is not suspended"
+                    if not (self.defect("active-equivalent-patch-accepted") and cs.phase == "Equivalent"):  # pragma: no mutate, defect injection
+                        return 409, "phase", "The REC session is not suspended"
         if "split_mode" in body and "transfer_mode" not in body and cs.transfer_mode != "Synchronous":
             if not self.defect("split-accepted-when-async"):  # pragma: no mutate, defect injection
                 if not (self.defect("split-sync-only-checked-alone") and len(body) > 1):  # pragma: no mutate, defect injection
@@ -125,7 +129,26 @@ class PatchRules:
         if self.defect("serial-mix"):  # pragma: no mutate block, defect injection
             cs.transfer_mode, cs.split_mode, cs.recovery_mode = job.payload["seen"]   # a stale read
         self._apply_patch(cs, job.payload["body"])
+        if self.defect("late-change"):  # pragma: no mutate block, defect injection
+            previous = self._last_change.get(cs.copysession_id)
+            if previous is not None:
+                self._late[cs.copysession_id] = previous
+            self._last_change[cs.copysession_id] = dict(job.payload["body"])
         return None
+
+    def _late_writes(self, now: float) -> None:
+        """Defect late-change: once the array has been idle for ``late_change_delay`` seconds, its change
+        log writes each session's previous change again (unless the session was changed, suspended or
+        resumed since): the change lands after the job ended and after any settle window."""
+        idle = now - self._last_request >= self.settings.late_change_delay
+        self._last_request = now
+        if not idle or not self._late:
+            return
+        for sid, body in list(self._late.items()):
+            cs = self.sessions.get(sid)
+            if cs is not None and cs.phase == "Suspend":
+                self._apply_patch(cs, body)
+        self._late.clear()
 
     def _apply_patch(self, cs: CopySession, body: dict) -> None:
         if cs.type != "REC":
