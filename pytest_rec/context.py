@@ -65,6 +65,7 @@ class RecContext:
     cut_short: tuple | None = None     # (case, requirements) a deviation left unjudged by stopping the check
     start_witnesses: dict | None = None    # unwritten_modes() as this process began (REC-ISOLATION over the run)
     start_witnesses_error: str | None = None
+    suspend_first_phases: set = field(default_factory=set)   # active phases REC-SUSPEND-FIRST was judged from
 
     @property
     def strict(self) -> bool:
@@ -77,6 +78,8 @@ class RecContext:
         check short, and the report counts those as not judged (blocked), never as passed."""
         __tracebackhide__ = True
         self.pool.forget(sid)
+        if exp.refusal_requirement == "REC-SUSPEND-FIRST" and not before.suspended:
+            self.suspend_first_phases.add(before.phase or "(no phase)")
         with self.admin.transcript.phase(f"check: PATCH session {sid} from {before.modes.label()} with "
                                          f"{show(body) if raw is None else 'a raw body'}, then the job and a GET"):
             try:

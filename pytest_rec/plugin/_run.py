@@ -178,6 +178,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if out is not None:             # an xdist lane: the controller writes the reports from every lane's results
         out.update(rec_active=run.active, rec_stop=run.stop_reason, rec_interrupted=run.interrupted,
                    rec_read_lag=run.ctx.transcript.longest_settle if run.ctx else None,
+                   rec_suspend_first_phases=sorted(run.ctx.suspend_first_phases) if run.ctx else [],
                    rec_exchanges=[len(run.ctx.transcript.exchanges), len(run.ctx.transcript.server_errors)]
                    if run.ctx else [0, 0], rec_tls=run.tls_fingerprint)
         return
@@ -237,6 +238,20 @@ def _target_meta(run: RecRun) -> dict:
             "serial": target.array.get("serial", "unknown"), "firmware": target.array.get("firmware", "unknown")}
 
 
+def _active_named(run: RecRun) -> int:
+    """How many sessions the target names under ``sessions.active``."""
+    if run.ctx is not None:
+        return len(run.ctx.target.active)
+    try:
+        if run.options.target == "sim":
+            from ..simulator.inventory import load_inventory
+
+            return len(load_inventory().target["sessions"].get("active", []))
+        return len(load_target(run.options.target).active)
+    except Exception:  # noqa: BLE001 - the summary must still be written
+        return 0
+
+
 def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0) -> int:
     """Gather the run's metadata, build the summary from the case records, write the reports."""
     from ..report import build_summary, exit_code, verdict_line, write_summary
@@ -257,6 +272,9 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
             "exchanges": [len(run.ctx.transcript.exchanges), len(run.ctx.transcript.server_errors)] if run.ctx
             else list(run.lane_exchanges),
             "provenance": provenance(run),
+            # the active phases REC-SUSPEND-FIRST was judged from (every lane's), for its row in the report
+            "suspend_first_phases": sorted(run.ctx.suspend_first_phases if run.ctx else run.lane_suspend_first_phases),
+            "active_named": _active_named(run),
             "strict": options.strict, "dry_run": options.dry_run,
             "pairwise_seed": options.pairwise_seed if options.depth == "pairwise" else None,
             "fuzz_seed": options.fuzz_seed,
