@@ -238,6 +238,13 @@ def _target_meta(run: RecRun) -> dict:
             "serial": target.array.get("serial", "unknown"), "firmware": target.array.get("firmware", "unknown")}
 
 
+def late_change_cases(status: dict) -> list[dict]:
+    """A case record per change the restore's last read found (``restore.late_read``): REC-ACCEPT."""
+    return [{"id": f"restore: last read of session {late['session']}", "nodeid": "", "requirements": ["REC-ACCEPT"],
+             "outcome": "failed", "failed_requirements": ["REC-ACCEPT"], "detail": f"[REC-ACCEPT] {late['detail']}"}
+            for late in status.get("late_changes", [])]
+
+
 def _active_named(run: RecRun) -> int:
     """How many sessions the target names under ``sessions.active``."""
     if run.ctx is not None:
@@ -284,8 +291,9 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
                     "ended": time.strftime(gmt, time.gmtime()),
                     "python": sys.version.split()[0], "sim_defects": list(options.sim_defects),
                     "sim_options": options.sim_options}}
-    summary = build_summary(run.cases, meta)
-    summary["restore"] = restore_status(Path(options.journal), since=run.started)
+    status = restore_status(Path(options.journal), since=run.started)
+    summary = build_summary(run.cases + late_change_cases(status), meta)
+    summary["restore"] = status
     not_back = summary["restore"]["failed"]
     if not_back:        # the Why line says it too, not only the restore section and the last lines
         summary["verdict_reason"] += (f"; {len(not_back)} session(s) NOT put back "
