@@ -72,8 +72,8 @@ class Array(Auth, Jobs, Reads, PatchRules, SuspendResume, Faults):
         self._resume_split: dict[int, str] = {}              # for the sticky-auto-restored defect
         self._stale: dict[int, tuple[float, dict]] = {}      # read_lag: session -> (until, old modes)
         self.tenant_reads: set[tuple[str, int]] = set()      # defect tenant-read-then-write: (user, session) read
-        self._last_change: dict[int, dict] = {}              # defect late-change: each session's last PATCH body
-        self._late: dict[int, dict] = {}                     # defect late-change: the change log's late writes due
+        self._late: dict[int, tuple] = {}                    # defect late-change: session -> modes written back late
+        self._late_done: set[int] = set()                    # defect late-change: sessions it has happened to
         self._last_request = time.monotonic()                # defect late-change: when the array was last asked
 
     def has(self, defect: str) -> bool:

@@ -137,8 +137,9 @@ _DEFECTS = [
            "(its copy done) is changed. The mirror of active-stack-patch-accepted.",
            frozenset({"REC-SUSPEND-FIRST"})),
     Defect("late-change",
-           "The array's change log writes a session's previous change again once the array has been idle for "
-           "late_change_delay seconds (0.4), unless the session was changed, suspended or resumed since: a "
+           "The array's change log writes back the modes a session had before its last change once the array "
+           "has been idle for late_change_delay seconds (0.4), unless the session was changed, suspended or "
+           "resumed since (once per session): a "
            "change that lands after its job ended and after the settle window (a run keeps the array busy, "
            "so it lands after the restore).",
            frozenset({"REC-ACCEPT"})),

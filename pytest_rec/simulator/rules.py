@@ -128,26 +128,27 @@ class PatchRules:
             self._remember_old_modes(cs)
         if self.defect("serial-mix"):  # pragma: no mutate block, defect injection
             cs.transfer_mode, cs.split_mode, cs.recovery_mode = job.payload["seen"]   # a stale read
+        modes_before = (cs.transfer_mode, cs.split_mode, cs.recovery_mode)
         self._apply_patch(cs, job.payload["body"])
-        if self.defect("late-change"):  # pragma: no mutate block, defect injection
-            previous = self._last_change.get(cs.copysession_id)
-            if previous is not None:
-                self._late[cs.copysession_id] = previous
-            self._last_change[cs.copysession_id] = dict(job.payload["body"])
+        if self.defect("late-change") and cs.copysession_id not in self._late_done \
+                and modes_before != (cs.transfer_mode, cs.split_mode, cs.recovery_mode):  # pragma: no mutate block, defect injection
+            self._late[cs.copysession_id] = modes_before      # the change log's stale entry, written back late
         return None
 
     def _late_writes(self, now: float) -> None:
         """Defect late-change: once the array has been idle for ``late_change_delay`` seconds, its change
-        log writes each session's previous change again (unless the session was changed, suspended or
-        resumed since): the change lands after the job ended and after any settle window."""
+        log writes back the modes each session had before its last change (unless the session was changed,
+        suspended or resumed since), once per session: a change that lands after the job ended and after
+        any settle window."""
         idle = now - self._last_request >= self.settings.late_change_delay
         self._last_request = now
         if not idle or not self._late:
             return
-        for sid, body in list(self._late.items()):
+        for sid, modes in list(self._late.items()):
             cs = self.sessions.get(sid)
             if cs is not None and cs.phase == "Suspend":
-                self._apply_patch(cs, body)
+                cs.transfer_mode, cs.split_mode, cs.recovery_mode = modes
+                self._late_done.add(sid)                     # one stale entry per session
         self._late.clear()
 
     def _apply_patch(self, cs: CopySession, body: dict) -> None:
