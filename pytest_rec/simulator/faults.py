@@ -83,3 +83,19 @@ class Faults:
         body = (payload or {}).get("body") or {}
         return s.hung_jobs or (action == "patch" and bool(s.hung_jobs_user) and user == s.hung_jobs_user) \
             or (action == "patch" and bool(s.hung_jobs_to) and body.get("transfer_mode") == s.hung_jobs_to)
+
+    def _late_writes(self, now: float) -> None:
+        """Defect late-change: once the array has been idle for ``late_change_delay`` seconds, its change
+        log writes back the modes each session had before its last change (unless the session was changed,
+        suspended or resumed since), once per session: a change that lands after the job ended and after
+        any settle window."""
+        idle = now - self._last_request >= self.settings.late_change_delay
+        self._last_request = now
+        if not idle or not self._late:
+            return
+        for sid, modes in list(self._late.items()):
+            cs = self.sessions.get(sid)
+            if cs is not None and cs.phase == "Suspend":
+                cs.transfer_mode, cs.split_mode, cs.recovery_mode = modes
+                self._late_done.add(sid)                     # one stale entry per session
+        self._late.clear()

@@ -46,7 +46,7 @@ class Jobs:
         with self.lock:
             if self._late:  # pragma: no mutate block, defect injection
                 self._late_writes(now)
-            self._last_request = now
+            self._last_request = now  # pragma: no mutate, defect late-change
             for job in self.jobs.values():
                 if job.status in FINAL_JOB_STATES or job.hung:
                     continue
@@ -75,7 +75,7 @@ class Jobs:
                   sid, action, payload, hung=self._job_hangs(caller.user.name, action, payload))
         self._next_job += 1
         self.jobs[job.job_id] = job
-        self._late.pop(sid, None)             # defect late-change: a later change, suspend or resume overtakes it
+        self._late.pop(sid, None)  # pragma: no mutate, defect late-change: a later change, suspend or resume overtakes it
         return job
 
     def _job_running_on(self, sid: int) -> bool:

@@ -56,7 +56,7 @@ class PatchRules:
     def patch(self, caller, sid: int, body: Any, description: str) -> Reply:
         """Validate a PATCH body and register its job (or refuse at once)."""
         with self.lock:
-            self._late.pop(sid, None)                        # defect late-change: a new change overtakes it
+            self._late.pop(sid, None)  # pragma: no mutate, defect late-change: a new change overtakes it
             cs = self.sessions.get(sid)
             if cs is None:
                 if self.defect("unknown-id-400"):  # pragma: no mutate block, defect injection
@@ -128,28 +128,12 @@ class PatchRules:
             self._remember_old_modes(cs)
         if self.defect("serial-mix"):  # pragma: no mutate block, defect injection
             cs.transfer_mode, cs.split_mode, cs.recovery_mode = job.payload["seen"]   # a stale read
-        modes_before = (cs.transfer_mode, cs.split_mode, cs.recovery_mode)
+        modes_before = (cs.transfer_mode, cs.split_mode, cs.recovery_mode)  # pragma: no mutate, defect late-change
         self._apply_patch(cs, job.payload["body"])
         if self.defect("late-change") and cs.copysession_id not in self._late_done \
                 and modes_before != (cs.transfer_mode, cs.split_mode, cs.recovery_mode):  # pragma: no mutate block, defect injection
             self._late[cs.copysession_id] = modes_before      # the change log's stale entry, written back late
         return None
-
-    def _late_writes(self, now: float) -> None:
-        """Defect late-change: once the array has been idle for ``late_change_delay`` seconds, its change
-        log writes back the modes each session had before its last change (unless the session was changed,
-        suspended or resumed since), once per session: a change that lands after the job ended and after
-        any settle window."""
-        idle = now - self._last_request >= self.settings.late_change_delay
-        self._last_request = now
-        if not idle or not self._late:
-            return
-        for sid, modes in list(self._late.items()):
-            cs = self.sessions.get(sid)
-            if cs is not None and cs.phase == "Suspend":
-                cs.transfer_mode, cs.split_mode, cs.recovery_mode = modes
-                self._late_done.add(sid)                     # one stale entry per session
-        self._late.clear()
 
     def _apply_patch(self, cs: CopySession, body: dict) -> None:
         if cs.type != "REC":
