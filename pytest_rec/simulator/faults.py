@@ -15,7 +15,8 @@ from .replies import Reply, error
 
 
 class Faults:
-    """Mixin of ``Array``: uses ``self.settings``, ``self.lock``, ``self._rng``."""
+    """Mixin of ``Array``: uses ``self.settings``, ``self.lock``, ``self._rng`` (and, for the late-change
+    defect, ``self.sessions``, ``self._late``, ``self._late_done``, ``self._last_request``, ``self._apply_patch``)."""
 
     def fault_for_request(self) -> str | None:
         """'busy', 'drop' or None for the next request (fault injection)."""
@@ -99,3 +100,11 @@ class Faults:
                 cs.transfer_mode, cs.split_mode, cs.recovery_mode = modes
                 self._late_done.add(sid)                     # one stale entry per session
         self._late.clear()
+
+    def _apply_noting_late(self, cs, body: dict) -> None:
+        """Defect late-change: apply a PATCH job's body and keep the modes the session had before it: the
+        change log's stale entry, which ``_late_writes`` writes back (once per session)."""
+        before = (cs.transfer_mode, cs.split_mode, cs.recovery_mode)
+        self._apply_patch(cs, body)
+        if cs.copysession_id not in self._late_done and before != (cs.transfer_mode, cs.split_mode, cs.recovery_mode):
+            self._late[cs.copysession_id] = before

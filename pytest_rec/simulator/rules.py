@@ -56,7 +56,8 @@ class PatchRules:
     def patch(self, caller, sid: int, body: Any, description: str) -> Reply:
         """Validate a PATCH body and register its job (or refuse at once)."""
         with self.lock:
-            self._late.pop(sid, None)  # pragma: no mutate, defect late-change: a new change overtakes it
+            if self.defect("late-change"):  # pragma: no mutate block, defect injection
+                self._late.pop(sid, None)                    # a new change overtakes the late write
             cs = self.sessions.get(sid)
             if cs is None:
                 if self.defect("unknown-id-400"):  # pragma: no mutate block, defect injection
@@ -128,11 +129,10 @@ class PatchRules:
             self._remember_old_modes(cs)
         if self.defect("serial-mix"):  # pragma: no mutate block, defect injection
             cs.transfer_mode, cs.split_mode, cs.recovery_mode = job.payload["seen"]   # a stale read
-        modes_before = (cs.transfer_mode, cs.split_mode, cs.recovery_mode)  # pragma: no mutate, defect late-change
+        if self.defect("late-change"):  # pragma: no mutate block, defect injection
+            self._apply_noting_late(cs, job.payload["body"])
+            return None
         self._apply_patch(cs, job.payload["body"])
-        if self.defect("late-change") and cs.copysession_id not in self._late_done \
-                and modes_before != (cs.transfer_mode, cs.split_mode, cs.recovery_mode):  # pragma: no mutate block, defect injection
-            self._late[cs.copysession_id] = modes_before      # the change log's stale entry, written back late
         return None
 
     def _apply_patch(self, cs: CopySession, body: dict) -> None:
