@@ -68,6 +68,7 @@ class RecContext:
     start_witnesses_error: str | None = None
     probed: dict = field(default_factory=dict)   # id(client) -> why that user writes no more (None: probed)
     set_aside: dict = field(default_factory=dict)   # writable sessions never written: they read a mode the PATCH cannot set
+    suspend_first_phases: set = field(default_factory=set)   # active phases REC-SUSPEND-FIRST was judged from
 
     @property
     def strict(self) -> bool:
@@ -88,6 +89,8 @@ class RecContext:
         # profile's whole one (fail fast; a first failure of its kind still gets the whole window)
         patient = not (exp.accepted and wb.is_broken(before.modes.transfer_mode, sent))
         self.pool.forget(sid)
+        if exp.refusal_requirement == "REC-SUSPEND-FIRST" and not before.suspended:
+            self.suspend_first_phases.add(before.phase or "(no phase)")
         with self.admin.transcript.phase(f"check: PATCH session {sid} from {before.modes.label()} with "
                                          f"{show(body) if raw is None else 'a raw body'}, then the job and a GET"):
             try:

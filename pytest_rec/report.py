@@ -127,6 +127,24 @@ def overall(rows: list[dict], cases: list[dict], meta: dict, only_seed: bool = F
     return "compliant", "every required check ran and every judged requirement passed at depth full"
 
 
+def _phases_covered(rows: list[dict], meta: dict) -> None:
+    """REC-SUSPEND-FIRST's row says which active phases it was judged from (issue 26): an array that refuses
+    a change only from one phase passes a run that never sent one from the other."""
+    phases = list(meta.get("suspend_first_phases") or [])
+    for r in rows:
+        if r["id"] != "REC-SUSPEND-FIRST" or not (phases or r["tests"]):
+            continue
+        if not phases:
+            r["covered"] = "no active phase (no change was sent to an active session)"
+        elif "Copying" in phases:
+            r["covered"] = ", ".join(phases)
+        else:
+            why = "sessions.active names no session in Copying" if meta.get("active_named") \
+                else "the target names no session under sessions.active"
+            r["covered"] = f"{', '.join(phases)} only ({why})"
+        r["phases"] = phases
+
+
 def build_summary(cases: list[dict], meta: dict) -> dict:
     catalogue = load_catalogue()
     rows = requirement_verdicts(cases, catalogue)
@@ -134,6 +152,7 @@ def build_summary(cases: list[dict], meta: dict) -> dict:
     seed, seed_why = overall(rows, cases, meta, only_seed=True)
     seed_verdict = {"compliant": "pass", "non-compliant": "fail"}.get(seed, "inconclusive")
     judged_ids = {r["id"] for r in rows if r["judged"]}
+    _phases_covered(rows, meta)
     return {
         "schema_version": SCHEMA_VERSION,
         "target": meta["target"],
@@ -252,7 +271,7 @@ def render_markdown(summary: dict) -> str:
             verdict = "not-run (NO TEST: a defect of the suite)"
         lines.append(f"| {r['id']} | {r['basis']} | {verdict} | {r['tests']} | {r['passed']} | {r['failed']} | "
                      f"{r.get('known', 0)} | {r['errors']} | {r.get('blocked', 0)} | {r['skipped']} "
-                     f"({r.get('opt_in', 0)}) | {r['title']} |")
+                     f"({r.get('opt_in', 0)}) | {r['title']}{_covered_note(r)} |")
     lines += basis_table(summary)
     known = [c for c in summary["cases"] if c["outcome"] == "known-deviation"]
     lines += ["", "## Deviations (one line per distinct failure)", ""]
@@ -312,6 +331,10 @@ def render_markdown(summary: dict) -> str:
         lines.append(f"- … and {len(other) - 200} more (see compliance.json)")
     lines.append("")
     return "\n".join(lines)
+
+
+def _covered_note(row: dict) -> str:
+    return f" (covered: {row['covered']})" if row.get("covered") else ""
 
 
 def _message_for(detail: str, rid: str) -> str:

@@ -23,7 +23,7 @@ from .sessions import Operator
 from .target import Target
 
 __all__ = ["Journal", "state_dir", "target_journal_dir", "pending_journals", "restore_session", "restore_pending",
-           "restore_status", "RESTORE_ATTEMPTS"]
+           "restore_status", "RESTORE_ATTEMPTS", "late_read"]
 
 RESTORE_ATTEMPTS = 3          # tries per session when a step fails (a dropped connection, a busy array)
 
@@ -116,6 +116,12 @@ class Journal:
                 entry["restored"] = restored
                 entry["note"] = note
                 self._write()
+
+    def note_late(self, sid: int, text: str) -> None:
+        """A change the restore's last read found on a session it had put back (a REC-ACCEPT deviation)."""
+        with self._lock:
+            self.data.setdefault("late_changes", []).append({"session": sid, "detail": text})
+            self._write()
 
     def pending(self) -> list[int]:
         return [int(k) for k, v in self.data["sessions"].items() if not v["restored"]]
@@ -247,7 +253,8 @@ def restore_pending(op: Operator, journal: Journal, say=None, attempts: int = RE
     fresh GET of the session, and the journal notes every failed attempt."""
     notes, failures = [], []
     guard = getattr(op.admin, "guard", None)
-    for sid in journal.pending():
+    todo = journal.pending()
+    for sid in todo:
         original = journal.data["sessions"][str(sid)]["original"]
         held = guard.held.get(sid) if guard is not None else None
         if held:
@@ -290,12 +297,62 @@ def restore_pending(op: Operator, journal: Journal, say=None, attempts: int = RE
         notes.append(note)
         if say:
             say(note)
+    failures += late_read(op, journal, [sid for sid in todo if sid not in journal.pending()], say)
     return notes, failures
+
+
+LATE_MARGIN = 0.5     # seconds past the longest read lag of the run before the restore's last read
+
+
+def late_wait(op: Operator) -> float:
+    """How long after the restore its last read comes: the longest settle window the run used (the
+    longest lag it saw, capped by the profile's window), plus a margin. Near LATE_MARGIN on an array
+    whose reads never lag; never a fixed settle window on a clean one."""
+    lag = float(getattr(getattr(op.admin, "transcript", None), "longest_settle", 0.0) or 0.0)
+    return min(op.target.profile.settle_window, lag) + LATE_MARGIN
+
+
+def late_read(op: Operator, journal: Journal, put_back: list[int], say=None) -> list[str]:
+    """The restore's last read (issue 26): once the longest settle window the run used has passed since
+    the restore, every session it put back is read again. One that changed since (a change the array
+    applied after its job ended and after the settle window) is put back again, and the late change is
+    kept in the journal (``late_changes``) for the report: a REC-ACCEPT deviation. Returns failures."""
+    if not put_back:
+        return []
+    wait = late_wait(op)
+    time.sleep(wait)
+    failures = []
+    for sid in put_back:
+        original = journal.data["sessions"][str(sid)]["original"]
+        want = Modes(original["transfer_mode"], original["split_mode"], original["recovery_mode"])
+        was_suspended = original["phase"] == op.target.profile.suspended_phase
+        try:
+            st = op.read(sid)
+        except (TargetError, Deviation) as exc:
+            failures.append(f"session {sid}: the restore's last read failed: {exc}")
+            journal.mark(sid, False, f"the restore's last read ({wait:.2f} s after it) failed: {exc}")
+            continue
+        if st.modes == want and st.suspended == was_suspended:
+            continue
+        text = (f"session {sid} read {st.modes.label()} {'suspended' if st.suspended else st.phase} {wait:.2f} s "
+                f"after the restore had put it back to {want.label()} {'suspended' if was_suspended else 'active'}: "
+                "a change applied after the job ended and the settle window")
+        try:
+            note = restore_session(op, sid, original)
+            journal.mark(sid, True, f"{note}, again after a late change")
+            text += "; put back again"
+        except (TargetError, Deviation) as exc:
+            journal.mark(sid, False, f"{text}; putting it back again failed: {exc}")
+            failures.append(f"session {sid}: {exc}")
+        journal.note_late(sid, text)
+        if say:
+            say(text)
+    return failures
 
 
 def restore_status(journal: Path, since: float = 0.0) -> dict:
     """What the restore journal(s) of this run say: sessions put back, and any that were not."""
-    restored, failed = [], []
+    restored, failed, late = [], [], []
     for path in sorted(journal.parent.glob(f"{journal.stem}*{journal.suffix}")):
         if path.stat().st_mtime < since:
             continue                      # a journal of an earlier run
@@ -306,4 +363,5 @@ def restore_status(journal: Path, since: float = 0.0) -> dict:
         for sid, entry in data.get("sessions", {}).items():
             (restored if entry.get("restored") else failed).append(
                 {"session": int(sid), "journal": path.name, "path": str(path), "note": entry.get("note", "")})
-    return {"restored": restored, "failed": failed}
+        late += [{**item, "journal": path.name} for item in data.get("late_changes", [])]
+    return {"restored": restored, "failed": failed, **({"late_changes": late} if late else {})}

@@ -161,3 +161,113 @@ def active_bodies(start: Modes, depth: str, transfer_modes=TRANSFER_MODES) -> li
                 if body and exp.accepted:
                     out.append(body)
     return out
+
+
+# ---------------------------------------------------------------- the positive rules (issue 26)
+POSITIVE_RULES = ("REC-ACCEPT", "REC-FORCED-MANUAL", "REC-STICKY-MANUAL", "REC-RECOVERY", "REC-KEEP-OMITTED")
+
+
+def _shape(body: dict) -> tuple[str, ...]:
+    return tuple(f for f in FIELDS if f in body)
+
+
+def positive_pairs(start: Modes, body: dict) -> set[tuple[str, tuple[str, ...]]]:
+    """(rule, body shape) of every positive rule a body judges from ``start`` (none when it is refused)."""
+    exp = expect(start, body)
+    if not exp.accepted or exp.recorded:
+        return set()
+    rules = {"REC-ACCEPT"} | {r for r in exp.judged_by.values() if r in POSITIVE_RULES}
+    return {(r, _shape(body)) for r in rules}
+
+
+def _usable(start: Modes, body: dict, transfer_modes) -> bool:
+    return start.transfer_mode in transfer_modes and body.get("transfer_mode", start.transfer_mode) in transfer_modes
+
+
+def matrix_pairs(cases, transfer_modes=TRANSFER_MODES) -> set[tuple[str, tuple[str, ...]]]:
+    """Every (positive rule, body shape) that ``cases`` ((start, body) pairs) judge: what the matrix
+    gives the admin, and what a user the matrix does not run as must get too."""
+    out: set = set()
+    for start, body in cases:
+        if _usable(start, body, transfer_modes):
+            out |= positive_pairs(start, body)
+    return out
+
+
+def full_matrix() -> list[tuple[Modes, dict]]:
+    from .model import bodies, starting_states
+
+    return [(s, b) for s in starting_states() for b in bodies()]
+
+
+def allow_bodies(start: Modes, *, transfer_modes=TRANSFER_MODES, depth: str = "full", limit: int = 40) -> list[dict]:
+    """The bodies a user the matrix does not run as (the tenant user, on a session of its own tenant) sends,
+    one after the other from ``start``, each accepted from where the previous one left the session. At
+    depth full until every (positive rule, body shape) of the full matrix is judged once, greedily (the
+    body that judges most pairs not yet judged; else a step towards a state where one does); at another
+    depth one body per shape of ``shapes_for(depth)``, each changing the session."""
+    from .model import bodies
+
+    allowed = [b for b in bodies() if b and b.get("transfer_mode", transfer_modes[0]) in transfer_modes]
+
+    def step(here, b):
+        exp = expect(here, b)
+        return exp.modes if exp.accepted and not exp.recorded else None
+
+    out, here = [], start
+    if depth != "full":
+        for shape in shapes_for(depth):
+            fits = [b for b in allowed if _shape(b) == shape and step(here, b) not in (None, here)]
+            if fits:
+                pick = max(fits, key=lambda b: sum(b[f] != getattr(here, f) for f in b))
+                out.append(pick)
+                here = step(here, pick)
+        return out
+    wanted = matrix_pairs(full_matrix(), transfer_modes)
+    while wanted and len(out) < limit:
+        # most pairs not yet judged; on a tie a body that changes the session (a refusal taken silently
+        # as a no-op would not show), then the one that changes the most fields
+        gain, _, body = max(((len(positive_pairs(here, b) & wanted), _changes(here, b), b) for b in allowed),
+                            key=lambda g: g[:2])
+        if gain == 0:           # one step towards a state where some body judges a pair not yet judged
+            ahead = [(max(len(positive_pairs(step(here, b), b2) & wanted) for b2 in allowed), b)
+                     for b in allowed if step(here, b) not in (None, here)]
+            gain, body = max(ahead, key=lambda a: a[0]) if ahead else (0, None)
+            if gain == 0:
+                break
+        wanted -= positive_pairs(here, body)
+        out.append(body)
+        here = step(here, body)
+    return out
+
+
+def _changes(here: Modes, body: dict) -> int:
+    exp = expect(here, body)
+    if not exp.accepted or exp.modes is None:
+        return -1
+    return sum(getattr(exp.modes, f) != getattr(here, f) for f in FIELDS)
+
+
+def positive_counts(start: Modes, cases, *, transfer_modes=TRANSFER_MODES, depth: str = "full",
+                    sessions: int = 1) -> dict[str, dict[str, tuple[int, int, int]]]:
+    """For the plan: per user, per positive rule, (bodies that judge it, body shapes among them, body
+    shapes the full matrix has for it): the admin's from the matrix ``cases`` ((start, body) pairs), the
+    tenant user's from ``allow_bodies`` on each of its ``sessions`` (REC-TENANT-ALLOW: every one of them)."""
+    full = matrix_pairs(full_matrix(), transfer_modes)
+    shapes_of = {r: {sh for rr, sh in full if rr == r} for r in POSITIVE_RULES}
+
+    def tally(pairs_per_body):
+        seen: dict[str, list] = {}
+        for pairs in pairs_per_body:
+            for rule, shape in pairs:
+                entry = seen.setdefault(rule, [0, set()])
+                entry[0] += 1
+                entry[1].add(shape)
+        return {r: (n, len(sh), len(shapes_of.get(r, sh))) for r, (n, sh) in sorted(seen.items())}
+
+    admin = tally(positive_pairs(s, b) for s, b in cases if _usable(s, b, transfer_modes))
+    here, per_body = start, []
+    for body in allow_bodies(start, transfer_modes=transfer_modes, depth=depth):
+        per_body.append(positive_pairs(here, body) | {("REC-TENANT-ALLOW", _shape(body))})
+        here = expect(here, body).modes
+    return {"admin": admin, "tenant": tally(per_body * max(sessions, 0))}

@@ -25,21 +25,33 @@ def dry_run(config: pytest.Config, run, items: list[pytest.Item], rec_items: lis
     if opts.target == "sim":
         from ..simulator.inventory import load_inventory
 
-        sessions = load_inventory().target["sessions"]
+        inventory = load_inventory()
+        sessions = inventory.target["sessions"]
         writable, active = list(sessions["writable"]), len(sessions.get("active", []))
-        consistency = bool(load_inventory().target.get("capabilities", {}).get("consistency", True))
+        consistency = bool(inventory.target.get("capabilities", {}).get("consistency", True))
+        tenant_destination = sessions.get("tenant_own_destination") is not None
+        active_phases = {sid: inventory.sessions[sid].phase for sid in sessions.get("active", [])
+                         if sid in inventory.sessions}
     else:
         target = load_target(opts.target)
         writable, active, consistency = target.writable, len(target.active), target.has("consistency")
-    run.plan = plan_lines(cases_for(opts.depth, opts.pairwise_seed), writable, groups, depth=opts.depth,
+        tenant_destination, active_phases = target.tenant_own_destination is not None, {}
+    cases = cases_for(opts.depth, opts.pairwise_seed)
+    run.plan = plan_lines(cases, writable, groups, depth=opts.depth,
                           consistency=consistency, active=active, lane_other=run.lane_load,
                           shared_lane=run.shared_lane)
+    tenant_sessions = 1 + (1 if tenant_destination else 0)
+    run.plan += positive_lines(cases, consistency, opts.depth, tenant_sessions)
+    phases: dict[int, str] = dict(active_phases)
     if opts.target == "sim":
+        run.plan += suspend_first_lines(consistency, phases, active)
         run.plan.append("pytest-rec dry run: the built-in simulator starts with the run; nothing to check beforehand")
     elif opts.offline:
+        run.plan += suspend_first_lines(consistency, None, active)
         run.plan.append("pytest-rec dry run: --rec-offline, so the target was not contacted")
     else:
-        problems = read_only_preflight(opts.target)
+        problems = read_only_preflight(opts.target, phases=phases)
+        run.plan += suspend_first_lines(consistency, phases, active)
         if problems:
             pytest.exit("pytest-rec: dry run: the target file does not match the array (nothing was written):\n  - "
                         + "\n  - ".join(problems), returncode=2)
@@ -47,9 +59,45 @@ def dry_run(config: pytest.Config, run, items: list[pytest.Item], rec_items: lis
                         "(reads only): it matches")
 
 
-def read_only_preflight(target_file: str, lanes: bool = False) -> list[str]:
+def positive_lines(cases, consistency: bool, depth: str, tenant_sessions: int) -> list[str]:
+    """Per user, the bodies each positive rule gets (issue 26): the admin's from the matrix, the tenant
+    user's on each session of its own tenant (``shapes.allow_bodies``), with the body shapes among them
+    against the shapes the full matrix has for the rule."""
+    from ..shapes import NEUTRAL, positive_counts
+
+    modes = ("Synchronous", "Stack", "Consistency") if consistency else ("Synchronous", "Stack")
+    counts = positive_counts(NEUTRAL, [(c.start, c.body_dict) for c in cases], transfer_modes=modes, depth=depth,
+                             sessions=tenant_sessions)
+    lines = ["  positive rules, bodies per user (rule: bodies, body shapes of the matrix's):"]
+    where = {"admin": "the matrix", "tenant": f"{tenant_sessions} session(s) of its own tenant, from "
+                                              f"{NEUTRAL.label()} (a run starts from the session's modes)"}
+    for user, rules in counts.items():
+        lines.append(f"    {user} ({where[user]}): " + ", ".join(f"{r} {n} ({k}/{of} shapes)"
+                                                               for r, (n, k, of) in rules.items()))
+    return lines
+
+
+def suspend_first_lines(consistency: bool, phases: dict[int, str] | None, active: int) -> list[str]:
+    """The active phases REC-SUSPEND-FIRST will be judged from: Equivalent on the sessions the suite
+    resumes (it waits for Equivalent), and each session under ``sessions.active`` in the phase it reads."""
+    made = "Synchronous" + (" and Consistency" if consistency else "")
+    line = f"  REC-SUSPEND-FIRST from: Equivalent ({made} sessions the suite resumes and waits for)"
+    if not active:
+        return [line + "; Copying: none (the target names no session under sessions.active): covered: "
+                       "Equivalent only"]
+    if phases is None:
+        return [line + f"; {active} session(s) under sessions.active in the phase each reads at run time "
+                       "(not read: --rec-offline)"]
+    listed = ", ".join(f"{sid} {phase}" for sid, phase in sorted(phases.items()))
+    covered = sorted({"Equivalent"} | set(phases.values()))
+    note = "" if "Copying" in covered else " only (sessions.active names none in Copying)"
+    return [line + f"; sessions.active: {listed}: covered: {', '.join(covered)}{note}"]
+
+
+def read_only_preflight(target_file: str, lanes: bool = False, phases: dict | None = None) -> list[str]:
     """Log in as each user the target names and run the preflight; problems, or [] when it matches.
-    ``lanes``: also require a REC session no lane writes (REC-ISOLATION's witness under lanes)."""
+    ``lanes``: also require a REC session no lane writes (REC-ISOLATION's witness under lanes).
+    ``phases``: filled with the phase each session under ``sessions.active`` reads."""
     from ..client import Credentials, RecClient, Transcript
     from ..context import make_guard
     from ..errors import RequestBlocked, TargetError
@@ -69,6 +117,9 @@ def read_only_preflight(target_file: str, lanes: bool = False) -> list[str]:
             clients[key] = client
             client.login()
         problems = preflight(target, clients["admin"], clients["tenant"])
+        if phases is not None and not problems:
+            for sid in target.active:
+                phases[sid] = str(clients["admin"].get_copysession(sid).get("phase", "?"))
         if lanes and not problems:
             watched = [x for x in clients["admin"].list_copysessions()
                        if x.get("type") == target.profile.rec_type and x.get("copysession_id") not in target.written]

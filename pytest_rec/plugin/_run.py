@@ -178,6 +178,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if out is not None:             # an xdist lane: the controller writes the reports from every lane's results
         out.update(rec_active=run.active, rec_stop=run.stop_reason, rec_interrupted=run.interrupted,
                    rec_read_lag=run.ctx.transcript.longest_settle if run.ctx else None,
+                   rec_suspend_first_phases=sorted(run.ctx.suspend_first_phases) if run.ctx else [],
                    rec_exchanges=[len(run.ctx.transcript.exchanges), len(run.ctx.transcript.server_errors)]
                    if run.ctx else [0, 0], rec_tls=run.tls_fingerprint)
         return
@@ -281,6 +282,27 @@ def _target_meta(run: RecRun) -> dict:
             "serial": target.array.get("serial", "unknown"), "firmware": target.array.get("firmware", "unknown")}
 
 
+def late_change_cases(status: dict) -> list[dict]:
+    """A case record per change the restore's last read found (``restore.late_read``): REC-ACCEPT."""
+    return [{"id": f"restore: last read of session {late['session']}", "nodeid": "", "requirements": ["REC-ACCEPT"],
+             "outcome": "failed", "failed_requirements": ["REC-ACCEPT"], "detail": f"[REC-ACCEPT] {late['detail']}"}
+            for late in status.get("late_changes", [])]
+
+
+def _active_named(run: RecRun) -> int:
+    """How many sessions the target names under ``sessions.active``."""
+    if run.ctx is not None:
+        return len(run.ctx.target.active)
+    try:
+        if run.options.target == "sim":
+            from ..simulator.inventory import load_inventory
+
+            return len(load_inventory().target["sessions"].get("active", []))
+        return len(load_target(run.options.target).active)
+    except Exception:  # noqa: BLE001 - the summary must still be written
+        return 0
+
+
 def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0) -> int:
     """Gather the run's metadata, build the summary from the case records, write the reports."""
     from ..signoff import run_profile
@@ -302,6 +324,9 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
             "exchanges": [len(run.ctx.transcript.exchanges), len(run.ctx.transcript.server_errors)] if run.ctx
             else list(run.lane_exchanges),
             "provenance": provenance(run),
+            # the active phases REC-SUSPEND-FIRST was judged from (every lane's), for its row in the report
+            "suspend_first_phases": sorted(run.ctx.suspend_first_phases if run.ctx else run.lane_suspend_first_phases),
+            "active_named": _active_named(run),
             "strict": options.strict, "dry_run": options.dry_run, "profile": run_profile(run.ctx.target if run.ctx else None, run.options.target),
             "set_aside": sorted((run.ctx.set_aside if run.ctx else {}).values()),
             "pairwise_seed": options.pairwise_seed if options.depth == "pairwise" else None,
@@ -312,8 +337,9 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
                     "ended": time.strftime(gmt, time.gmtime()),
                     "python": sys.version.split()[0], "sim_defects": list(options.sim_defects),
                     "sim_options": options.sim_options}}
-    summary = build_summary(run.cases, meta)
-    summary["restore"] = restore_status(Path(options.journal), since=run.started)
+    status = restore_status(Path(options.journal), since=run.started)
+    summary = build_summary(run.cases + late_change_cases(status), meta)
+    summary["restore"] = status
     not_back = summary["restore"]["failed"]
     if not_back:        # the Why line says it too, not only the restore section and the last lines
         summary["verdict_reason"] += (f"; {len(not_back)} session(s) NOT put back "

@@ -43,6 +43,7 @@ class RecRun:
 
     stop_reason: str | None = None           # why the suite stopped the run itself (pytest.exit)
     lane_read_lag: float | None = None       # the longest read lag any lane saw (controller of lanes)
+    lane_suspend_first_phases: set = field(default_factory=set)  # phases REC-SUSPEND-FIRST was judged from (lanes)
     lane_exchanges: list[int] = field(default_factory=lambda: [0, 0])   # [exchanges, 5xx not 503], every lane
     simulator: Any = None                    # the built-in simulator's process, spawned during collection
     fuzz: Any = None                         # fuzzbodies.Pregenerated, spawned during collection
@@ -79,6 +80,7 @@ class RecRun:
             self.lane_exchanges = [self.lane_exchanges[0] + sent[0], self.lane_exchanges[1] + sent[1]]
         if out.get("rec_tls") and not self.tls_fingerprint:
             self.tls_fingerprint = out["rec_tls"]
+        self.lane_suspend_first_phases |= set(out.get("rec_suspend_first_phases") or [])
         lag = out.get("rec_read_lag")
         if isinstance(lag, (int, float)):
             self.lane_read_lag = max(lag, self.lane_read_lag or 0.0)

@@ -73,6 +73,9 @@ class Array(Auth, Jobs, Reads, PatchRules, SuspendResume, Faults):
         self._stale: dict[int, tuple[float, dict]] = {}      # read_lag: session -> (until, old modes)
         self._transfer_set: set[int] = set()                  # through_suspended: sessions a PATCH gave a mode
         self.tenant_reads: set[tuple[str, int]] = set()      # defect tenant-read-then-write: (user, session) read
+        self._late: dict[int, tuple] = {}                    # defect late-change: session -> modes written back late
+        self._late_done: set[int] = set()                    # defect late-change: sessions it has happened to
+        self._last_request = time.monotonic()                # defect late-change: when the array was last asked
 
     def has(self, defect: str) -> bool:
         """Whether a defect profile is on (same as ``self.defect(name)``)."""

@@ -53,7 +53,9 @@ class Auth:
             self._next_login += 1
             if wants_refresh:
                 ls.refresh_token = secrets.token_urlsafe(32)
-                ls.refresh_expires = time.monotonic() + self.settings.refresh_lifetime
+                ls.refresh_expires = time.monotonic() + (self.settings.short_refresh_lifetime
+                                                         if user.name == self.settings.short_token_user
+                                                         else self.settings.refresh_lifetime)
                 self.by_refresh[ls.refresh_token] = ls
                 self.issued_secrets.append(ls.refresh_token)
             self.logins[ls.session_id] = ls
@@ -87,7 +89,7 @@ class Auth:
         with self.lock:
             if session_id != caller.session_id:
                 return error(404, "session_id")
-            token_left = max(ls_exp for ls_exp in caller.tokens.values()) - time.monotonic()
+            token_left = max(caller.tokens.values(), default=0.0) - time.monotonic()
             return Reply(200, {"session_id": caller.session_id, "user_name": caller.user.name,
                                "lifetime": max(0, int(token_left)),
                                "auth_list": caller.user.policies})
@@ -96,6 +98,10 @@ class Auth:
         with self.lock:
             if session_id != caller.session_id:
                 return error(404, "session_id")
-            if not self.defect("logout-keeps-token"):
+            if self.defect("logout-keeps-refresh"):  # pragma: no mutate block, defect injection
+                for token in caller.tokens:             # the tokens go, the session and its refresh token stay
+                    self.by_token.pop(token, None)
+                caller.tokens.clear()
+            elif not self.defect("logout-keeps-token"):
                 caller.alive = False
             return Reply(200, None)

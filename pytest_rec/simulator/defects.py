@@ -146,6 +146,26 @@ _DEFECTS = [
            "split_mode on a session that stays asynchronous is refused by its job (202, then Error), but "
            "the job applies the body anyway: the session ends asynchronous with the split sent.",
            frozenset({"REC-SPLIT-SYNC-ONLY"})),
+    # issue 26: checks narrower than their rule
+    Defect("tenant-split-refused",
+           "The tenant check takes split_mode for an administrator's field: a tenant user is refused (403) on a "
+           "session of its own tenant whenever the body carries split_mode; every other body is taken.",
+           frozenset({"REC-TENANT-ALLOW"})),
+    Defect("logout-keeps-refresh",
+           "DELETE /session revokes the session's tokens but not its refresh token: a refresh after the logout "
+           "still mints tokens that work (fact sheet 3.4: neither may be used after it).",
+           frozenset({"REC-AUTH"})),
+    Defect("active-equivalent-patch-accepted",
+           "The suspend-first check refuses only sessions still Copying: an active session that reads Equivalent "
+           "(its copy done) is changed. The mirror of active-stack-patch-accepted.",
+           frozenset({"REC-SUSPEND-FIRST"})),
+    Defect("late-change",
+           "The array's change log writes back the modes a session had before its last change once the array "
+           "has been idle for late_change_delay seconds (0.4), unless the session was changed, suspended or "
+           "resumed since (once per session): a "
+           "change that lands after its job ended and after the settle window (a run keeps the array busy, "
+           "so it lands after the restore).",
+           frozenset({"REC-ACCEPT"})),
 ]
 
 DEFECTS: dict[str, Defect] = {d.name: d for d in _DEFECTS}

@@ -15,7 +15,8 @@ from .replies import Reply, error
 
 
 class Faults:
-    """Mixin of ``Array``: uses ``self.settings``, ``self.lock``, ``self._rng``."""
+    """Mixin of ``Array``: uses ``self.settings``, ``self.lock``, ``self._rng`` (and, for the late-change
+    defect, ``self.sessions``, ``self._late``, ``self._late_done``, ``self._last_request``, ``self._apply_patch``)."""
 
     def fault_for_request(self) -> str | None:
         """'busy', 'drop' or None for the next request (fault injection)."""
@@ -83,3 +84,27 @@ class Faults:
         body = (payload or {}).get("body") or {}
         return s.hung_jobs or (action == "patch" and bool(s.hung_jobs_user) and user == s.hung_jobs_user) \
             or (action == "patch" and bool(s.hung_jobs_to) and body.get("transfer_mode") == s.hung_jobs_to)
+
+    def _late_writes(self, now: float) -> None:
+        """Defect late-change: once the array has been idle for ``late_change_delay`` seconds, its change
+        log writes back the modes each session had before its last change (unless the session was changed,
+        suspended or resumed since), once per session: a change that lands after the job ended and after
+        any settle window."""
+        idle = now - self._last_request >= self.settings.late_change_delay
+        self._last_request = now
+        if not idle or not self._late:
+            return
+        for sid, modes in list(self._late.items()):
+            cs = self.sessions.get(sid)
+            if cs is not None and cs.phase == "Suspend":
+                cs.transfer_mode, cs.split_mode, cs.recovery_mode = modes
+                self._late_done.add(sid)                     # one stale entry per session
+        self._late.clear()
+
+    def _apply_noting_late(self, cs, body: dict) -> None:
+        """Defect late-change: apply a PATCH job's body and keep the modes the session had before it: the
+        change log's stale entry, which ``_late_writes`` writes back (once per session)."""
+        before = (cs.transfer_mode, cs.split_mode, cs.recovery_mode)
+        self._apply_patch(cs, body)
+        if cs.copysession_id not in self._late_done and before != (cs.transfer_mode, cs.split_mode, cs.recovery_mode):
+            self._late[cs.copysession_id] = before

@@ -44,6 +44,8 @@ class Jobs:
         """Settle every job and phase change whose time has come."""
         now = time.monotonic()
         with self.lock:
+            if self.defect("late-change"):  # pragma: no mutate block, defect injection
+                self._late_writes(now)
             for job in self.jobs.values():
                 if job.status in FINAL_JOB_STATES or job.hung:
                     continue
@@ -72,6 +74,8 @@ class Jobs:
                   sid, action, payload, hung=self._job_hangs(caller.user.name, action, payload))
         self._next_job += 1
         self.jobs[job.job_id] = job
+        if self.defect("late-change"):  # pragma: no mutate block, defect injection
+            self._late.pop(sid, None)            # a later change, suspend or resume overtakes the late write
         return job
 
     def _job_running_on(self, sid: int) -> bool:

@@ -56,6 +56,8 @@ class PatchRules:
     def patch(self, caller, sid: int, body: Any, description: str) -> Reply:
         """Validate a PATCH body and register its job (or refuse at once)."""
         with self.lock:
+            if self.defect("late-change"):  # pragma: no mutate block, defect injection
+                self._late.pop(sid, None)                    # a new change overtakes the late write
             cs = self.sessions.get(sid)
             if cs is None:
                 if self.defect("unknown-id-400"):  # pragma: no mutate block, defect injection
@@ -95,6 +97,8 @@ class PatchRules:
 
     def _state_refusal(self, user: User, cs: CopySession, body: dict):
         """(status, factor, message) when the session's state forbids the change, else None."""
+        if user.tenant is not None and "split_mode" in body and self.defect("tenant-split-refused"):  # pragma: no mutate block, defect injection
+            return 403, "split_mode", "split_mode can be changed by an administrator only"
         if not self._tenant_may(user, cs):
             if not (self.defect("tenant-check-skipped-with-transfer") and "transfer_mode" in body):  # pragma: no mutate, defect injection
                 return 403, "tenant", "The local volume does not belong to the tenant of the user"
@@ -110,7 +114,8 @@ class PatchRules:
             if not self.defect("active-patch-accepted"):  # pragma: no mutate, defect injection
                 if not (self.defect("active-stack-patch-accepted") and cs.phase != "Equivalent"):  # pragma: no mutate, defect injection
                     if not (self.defect("active-async-patch-accepted") and cs.transfer_mode != "Synchronous"):  # pragma: no mutate, defect injection
-                        return 409, "phase", "The REC session is not suspended"
+                        if not (self.defect("active-equivalent-patch-accepted") and cs.phase == "Equivalent"):  # pragma: no mutate, defect injection
+                            return 409, "phase", "The REC session is not suspended"
         if "split_mode" in body and "transfer_mode" not in body and cs.transfer_mode != "Synchronous":
             if not self.defect("split-accepted-when-async"):  # pragma: no mutate, defect injection
                 if not (self.defect("split-sync-only-checked-alone") and len(body) > 1):  # pragma: no mutate, defect injection
@@ -131,6 +136,9 @@ class PatchRules:
             self._remember_old_modes(cs)
         if self.defect("serial-mix"):  # pragma: no mutate block, defect injection
             cs.transfer_mode, cs.split_mode, cs.recovery_mode = job.payload["seen"]   # a stale read
+        if self.defect("late-change"):  # pragma: no mutate block, defect injection
+            self._apply_noting_late(cs, job.payload["body"])
+            return None
         self._apply_patch(cs, job.payload["body"])
         return None
 

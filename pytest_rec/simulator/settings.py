@@ -20,6 +20,7 @@ class Settings:
     token_lifetime: int = 1800        # seconds
     short_token_user: str = "qa_short"  # this user's tokens live short_token_lifetime (expiry checks)
     short_token_lifetime: int = 1     # seconds
+    short_refresh_lifetime: int = 2   # seconds a refresh token of short_token_user lives (expiry checks)
     refresh_lifetime: int = 36000     # seconds (10 hours)
     job_retention: float = 1800.0     # seconds a finished job stays readable
     refusals: str = "immediate"       # "immediate" (4xx) or "job" (202 then job Error)
@@ -41,6 +42,7 @@ class Settings:
     change_at: str = ""               # fault "N:SID:field=value": at the Nth request, session SID's field changes
     get_500_every: int = 0            # fault: every Nth GET /copysession/{id} answers 500
     patch_500_body: str = ""          # fault: a PATCH whose body is exactly these fields answers 500 ("k=v;k=v")
+    late_change_delay: float = 0.4    # defect late-change: seconds after a job's end its late write is due
     # realism (issue 15); the defaults keep the simple behaviour
     page_size: int = 0                # GET /copysession: this many per page, next_href to the rest (0: one page)
     read_lag: float = 0.0             # after a PATCH job's Success, GETs show the old modes this long

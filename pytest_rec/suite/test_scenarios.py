@@ -111,34 +111,48 @@ def test_suspend_first(rec_ctx, start):
 
 
 # ---------------------------------------------------------------- seed caution 3
-def _tenant_body(state):
-    flip = "Manual" if state.modes.recovery_mode == "Automatic" else "Automatic"
-    return {"recovery_mode": flip}
-
-
 # REC-TENANT-DENY, with bodies of every shape on both local sides: suite/test_refusals.py
 def _tenant_allow(rec_ctx, sid):
+    """The tenant user sends, one after the other, bodies of every shape (``shapes.allow_bodies``: at depth
+    full until every positive rule has had every body shape the matrix gives it), each judged in full; the
+    other sessions are compared after each body; the admin puts the session back at the end."""
+    from pytest_rec.judge import show
+    from pytest_rec.shapes import allow_bodies
+
     before = rec_ctx.ensure_suspended(sid)
+    first = before
     others = rec_ctx.fingerprints(exclude={sid})
-    body = _tenant_body(before)
-    changed: list[str] = []
+    found: list[Deviation] = []
     try:
-        rec_ctx.judge(sid, before, body, expect(before.modes, body), client=rec_ctx.tenant)
-    except Deviation as exc:
-        # a refusal of the tenant user (REC-ACCEPT in the generic judgement) breaks the tenant rule; a
-        # change taken in a wrong form (200 at once, say) is REC-ACCEPT's finding, as for any user
-        requirements = {"REC-TENANT-ALLOW" if r == "REC-ACCEPT" and exc.refused else r for r in exc.requirements}
-        raise Deviation(requirements, f"the tenant user on session {sid} of its own tenant: {exc}") from None
+        planned = before.modes
+        for body in allow_bodies(before.modes, transfer_modes=transfer_modes(rec_ctx.target),
+                                 depth=rec_ctx.options.depth):
+            if before.modes != planned:     # a body before was not taken: the admin brings the session where
+                before = rec_ctx.operator.set_modes(sid, before, planned)     # the next body was planned from
+            planned = expect(planned, body).modes
+            try:
+                before = rec_ctx.judge(sid, before, body, expect(before.modes, body), client=rec_ctx.tenant).after
+            except Deviation as exc:
+                # a refusal of the tenant user (REC-ACCEPT in the generic judgement) breaks the tenant rule; a
+                # change taken in a wrong form (200 at once, say) is REC-ACCEPT's finding, as for any user
+                requirements = {"REC-TENANT-ALLOW" if r == "REC-ACCEPT" and exc.refused else r
+                                for r in exc.requirements}
+                found.append(Deviation(requirements, f"the tenant user on session {sid} of its own tenant, "
+                                                     f"{show(body)}: {exc}"))
+                before = rec_ctx.operator.read(sid)
+            # compared after each body, before the session is set back: a later body or setting it back
+            # could repeat or undo a leak and hide it
+            now = rec_ctx.fingerprints(exclude={sid})
+            changed = [f"session {k}: {v} -> {now.get(k)}" for k, v in others.items() if now.get(k) != v]
+            if changed:
+                found.append(Deviation({"REC-ISOLATION"}, f"changing session {sid} with {show(body)} also "
+                                                          f"changed: {'; '.join(changed)}"))
+                break       # the witnesses changed: what follows could not tell one leak from another
     finally:
-        # compared right after the change, before the session is set back: setting it back could
-        # repeat a leak and hide it
-        now = rec_ctx.fingerprints(exclude={sid})
-        changed = [f"session {k}: {v} -> {now.get(k)}" for k, v in others.items() if now.get(k) != v]
         after = rec_ctx.operator.read(sid)
-        if after.modes != before.modes:
-            rec_ctx.operator.set_modes(sid, after, before.modes, restoring=True)
-    if changed:
-        raise Deviation({"REC-ISOLATION"}, f"changing session {sid} also changed: {'; '.join(changed)}")
+        if after.modes != first.modes:
+            rec_ctx.operator.set_modes(sid, after, first.modes, restoring=True)
+    raise_all(found)
 
 
 @pytest.mark.rec_shared_sessions
