@@ -225,7 +225,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("rec") is None:
         return
     if ctx is not None and run.tls_fingerprint is None:
-        from ._run import note_tls_fingerprint
+        from ._meta import note_tls_fingerprint
 
         note_tls_fingerprint(run)
     if run.writes_stopped:

@@ -15,6 +15,7 @@ from .. import __version__
 from ..context import write_transcript
 from ..matrix import cases_for, chunk, order
 from ..target import TargetFileError, load_target
+from ._meta import active_named, git_commit, late_change_cases, provenance, target_meta
 from ._options import read_options
 from ._signals import guard_of, last_lines
 from ._signals import install as install_signal_guard
@@ -266,43 +267,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             terminalreporter.write_line(run.verdict_line, bold=True)
 
 
-def _target_meta(run: RecRun) -> dict:
-    options, target = run.options, (run.ctx.target if run.ctx else None)
-    if target is None:
-        if options.target == "sim":
-            from ..simulator.inventory import load_inventory
-
-            arr = load_inventory().target.get("array", {})
-            return {"url": "built-in simulator (loopback, per worker)", "kind": "sim", **arr}
-        try:
-            target = load_target(options.target)
-        except Exception:  # noqa: BLE001 - the summary must still be written
-            return {"url": str(options.target), "kind": "array", "model": "unknown", "firmware": "unknown"}
-    return {"url": target.url, "kind": target.kind, "model": target.array.get("model", "unknown"),
-            "serial": target.array.get("serial", "unknown"), "firmware": target.array.get("firmware", "unknown")}
-
-
-def late_change_cases(status: dict) -> list[dict]:
-    """A case record per change the restore's last read found (``restore.late_read``): REC-ACCEPT."""
-    return [{"id": f"restore: last read of session {late['session']}", "nodeid": "", "requirements": ["REC-ACCEPT"],
-             "outcome": "failed", "failed_requirements": ["REC-ACCEPT"], "detail": f"[REC-ACCEPT] {late['detail']}"}
-            for late in status.get("late_changes", [])]
-
-
-def _active_named(run: RecRun) -> int:
-    """How many sessions the target names under ``sessions.active``."""
-    if run.ctx is not None:
-        return len(run.ctx.target.active)
-    try:
-        if run.options.target == "sim":
-            from ..simulator.inventory import load_inventory
-
-            return len(load_inventory().target["sessions"].get("active", []))
-        return len(load_target(run.options.target).active)
-    except Exception:  # noqa: BLE001 - the summary must still be written
-        return 0
-
-
 def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0) -> int:
     """Gather the run's metadata, build the summary from the case records, write the reports."""
     from ..signoff import run_profile
@@ -315,7 +279,7 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
     if pytest_status == pytest.ExitCode.INTERRUPTED and not run.interrupted and not run.stop_reason:
         run.interrupted = "interrupted (Ctrl-C)"
     collected = run.collected or collected_elsewhere   # xdist: the controller counts the workers' collection
-    meta = {"target": _target_meta(run), "depth": options.depth, "interrupted": run.interrupted,
+    meta = {"target": target_meta(run), "depth": options.depth, "interrupted": run.interrupted,
             "narrowed": narrowed(config), "collected": collected, "stopped": run.stop_reason,
             # with lanes, the controller has no context of its own: each lane sends its longest lag
             "longest_read_lag": round(run.ctx.transcript.longest_settle, 3) if run.ctx else
@@ -326,12 +290,12 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
             "provenance": provenance(run),
             # the active phases REC-SUSPEND-FIRST was judged from (every lane's), for its row in the report
             "suspend_first_phases": sorted(run.ctx.suspend_first_phases if run.ctx else run.lane_suspend_first_phases),
-            "active_named": _active_named(run),
+            "active_named": active_named(run),
             "strict": options.strict, "dry_run": options.dry_run, "profile": run_profile(run.ctx.target if run.ctx else None, run.options.target),
             "set_aside": sorted((run.ctx.set_aside if run.ctx else {}).values()),
             "pairwise_seed": options.pairwise_seed if options.depth == "pairwise" else None,
             "fuzz_seed": options.fuzz_seed,
-            "run": {"suite_version": __version__, "commit": _git_commit(),
+            "run": {"suite_version": __version__, "commit": git_commit(),
                     "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
                     "started": time.strftime(gmt, time.gmtime(run.started)),
                     "ended": time.strftime(gmt, time.gmtime()),
@@ -403,68 +367,7 @@ def narrowed(config: pytest.Config) -> list[str]:
     return out
 
 
-def provenance(run: RecRun) -> dict:
-    """Who ran it where, and what it ran against: for a report a buyer signs (no secret in it)."""
-    import getpass
-    import hashlib
-    import os
-    import socket
-
-    out: dict = {"host": socket.gethostname()}
-    try:
-        out["operator"] = os.environ.get("REC_OPERATOR") or getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name is not a reason to lose the summary
-        out["operator"] = "unknown"
-    opts = run.options
-    if opts.target != "sim" and Path(opts.target).is_file():
-        out["target_file"] = str(opts.target)
-        out["target_file_sha256"] = hashlib.sha256(Path(opts.target).read_bytes()).hexdigest()
-    if run.tls_fingerprint:
-        out["tls_certificate_sha256"] = run.tls_fingerprint
-    transcripts = sorted(Path(opts.report_dir).glob("transcript*.jsonl"))
-    if transcripts:
-        digest = hashlib.sha256()
-        for t in transcripts:
-            digest.update(t.read_bytes())
-        out["transcript_sha256"] = digest.hexdigest()
-    return out
-
-
-def note_tls_fingerprint(run: RecRun) -> None:
-    """Read the array's certificate once, while the run talks to it (for the report)."""
-    url = run.ctx.target.url if run.ctx else ""
-    if run.tls_fingerprint is None and url.startswith("https://"):
-        run.tls_fingerprint = _tls_fingerprint(url)
-
-
-def _tls_fingerprint(url: str) -> str:
-    """SHA-256 of the array's TLS certificate (DER), as presented now."""
-    import hashlib
-    import ssl
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    try:
-        pem = ssl.get_server_certificate((parts.hostname, parts.port or 443), timeout=10)
-    except (OSError, ValueError) as exc:
-        return f"not read ({type(exc).__name__})"
-    digest = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest().upper()
-    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
-
-
 def _no_secrets():
     from ..client import Secrets
 
     return Secrets()
-
-
-def _git_commit() -> str:
-    import subprocess
-
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
