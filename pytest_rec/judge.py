@@ -107,7 +107,7 @@ def judge_modes(exp: Expectation, before: SessionState, after: SessionState, bod
 
 
 LAG_SAMPLES = 3          # reads that settled before the window adapts to the run's own lags
-LAG_MARGIN = 2.0         # seconds beyond the longest lag seen that a change of a new kind is given
+LAG_MARGIN = 1.0         # seconds beyond the longest lag seen that a change of a new kind is given
 FAST_MARGIN = 0.1        # ... and a change of a kind that once showed nothing in its whole window
 
 
