@@ -117,10 +117,18 @@ class Journal:
                 entry["note"] = note
                 self._write()
 
-    def note_late(self, sid: int, text: str) -> None:
-        """A change the restore's last read found on a session it had put back (a REC-ACCEPT deviation)."""
+    def note_late(self, sid: int, text: str, rule: str = "REC-ACCEPT") -> None:
+        """A change the restore's last read found on a session it had put back: REC-ACCEPT (applied after its
+        job ended), or REC-ISOLATION (it changed while other lanes wrote only to other sessions)."""
         with self._lock:
-            self.data.setdefault("late_changes", []).append({"session": sid, "detail": text})
+            self.data.setdefault("late_changes", []).append({"session": sid, "detail": text, "rule": rule})
+            self._write()
+
+    def adopt(self, sid: int, entry: dict) -> None:
+        """Take over another lane's record of session ``sid`` (its original state and identity), so that
+        this journal can put it back again and say so."""
+        with self._lock:
+            self.data["sessions"].setdefault(str(sid), json.loads(json.dumps(entry)))
             self._write()
 
     def pending(self) -> list[int]:
@@ -312,14 +320,16 @@ def late_wait(op: Operator) -> float:
     return min(op.target.profile.settle_window, lag) + LATE_MARGIN
 
 
-def late_read(op: Operator, journal: Journal, put_back: list[int], say=None) -> list[str]:
+def late_read(op: Operator, journal: Journal, put_back: list[int], say=None, wait: float | None = None,
+              rule: str = "REC-ACCEPT", cause: str = "a change applied after the job ended and the settle window"
+              ) -> list[str]:
     """The restore's last read (issue 26): once the longest settle window the run used has passed since
     the restore, every session it put back is read again. One that changed since (a change the array
     applied after its job ended and after the settle window) is put back again, and the late change is
     kept in the journal (``late_changes``) for the report: a REC-ACCEPT deviation. Returns failures."""
     if not put_back:
         return []
-    wait = late_wait(op)
+    wait = late_wait(op) if wait is None else wait
     time.sleep(wait)
     failures = []
     for sid in put_back:
@@ -336,7 +346,7 @@ def late_read(op: Operator, journal: Journal, put_back: list[int], say=None) -> 
             continue
         text = (f"session {sid} read {st.modes.label()} {'suspended' if st.suspended else st.phase} {wait:.2f} s "
                 f"after the restore had put it back to {want.label()} {'suspended' if was_suspended else 'active'}: "
-                "a change applied after the job ended and the settle window")
+                f"{cause}")
         try:
             note = restore_session(op, sid, original)
             journal.mark(sid, True, f"{note}, again after a late change")
@@ -344,7 +354,7 @@ def late_read(op: Operator, journal: Journal, put_back: list[int], say=None) -> 
         except (TargetError, Deviation) as exc:
             journal.mark(sid, False, f"{text}; putting it back again failed: {exc}")
             failures.append(f"session {sid}: {exc}")
-        journal.note_late(sid, text)
+        journal.note_late(sid, text, rule)
         if say:
             say(text)
     return failures

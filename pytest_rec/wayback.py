@@ -41,11 +41,36 @@ class WayBack:
         self.broken: dict[tuple[str, str], str] = {}
         self.homes: dict[int, str] = {}
         self.done: set[int] = set()
+        self.started: set[int] = set()        # lanes that have a way back of their own (their fixture ran)
+        self.restored: set[int] = set()       # lanes whose restore (and its last read) has ended
         self._offset = 0
 
     def finished(self, lane: int) -> None:
         """This lane sends no more changes (its proofs are all in)."""
         self._share({"done": lane})
+
+    def start(self, lane: int) -> None:
+        self._share({"started": lane})
+
+    def put_back(self, lane: int) -> None:
+        """This lane's restore, and its last read, have ended: it writes no more."""
+        self._share({"restored": lane})
+
+    def others_put_back(self, lane: int) -> bool:
+        """Whether every other lane that started has ended its restore."""
+        self._load()
+        return not (self.started - self.restored - {lane})
+
+    def sweeper(self, lane: int) -> bool:
+        """After this lane's ``put_back``: whether it is the one lane that reads every lane's sessions once
+        more (every other lane has ended its restore, and no other lane took the sweep first)."""
+        if self.path is None or not self.others_put_back(lane):
+            return False
+        try:
+            os.close(os.open(self.path.with_suffix(".sweep"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            return False
+        return True
 
     # ------------------------------------------------------------------ learning
     def home(self, sid: int, mode: str | None) -> None:
@@ -150,6 +175,10 @@ class WayBack:
                 self.homes.setdefault(int(row["home"]), row["mode"])
             elif "done" in row:
                 self.done.add(int(row["done"]))
+            elif "started" in row:
+                self.started.add(int(row["started"]))
+            elif "restored" in row:
+                self.restored.add(int(row["restored"]))
             elif row.get("ok"):
                 self.proven.add(tuple(row["edge"]))
                 self.broken.pop(tuple(row["edge"]), None)

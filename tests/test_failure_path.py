@@ -82,6 +82,45 @@ def test_a_tenant_job_that_never_ends_leaves_its_session_as_found(tmp_path):
     assert errors and any("write probe" in d for d in errors), errors[:3]
 
 
+@pytest.mark.whole_run
+def test_a_change_leaking_to_another_lanes_session_is_put_back(tmp_path):
+    """An array that copies a recovery_mode change onto the next session: with lanes, that session may be
+    another lane's, already put back. The last lane to end its restore reads every lane's sessions again:
+    the leaked change is put back too (a REC-ISOLATION finding of its own), and the verdict says that with
+    lanes other rules may fail from the same leak. With one lane it is REC-ISOLATION alone."""
+    server = start(tls=True, job_latency=0.005, defects=frozenset({"neighbour-recovery-leak"}))
+    try:
+        before = named(server)
+        code, summary, out = run(tmp_path, server)
+        after = named(server)
+        lanes_failed, reason = failed(summary), summary["verdict_reason"]
+        one = tmp_path / "one"
+        one.mkdir()
+        code_one, summary_one, out_one = run(one, server, "-n", "0")
+        after_one = named(server)
+    finally:
+        server.stop()
+    assert before == after, {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+    assert before == after_one, {k: (before[k], after_one[k]) for k in before if before[k] != after_one[k]}
+    assert code == 1 and "REC-ISOLATION" in lanes_failed, out[-3000:]
+    assert lanes_failed == {"REC-ISOLATION"} or "run again with -n 0" in reason, reason
+    assert code_one == 1 and failed(summary_one) == {"REC-ISOLATION"}, out_one[-3000:]
+    assert not summary["restore"]["failed"] and not summary_one["restore"]["failed"]
+
+
+def test_the_last_lane_to_end_its_restore_sweeps_once(tmp_path):
+    path = tmp_path / "wb.jsonl"
+    first, last = WayBack(path, lanes=2), WayBack(path, lanes=2)
+    first.start(0)
+    last.start(1)
+    first.put_back(0)
+    assert not first.sweeper(0)                  # lane 1 has not ended its restore
+    last.put_back(1)
+    assert last.sweeper(1)
+    assert not first.sweeper(0) and not last.sweeper(1)     # one sweep per run
+    assert not WayBack(None).sweeper(0)          # one process: its own last read covers every session
+
+
 # ---------------------------------------------------------------- the rule itself (no array)
 def test_a_session_leaves_home_only_along_a_proven_way_back():
     wb = WayBack()

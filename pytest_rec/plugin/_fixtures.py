@@ -3,7 +3,9 @@ simulator, a client) without touching the others."""
 
 from __future__ import annotations
 
+import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from ..sessions import Operator, SessionPool
 from ..target import Target, TargetFileError, load_target, parse_target
 from ..wayback import WayBack
 from ._run import restore
+from ._signals import guard_of
 from ._startup import refuse_if_journal_pending
 from ._state import RECORDED, RUN_ID, run_of
 from ._xdist import worker
@@ -194,6 +197,9 @@ def rec_ctx(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec
     # what this run saw of the way back (CONTRACT section 3); lanes share it through one file of the run
     wayback = WayBack(journal_path.with_name(f".rec-wayback.{pytestconfig.stash[RUN_ID]}.jsonl") if count > 1 else None,
                       expected=rec_target.writable if count > 1 else (), lanes=count)
+    if count > 1:
+        wayback.start(index)
+        run_of(pytestconfig).wayback = wayback
     for sid in mine:          # tenant sessions are journaled by ensure_suspended, before their first write
         found = rec_admin.get_copysession(sid)
         journal.record(sid, found)
@@ -215,6 +221,58 @@ def rec_ctx(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec
     yield ctx
     wayback.finished(index)
     restore(pytestconfig)
+    if count > 1:
+        wayback.put_back(index)
+        if wayback.sweeper(index):
+            after_every_lane(pytestconfig, ctx)
+
+
+SWEEPS = 3      # rounds of the last lane's read of every lane's sessions (a put-back that leaks again)
+
+
+def after_every_lane(config: pytest.Config, ctx: RecContext) -> None:
+    """With lanes, a change to one session can show on another lane's session after that lane has put it
+    back (an array that leaks a change across sessions). The last lane to end its restore reads every
+    session any lane put back once more: one that changed is put back again, and the change is a
+    REC-ISOLATION deviation of its own; again, up to ``SWEEPS`` rounds, while a round put one back
+    (DECISIONS 110). No lane waits for another. The first round reads at once: every lane's restore ended
+    with its own last read, a settle window after its last change."""
+    run = run_of(config)
+    guard = guard_of(config)
+    if run.interrupted or (guard is not None and guard.abandon):
+        return
+    from ..restore import late_read
+
+    journal = ctx.journal
+    for path in sorted(journal.path.parent.glob(f"{journal.path.stem.split('.gw')[0]}.gw*{journal.path.suffix}")):
+        if path == journal.path:
+            continue
+        try:
+            other = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if other.get("run_id") != journal.data.get("run_id"):
+            continue                     # a journal of another run
+        for sid, entry in other.get("sessions", {}).items():
+            if entry.get("restored"):
+                journal.adopt(int(sid), entry)
+    try:
+        with guard.restoring_sessions() if guard else nullcontext():
+            for sweep in range(SWEEPS):
+                put_back = [int(k) for k, v in journal.data["sessions"].items() if v.get("restored")]
+                seen = len(journal.data.get("late_changes", []))
+                failures = late_read(ctx.operator, journal, put_back, wait=0.0 if sweep == 0 else None,
+                                     rule="REC-ISOLATION",
+                                     cause="it changed once every lane, each writing only to its own sessions, "
+                                           "had put its sessions back")
+                if failures:
+                    run.restore_failures += failures
+                    sys.stderr.write(f"\n*** pytest-rec: RESTORE FAILED: {'; '.join(failures)}. Run `rec-restore "
+                                     f"{journal.path}` once the array allows it.\n")
+                if len(journal.data.get("late_changes", [])) == seen or failures:
+                    break
+    except KeyboardInterrupt:
+        return              # every session was put back once already; the signal's own stop follows
 
 
 def _write_probe(config: pytest.Config, op: Operator, mine: list[int], index: int, count: int) -> str | None:

@@ -29,10 +29,16 @@ def target_meta(run: RecRun) -> dict:
 
 
 def late_change_cases(status: dict) -> list[dict]:
-    """A case record per change the restore's last read found (``restore.late_read``): REC-ACCEPT."""
-    return [{"id": f"restore: last read of session {late['session']}", "nodeid": "", "requirements": ["REC-ACCEPT"],
-             "outcome": "failed", "failed_requirements": ["REC-ACCEPT"], "detail": f"[REC-ACCEPT] {late['detail']}"}
-            for late in status.get("late_changes", [])]
+    """A case record per change the restore's last reads found (``restore.late_read``): REC-ACCEPT for one
+    applied after its job ended, REC-ISOLATION for one that showed once the other lanes had ended."""
+    cases = []
+    for late in status.get("late_changes", []):
+        rule = late.get("rule", "REC-ACCEPT")
+        tail = " after every lane had ended" if rule == "REC-ISOLATION" else ""
+        cases.append({"id": f"restore: last read of session {late['session']}{tail}", "nodeid": "",
+                      "requirements": [rule], "outcome": "failed", "failed_requirements": [rule],
+                      "detail": f"[{rule}] {late['detail']}"})
+    return cases
 
 
 def active_named(run: RecRun) -> int:

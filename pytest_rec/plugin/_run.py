@@ -177,6 +177,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         write_transcript(Path(run.options.report_dir) / name, run.ctx.transcript)
     out = getattr(config, "workeroutput", None)
     if out is not None:             # an xdist lane: the controller writes the reports from every lane's results
+        if run.wayback is not None:   # a lane stopped before its teardown: no other lane waits for it
+            run.wayback.put_back(worker(config)[0])
         out.update(rec_active=run.active, rec_stop=run.stop_reason, rec_interrupted=run.interrupted,
                    rec_read_lag=run.ctx.transcript.longest_settle if run.ctx else None,
                    rec_suspend_first_phases=sorted(run.ctx.suspend_first_phases) if run.ctx else [],
@@ -310,6 +312,12 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
                                       f"({', '.join(str(f['session']) for f in not_back)}): run rec-restore")
     if run.writes_stopped:
         summary["verdict_reason"] += f"; the suite stopped writing: {run.writes_stopped[:200]}"
+    failed_rules = {r["id"] for r in summary["requirements"] if r["verdict"] == "fail"}
+    if "REC-ISOLATION" in failed_rules and len(failed_rules) > 1 and group_count(config) > 1:
+        # a change that leaks to another session lands in another lane's case: that case's rule fails too
+        summary["verdict_reason"] += ("; with lanes, a change that leaks to another session is also seen by the "
+                                      "lane testing that session, so rules other than REC-ISOLATION may fail from "
+                                      "the same leak: run again with -n 0 to tell them apart")
     summary["exit_code"] = code = exit_code(summary, pytest_status)
     if options.dry_run:                 # the plan only: an earlier run's reports in the folder stay as they were
         from ..report import write_plan

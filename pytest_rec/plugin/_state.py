@@ -47,6 +47,7 @@ class RecRun:
     lane_exchanges: list[int] = field(default_factory=lambda: [0, 0])   # [exchanges, 5xx not 503], every lane
     simulator: Any = None                    # the built-in simulator's process, spawned during collection
     fuzz: Any = None                         # fuzzbodies.Pregenerated, spawned during collection
+    wayback: Any = None                      # wayback.WayBack of a lane (its restored row, at the very end)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.simulator is not None:       # spawned, but no check asked for it
