@@ -142,9 +142,8 @@ class RecContext:
         Never a session the target file lists as ``active``: those are never suspended."""
         if sid in self.target.active:
             raise TargetError(f"session {sid} is listed under sessions.active: the suite never suspends it")
-        found = self.admin.get_copysession(sid)
-        self.journal.record(sid, found)
-        self.operator.wayback.home(sid, found.get("transfer_mode"))
+        self.journal.record(sid, self.admin.get_copysession(sid))
+        self.operator.wayback.home(sid, self.journal.home(sid))
         st = self.operator.read(sid)
         return st if st.suspended else self.operator.suspend(sid)
 

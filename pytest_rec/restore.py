@@ -77,6 +77,7 @@ class Journal:
     def __init__(self, path: Path, target: Target, run_id: str = ""):
         self.path, self.target = Path(path), target
         self.new = True                     # written by this run (False: reopened by rec-restore)
+        self.found: dict[int, dict] = {}    # every session the run may write, read before its first write
         self._lock = threading.Lock()
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         # the built-in simulator dies with its run: nothing of it can outlive the process
@@ -99,9 +100,12 @@ class Journal:
         return journal
 
     def record(self, sid: int, original: dict) -> None:
+        """Journal session ``sid`` before its first write, as the run found it: from the snapshot taken
+        before the run's first write (``found``) where it has one, else from ``original``."""
         with self._lock:
             if str(sid) in self.data["sessions"]:
                 return
+            original = self.found.get(sid, original)
             self.data["sessions"][str(sid)] = {
                 "original": {k: original.get(k) for k in ("transfer_mode", "split_mode", "recovery_mode", "phase")},
                 "identity": {k: original.get(k) for k in ("type", "remote_boxid", "source_volume_name",
@@ -130,6 +134,10 @@ class Journal:
         with self._lock:
             self.data["sessions"].setdefault(str(sid), json.loads(json.dumps(entry)))
             self._write()
+
+    def home(self, sid: int) -> str | None:
+        entry = self.data["sessions"].get(str(sid))
+        return entry["original"]["transfer_mode"] if entry else None
 
     def pending(self) -> list[int]:
         return [int(k) for k, v in self.data["sessions"].items() if not v["restored"]]

@@ -43,11 +43,24 @@ class WayBack:
         self.done: set[int] = set()
         self.started: set[int] = set()        # lanes that have a way back of their own (their fixture ran)
         self.restored: set[int] = set()       # lanes whose restore (and its last read) has ended
+        self.found: dict[int, dict] | None = None   # the run's first snapshot of every session it may write
         self._offset = 0
 
     def finished(self, lane: int) -> None:
         """This lane sends no more changes (its proofs are all in)."""
         self._share({"done": lane})
+
+    def snapshot(self, states: dict[int, dict]) -> dict[int, dict]:
+        """The sessions as the run found them: with lanes, the first snapshot any lane shared. Every lane
+        shares its own before its first write, so the first one in the file was read before any write of
+        the run (another lane's change, leaking onto this lane's session, can land before it reads)."""
+        if self.path is None:
+            return states
+        self._load()
+        if self.found is None:
+            self._share({"snap": {str(k): v for k, v in states.items()}})
+            self._load()
+        return dict(self.found or states)
 
     def start(self, lane: int) -> None:
         self._share({"started": lane})
@@ -175,6 +188,9 @@ class WayBack:
                 self.homes.setdefault(int(row["home"]), row["mode"])
             elif "done" in row:
                 self.done.add(int(row["done"]))
+            elif "snap" in row:
+                if self.found is None:
+                    self.found = {int(k): v for k, v in row["snap"].items()}
             elif "started" in row:
                 self.started.add(int(row["started"]))
             elif "restored" in row:

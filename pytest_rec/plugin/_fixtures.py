@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -195,15 +196,20 @@ def rec_ctx(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec
         refuse_if_journal_pending(pytestconfig, rec_target.source)
     journal = Journal(journal_path, rec_target, pytestconfig.stash[RUN_ID])
     # what this run saw of the way back (CONTRACT section 3); lanes share it through one file of the run
-    wayback = WayBack(journal_path.with_name(f".rec-wayback.{pytestconfig.stash[RUN_ID]}.jsonl") if count > 1 else None,
+    # in the temporary folder (as the write probes' marks), not among the reports: a file of the run's lanes only
+    shared = Path(tempfile.gettempdir()) / f"pytest-rec-wayback-{pytestconfig.stash[RUN_ID]}.jsonl"
+    wayback = WayBack(shared if count > 1 else None,
                       expected=rec_target.writable if count > 1 else (), lanes=count)
     if count > 1:
         wayback.start(index)
         run_of(pytestconfig).wayback = wayback
+    # every session the run may write, as found before its first write (a change leaking from another
+    # session, another lane's, can land before this lane journals its own): the journals start from it
+    states = {sid: _kept(rec_admin.get_copysession(sid)) for sid in sorted(s for s in rec_target.written if s is not None)}
+    journal.found = wayback.snapshot(states)
     for sid in mine:          # tenant sessions are journaled by ensure_suspended, before their first write
-        found = rec_admin.get_copysession(sid)
-        journal.record(sid, found)
-        wayback.home(sid, found.get("transfer_mode"))
+        journal.record(sid, states[sid])
+        wayback.home(sid, journal.home(sid))
     op = Operator(rec_target, rec_admin, rec_options.job_timeout, wayback)
     ctx = RecContext(rec_options, rec_target, rec_admin, rec_tenant, None, rec_plain, rec_transcript,
                      journal, op, None, simulator=rec_simulator, workers=count)  # type: ignore[arg-type]
@@ -225,6 +231,12 @@ def rec_ctx(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec
         wayback.put_back(index)
         if wayback.sweeper(index):
             after_every_lane(pytestconfig, ctx)
+
+
+def _kept(found: dict) -> dict:
+    """What a journal keeps of a session's read (``Journal.record``)."""
+    return {k: found.get(k) for k in ("transfer_mode", "split_mode", "recovery_mode", "phase", "type", "remote_boxid",
+                                      "source_volume_name", "destination_volume_name", "is_local_source_volume")}
 
 
 SWEEPS = 3      # rounds of the last lane's read of every lane's sessions (a put-back that leaks again)
@@ -282,8 +294,6 @@ def _write_probe(config: pytest.Config, op: Operator, mine: list[int], index: in
     probed, stopped = op.write_probe(mine)
     if count == 1:
         return stopped
-    import json
-    import tempfile
     import time
 
     folder = Path(tempfile.gettempdir()) / f"pytest-rec-probe-{config.stash[RUN_ID]}"
