@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from ..client import Credentials, JobWaiter, PlainClient, RecClient, Transcript
-from ..context import Options, RecContext, make_guard
+from ..client.rest import Credentials, JobWaiter, PlainClient, RecClient
+from ..client.transcript import Transcript
+from ..engine.context import Options, RecContext, make_guard
 from ..errors import TargetError
-from ..preflight import preflight, set_aside
-from ..restore import Journal
-from ..sessions import Operator, SessionPool
-from ..target import Target, TargetFileError, load_target, parse_target
-from ..wayback import WayBack
+from ..engine.preflight import preflight, set_aside
+from ..engine.restore import Journal
+from ..engine.sessions import Operator, SessionPool
+from ..model.target import Target, TargetFileError, load_target, parse_target
+from ..engine.wayback import WayBack
 from ._run import restore
 from ._startup import refuse_if_journal_pending
 from ._state import RECORDED, RUN_ID, run_of
@@ -278,7 +279,7 @@ def _rec_allure(request: pytest.FixtureRequest):
     if marker is None or not request.config.pluginmanager.hasplugin("allure_pytest"):
         yield
         return
-    from ..allure_steps import label_case, step_listener
+    from ..report.allure_steps import label_case, step_listener
 
     transcript = request.getfixturevalue("rec_transcript")
     label_case(request.node, list(marker.args))

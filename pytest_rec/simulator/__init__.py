@@ -1,6 +1,7 @@
 """The built-in simulated ETERNUS AF/DX array (independent of the compliance suite)."""
 
-from .array import Array, Settings
+from .array import Array
+from .settings import Settings
 from .defects import DEFECTS, Defect
 from .inventory import Inventory, load_inventory
 from .server import SimulatorServer

@@ -26,7 +26,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .array import ERRORS, Array, LoginSession, Reply, error
+from .replies import ERRORS, Reply, error
+from .array import Array
+from .auth import LoginSession
 from .replies import MESSAGE_NUMBERS
 
 MAX_REQUEST_LINE = 1280

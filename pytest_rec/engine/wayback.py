@@ -22,7 +22,7 @@ import os
 import time
 from pathlib import Path
 
-from .progress import waiting
+from ..client.progress import waiting
 
 ORDER = ("Synchronous", "Stack", "Consistency")
 PATIENCE = 300.0       # seconds a lane waits for another lane's proof (while one still runs) before it blocks

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import time
 
-from .client import RecClient
-from .errors import Blocked, Deviation, TargetError, Violations
+from ..client.rest import RecClient
+from ..errors import Blocked, Deviation, TargetError, Violations
 from .judge import job_error_text, judge_modes, settled_read, show, valid_change_answer
-from .model import Modes, expect, one_field_path, setup_path, undo_body
-from .progress import waiting
-from .state import SessionState, state_of
-from .target import Target
+from ..model.behaviour import Modes, expect, one_field_path, setup_path, undo_body
+from ..client.progress import waiting
+from ..model.state import SessionState, state_of
+from ..model.target import Target
 from .wayback import WayBack
 
 __all__ = ["Operator", "SessionPool"]

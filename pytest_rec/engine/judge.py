@@ -16,12 +16,12 @@ from typing import Any
 
 import httpx
 
-from .client import RecClient
-from .errors import TRANSFER_NOT_APPLIED, TargetError, Violations
-from .model import Expectation, judge_refusal
-from .progress import waiting
-from .state import SessionState, state_of
-from .target import Target
+from ..client.rest import RecClient
+from ..errors import TRANSFER_NOT_APPLIED, TargetError, Violations
+from ..model.behaviour import Expectation, judge_refusal
+from ..client.progress import waiting
+from ..model.state import SessionState, state_of
+from ..model.target import Target
 
 JOB_HREF = re.compile(r"^/api/v1/job/(\d+)$")
 

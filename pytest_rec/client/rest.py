@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import httpx
 
-from .errors import RequestBlocked, TargetError
+from ..errors import RequestBlocked, TargetError
 from .guard import API, Guard, GuardedTransport
 from .progress import waiting
 from .transcript import REDACTED, Exchange, Secrets, Transcript, redact_body, redact_json
