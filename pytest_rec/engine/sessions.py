@@ -3,22 +3,23 @@ suspend and resume (never forced), and the pool of sessions one process of a run
 
 from __future__ import annotations
 
-import time
-
 from ..client.rest import RecClient
-from ..errors import Blocked, Deviation, TargetError, Violations
-from .judge import job_error_text, judge_modes, settled_read, show, valid_change_answer
-from ..model.behaviour import Modes, expect, one_field_path, setup_path, undo_body
-from ..client.progress import waiting
-from ..model.state import SessionState, state_of
+from ..errors import Blocked, Deviation, TargetError
+from ..model.behaviour import Modes
+from ..model.state import SessionState
 from ..model.target import Target
+from .putting_back import PuttingBack
+from .reaching import Reaching
+from .reading import Reading
 from .wayback import WayBack
 
 __all__ = ["Operator", "SessionPool"]
 
 
-class Operator:
-    """Admin-side operations on writable sessions, with the safety rules of CONTRACT section 1."""
+class Operator(Reading, Reaching, PuttingBack):
+    """Admin-side operations on writable sessions, with the safety rules of CONTRACT section 1: reading
+    and waiting (``reading.Reading``), reaching a state (``reaching.Reaching``, the failure-path rules),
+    putting back (``putting_back.PuttingBack``)."""
 
     def __init__(self, target: Target, admin: RecClient, job_timeout: float, wayback: WayBack | None = None):
         self.target, self.admin, self.job_timeout = target, admin, job_timeout
@@ -26,226 +27,6 @@ class Operator:
         self.counts = {"setup_jobs": 0, "suspends": 0, "resumes": 0}
         # setup steps (start modes, body) the array answered wrongly, with what it did: never sent again
         self.failed_steps: dict[tuple, str] = {}
-
-    def read(self, sid: int) -> SessionState:
-        return state_of(self.admin.get_copysession(sid), self.target)
-
-    def write_probe(self, sids: list[int], client: RecClient | None = None) -> tuple[bool, str | None]:
-        """The first write of a process: a PATCH that sets a suspended writable session to the modes it
-        already has, its job waited for. When that job never ends, the array does not finish jobs and
-        the suite writes nothing more: no session has been moved yet, so every one stays as found
-        (DECISIONS 50). Returns (whether a probe job ran, why writes stop or None). Its answer is not
-        judged (the checks do that). ``client``: the user whose first write it is (the admin by default;
-        the tenant user on its own session: CONTRACT section 3, every user's first write)."""
-        client = client or self.admin
-        for sid in sids:
-            st = self.read(sid)
-            if st.suspended and st.modes.transfer_mode and \
-                    (st.modes.transfer_mode != "Consistency" or self.target.has("consistency")):
-                break
-        else:
-            return False, None   # none suspended: another lane's probe, or the first check's own job, shows a hang
-        body = {"transfer_mode": st.modes.transfer_mode, "recovery_mode": st.modes.recovery_mode}
-        if st.modes.transfer_mode == "Synchronous":     # split mode only for a synchronous session
-            body["split_mode"] = st.modes.split_mode
-        resp = client.patch(sid, body)
-        if resp.status_code != 202:
-            return False, None
-        try:
-            client.run_job(resp, f"the write probe on session {sid}", self.job_timeout)
-        except TargetError as exc:
-            if "--rec-job-timeout" not in str(exc):
-                return True, None
-            guard = getattr(client, "guard", None)
-            if guard is not None:     # its job sets the modes the session has: if it ever ends, nothing moves
-                guard.held.pop(sid, None)
-                try:
-                    guard.forget_job(int(resp.json()["job_id"]))    # nor does the restore wait for it
-                except (ValueError, KeyError, TypeError):
-                    pass
-            return True, (f"the write probe's job (session {sid} set to the modes it has) never ended: {exc}; "
-                          "no session was changed, and the suite writes nothing more")
-        return True, None
-
-    def _poll_until(self, sid: int, predicate, what: str) -> SessionState:
-        began = time.monotonic()
-        deadline = began + self.target.profile.suspend_timeout
-        delay = 0.0
-        while True:
-            st = self.read(sid)
-            if predicate(st):
-                return st
-            waiting(f"session {sid} to {what} (phase {st.phase!r})", began)
-            if time.monotonic() > deadline:
-                raise TargetError(f"session {sid} did not {what} within {self.target.profile.suspend_timeout:.0f} s "
-                                  f"(phase {st.phase!r})")
-            delay = min(max(delay * 1.6, 0.01), 2.0)
-            time.sleep(delay)
-
-    def suspend(self, sid: int) -> SessionState:
-        """Normal (never forced) suspend of an equivalent session; waits until GET shows it."""
-        st = self.read(sid)
-        if st.suspended:
-            return st
-        if st.phase != self.target.profile.equivalent_phase and \
-                st.modes.transfer_mode in ("Synchronous", "Consistency"):
-            st = self._poll_until(sid, lambda s: s.phase == self.target.profile.equivalent_phase,
-                                  "become equivalent before its suspend")
-        if st.phase != self.target.profile.equivalent_phase:
-            raise TargetError(f"session {sid} is {st.phase!r}, not equivalent: the suite never forces a "
-                              "suspend, so it cannot suspend this session now")
-        resp = self.admin.request("POST", f"/copysession/{sid}/suspend")
-        result = self.admin.run_job(resp, f"suspend session {sid}", self.job_timeout)
-        self.counts["suspends"] += 1
-        if result.status != "Success":
-            raise TargetError(f"suspend of session {sid} ended {result.status}: {job_error_text(result.job)}")
-        return self._poll_until(sid, lambda s: s.suspended, "read suspended")
-
-    def resume(self, sid: int, wait_equivalent: bool = False) -> SessionState:
-        resp = self.admin.request("POST", f"/copysession/{sid}/resume")
-        result = self.admin.run_job(resp, f"resume session {sid}", self.job_timeout)
-        self.counts["resumes"] += 1
-        if result.status != "Success":
-            raise TargetError(f"resume of session {sid} ended {result.status}: {job_error_text(result.job)}")
-        if wait_equivalent:
-            return self._poll_until(sid, lambda s: s.phase == self.target.profile.equivalent_phase,
-                                    "become equivalent")
-        return self._poll_until(sid, lambda s: not s.suspended, "read active")
-
-    def patch_back(self, sid: int, current: SessionState, wanted: Modes) -> SessionState:
-        """PATCH a session back to ``wanted`` as it is (a named active session: never suspended), with the
-        fields that differ only (``model.undo_body``); its job waited for, then a fresh read."""
-        body = undo_body(current.modes, wanted)
-        if body:
-            resp = self.admin.patch(sid, body)
-            if resp.status_code == 202:
-                try:
-                    self.admin.run_job(resp, f"put session {sid} back", self.job_timeout)
-                except TargetError:
-                    pass                          # the read below decides
-        return self.read(sid)
-
-    def set_modes(self, sid: int, current: SessionState, wanted: Modes, *, restoring: bool = False) -> SessionState:
-        """Reach ``wanted`` on a suspended session with the call under test (``model.setup_path``: one
-        job usually, along a path that needs neither the forced nor the sticky split). A wrong answer
-        from the array to a setup step is ONE deviation of that step (REC-ACCEPT when the change was
-        refused or not applied, else the requirement of the field that came out wrong; CONTRACT
-        section 2, attribution); a later case that would need the same step again takes a detour
-        through another transfer mode, or is blocked (``Blocked``), never failed. A restore
-        (``restoring``) tries every path, the direct one first, whatever failed before: putting a
-        session back matters more than not repeating a wrong answer."""
-        __tracebackhide__ = True
-        paths = [setup_path(current.modes, wanted)]
-        paths += [setup_path(current.modes, wanted, via=v) for v in ("Stack", "Consistency", "Synchronous")
-                  if v not in (current.modes.transfer_mode, wanted.transfer_mode)
-                  and (v != "Consistency" or self.target.has("consistency"))]
-        if restoring:     # the direct path always; a detour only through changes not seen broken
-            return self._restore_modes(sid, current, wanted, [p for k, p in enumerate(paths) if p and (
-                k == 0 or not self._broken_on(current.modes, p))])
-        known_bad = None
-        for path in paths:
-            if not path and current.modes != wanted:
-                continue
-            bad = self._known_bad(current.modes, path, sid)
-            if bad is None:
-                break
-            known_bad = known_bad or bad
-        else:
-            raise Blocked(f"session {sid} cannot reach {wanted.label()} from {current.modes.label()}: "
-                          f"{known_bad}")
-        st = current
-        for body in path:
-            if not st.suspended:
-                raise TargetError(f"session {sid} must be suspended to change its modes (it reads {st.phase!r})")
-            st = self._setup_step(sid, st, body)
-        return st
-
-    def _restore_modes(self, sid: int, current: SessionState, wanted: Modes, paths: list) -> SessionState:
-        """Each path in turn from a fresh read; last, one field per body from where the session is then
-        (an array that refuses one combined body every time may take its fields one by one)."""
-        last: Exception | None = None
-        paths = list(paths or [[]]) + [None]
-        for path in paths:
-            if path is None:
-                path = one_field_path(current.modes, wanted)
-                if not path:
-                    break
-            st = current
-            try:
-                for body in path:
-                    st = self._setup_step(sid, st, body)
-                if st.modes == wanted:
-                    return st
-            except (Deviation, TargetError) as exc:
-                last = exc
-            current = self.read(sid)
-            if current.modes == wanted:
-                return current
-        raise TargetError(f"session {sid} could not be put back to {wanted.label()}: {last}")
-
-    def _broken_on(self, start: Modes, path: list[dict]) -> str | None:
-        """A change of transfer mode on ``path`` that the array was seen to break, or None."""
-        modes = start
-        for body in path:
-            broken = self.wayback.is_broken(modes.transfer_mode, body.get("transfer_mode"))
-            if broken:
-                return broken
-            modes = expect(modes, body).modes or modes
-        return None
-
-    def _known_bad(self, start: Modes, path: list[dict], sid: int | None = None) -> str | None:
-        """Why a path cannot be taken: a step the array answered wrongly before, a change of transfer mode
-        it was seen to break (fail fast: never tried again, whatever the other fields), or a mode the
-        session may not go to before its way back is proven (``wayback.WayBack.departure``)."""
-        modes = start
-        for body in path:
-            key = (modes, tuple(sorted(body.items())))
-            if key in self.failed_steps:
-                return self.failed_steps[key]
-            broken = self._broken_on(modes, [body])
-            if broken:
-                return f"{broken} (seen once; not tried again)"
-            why = self.wayback.departure(sid, body.get("transfer_mode"), wait=True) if sid is not None else None
-            if why:
-                return why
-            modes = expect(modes, body).modes or modes
-        return None
-
-    def _setup_step(self, sid: int, current: SessionState, body: dict) -> SessionState:
-        __tracebackhide__ = True
-        exp = expect(current.modes, body)
-        key = (current.modes, tuple(sorted(body.items())))
-        what = f"setup step {show(body)} from {current.modes.label()} on session {sid}"
-        resp = self.admin.patch(sid, body)
-        self.counts["setup_jobs"] += 1
-        problem = None
-        if resp.status_code >= 500 and resp.status_code != 503:
-            problem = ("REC-NO-5XX", f"{what} answered {resp.status_code}")
-        else:
-            job = self.admin.run_job(resp, what, self.job_timeout).job if resp.status_code == 202 else None
-            try:
-                wrong, applied, _ = valid_change_answer(resp.status_code, resp.text, job, self.target)
-            except TargetError as exc:
-                raise TargetError(f"{what}: {exc}") from None
-            # taken at once, without a job: the GET below judges the step; the answer's form is
-            # REC-ACCEPT's finding in the cases that send this change, not a reason to block them
-            if wrong and not applied:
-                problem = ("REC-ACCEPT", f"{what}: {wrong}")
-        after = settled_read(self.admin, self.target, sid, exp.modes, current.modes) if problem is None else None
-        if after is not None:
-            self.wayback.learn(current.modes.transfer_mode, body.get("transfer_mode"), after.modes.transfer_mode,
-                               f"{what} read {after.modes.label()}")
-            v = Violations()
-            judge_modes(exp, current, after, body, v, f"{what}: ")
-            if v:       # blamed on the requirement the array broke (judge_modes), and on no other
-                self.failed_steps[key] = f"{'; '.join(m for _, m in v.items)} (reported once, on that step)"
-                raise Deviation({r for r, _ in v.items}, "; ".join(f"[{r}] {m}" for r, m in v.items),
-                                setup_step=True)
-        if problem is not None:
-            self.failed_steps[key] = f"{problem[1]} (reported once, on that step)"
-            raise Deviation({problem[0]}, problem[1], setup_step=True)
-        return after
-
 
 class SessionPool:
     """The writable sessions this process may use, with their last verified state."""
