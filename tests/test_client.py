@@ -166,7 +166,7 @@ class _VirtualJobs:
 def test_job_waiter_adapts(latency, monkeypatch):
     """From the fourth job on, the waiter reads a job at most 3 times and notices its end, on average,
     within 10% of the job's time (what benchmarks/bench.py measures over real HTTP)."""
-    import pytest_rec.client.rest as client_module
+    import pytest_rec.client.jobs as client_module
 
     jobs = _VirtualJobs(latency)
     monkeypatch.setattr(client_module, "time", jobs)
@@ -186,7 +186,7 @@ def test_job_waiter_adapts(latency, monkeypatch):
 
 def test_job_waiter_that_never_learns_is_caught(monkeypatch):
     """The test above can fail: a waiter that forgets what it saw polls from zero every time."""
-    import pytest_rec.client.rest as client_module
+    import pytest_rec.client.jobs as client_module
 
     jobs = _VirtualJobs(2.0)
     monkeypatch.setattr(client_module, "time", jobs)

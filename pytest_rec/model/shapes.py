@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from itertools import combinations, product
 
-from ..errors import Deviation
 from .behaviour import FIELDS, TRANSFER_MODES, VALUES, Modes, expect
 
 SHAPES: tuple[tuple[str, ...], ...] = tuple(c for n in (1, 2, 3) for c in combinations(FIELDS, n))
@@ -48,13 +47,6 @@ def undoable_first(modes: Modes, bodies: list[dict]) -> list[dict]:
                 body = kept
         out.append(body)
     return sorted(out, key=lambda b: not keeps(b))
-
-
-def raise_all(found: list[Deviation]) -> None:
-    """One deviation for every body of a check that the array answered wrongly (each names its rule)."""
-    __tracebackhide__ = True
-    if found:
-        raise Deviation({r for exc in found for r in exc.requirements}, "; ".join(str(exc) for exc in found))
 
 
 def shapes_for(depth: str) -> tuple[tuple[str, ...], ...]:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ..client.rest import Credentials, JobWaiter, PlainClient, RecClient
+from ..client.rest import Credentials, PlainClient, RecClient
+from ..client.jobs import JobWaiter
 from ..client.transcript import Transcript
 from ..engine.context import Options, RecContext, make_guard
 from ..errors import TargetError

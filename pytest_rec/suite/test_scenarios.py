@@ -5,8 +5,9 @@ import pytest
 from pytest_rec.errors import Deviation, TargetError
 from pytest_rec.model.behaviour import Modes, expect
 from pytest_rec.plugin import opt_in
-from pytest_rec.model.shapes import (SPLIT_STARTS, active_bodies, raise_all, shaped_bodies, split_bodies,
-                                     transfer_modes, undoable_first)
+from pytest_rec.model.shapes import (SPLIT_STARTS, active_bodies, shaped_bodies, split_bodies, transfer_modes,
+                                     undoable_first)
+from pytest_rec.engine.judge import raise_all
 
 SYNC_AUTO = Modes("Synchronous", "Automatic", "Automatic")
 
