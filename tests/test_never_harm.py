@@ -470,15 +470,15 @@ def test_a_restore_takes_the_fields_one_by_one_when_a_combined_body_always_fails
     wanted = Modes("Consistency", "Manual", "Manual")
     here = op.set_modes(1, op.read(1), Modes("Synchronous", "Manual", "Manual"))
     assert one_field_path(here.modes, wanted) == [{"transfer_mode": "Consistency"}]
-    import pytest_rec.engine.sessions as sessions_module
+    import pytest_rec.engine.putting_back as putting_back
 
-    original = sessions_module.one_field_path
-    sessions_module.one_field_path = lambda current, wanted: []          # the control: no last resort
+    original = putting_back.one_field_path
+    putting_back.one_field_path = lambda current, wanted: []          # the control: no last resort
     try:
         with pytest.raises(TargetError, match="could not be put back"):
             op.set_modes(1, op.read(1), wanted, restoring=True)
     finally:
-        sessions_module.one_field_path = original
+        putting_back.one_field_path = original
     after = op.set_modes(1, op.read(1), wanted, restoring=True)
     assert after.modes == wanted and op.read(1).modes == wanted
     refused = [e for e in admin.transcript.exchanges if e.method == "PATCH" and e.status == 500]
