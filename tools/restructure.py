@@ -7,9 +7,15 @@ merging work that still imports the old module names (``from pytest_rec.sessions
 ``from .client import RecClient`` in a module now under ``engine/``, ``monkeypatch.setattr("pytest_rec.x.y")``,
 ``python -m pytest_rec.gate``, ``pytest_rec/judge.py`` in a document). What it rewrites: absolute and
 relative imports in Python files (by their syntax tree), dotted names ``pytest_rec.x.y`` and paths
-``pytest_rec/x.py`` in any text file the repository tracks. What it does not: references that leave out
-the ``pytest_rec`` prefix (``sessions.Operator`` in prose), and code that moved between modules by hand
-after the move (those commits are ordinary commits).
+``pytest_rec/x.py`` in any text file the repository tracks; an import of a name that moved to another
+module (``SYMBOLS``) once the tree has it there. What it does not: references that leave out the
+``pytest_rec`` prefix (``sessions.Operator`` in prose), a test that patches a module's attribute where
+the code that uses it no longer is, and the code moved between modules by hand after the move (the
+commits after the one this script made: merged work that changed ``Operator``, ``RecClient.wait_job``,
+``PatchRules._tenant_may`` or ``SimulatorApp``'s error answers carries its change to their new module).
+
+For a merge: the other branches first, onto the tree before the move; then this script (one commit);
+then the hand-made commits; then this script once more (it follows the names they moved).
 """
 
 from __future__ import annotations
@@ -169,10 +175,37 @@ def new_name(dotted: str, known: set[str], *, bare_is_old: bool) -> str:
             out = MODULES[old] + dotted[len(old):]
     parts = out.split(".")
     for k in range(len(parts) - 1, 0, -1):      # a name handed on by a module that does not define it
-        where = SYMBOLS.get((".".join(parts[:k]), parts[k]))
+        where = symbol_home(".".join(parts[:k]), parts[k])
         if where:
             return where + "." + ".".join(parts[k:])
     return out
+
+
+_DEFINED: dict[str, set[str]] = {}
+
+
+def defines(module: str, name: str) -> bool:
+    """Whether ``module``'s file defines ``name`` at its top level (a def, a class, an assignment)."""
+    if module not in _DEFINED:
+        path, names = path_of(module), set()
+        if path.exists():
+            for node in ast.parse(path.read_text(encoding="utf-8")).body:
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    names.add(node.name)
+                elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                    for t in (node.targets if isinstance(node, ast.Assign) else [node.target]):
+                        names |= {n.id for n in ast.walk(t) if isinstance(n, ast.Name)}
+        _DEFINED[module] = names
+    return name in _DEFINED[module]
+
+
+def symbol_home(module: str, name: str) -> str | None:
+    """Where to import ``name`` from instead of ``module`` (SYMBOLS), once it is defined there and no
+    longer in ``module``: so the hand-made moves are followed only in a tree that has them."""
+    where = SYMBOLS.get((module, name))
+    if where and defines(where, name) and not defines(module, name):
+        return where
+    return None
 
 
 def split_names(module: str, names: list[ast.alias], known: set[str]) -> dict[str, list[ast.alias]]:
@@ -187,7 +220,7 @@ def split_names(module: str, names: list[ast.alias], known: set[str]) -> dict[st
             groups.setdefault(base, []).append(ast.alias(leaf, a.asname or (a.name if leaf != a.name else None)))
             continue
         mod = module if new_style else new_name(module, known, bare_is_old=True)
-        mod = SYMBOLS.get((mod, a.name), mod)
+        mod = symbol_home(mod, a.name) or mod
         groups.setdefault(mod, []).append(a)
     return groups
 
