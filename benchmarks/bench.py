@@ -27,9 +27,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pytest_rec.client import Credentials, RecClient  # noqa: E402
+from pytest_rec.client.rest import Credentials, RecClient  # noqa: E402
 from pytest_rec.simulator import Array, Settings, SimulatorServer, load_inventory  # noqa: E402
-from pytest_rec.simulator.inventory import passwords, target_file_text  # noqa: E402
+from pytest_rec.simulator.targetfile import passwords, target_file_text  # noqa: E402
 
 PY = sys.executable
 
@@ -70,7 +70,7 @@ def full_run(tmp: Path, repeats: int = 5) -> dict:
         walls.append(wall)
     peak_kib = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     reports = tmp / "run-0" / "reports"
-    from pytest_rec.htmlreport import build_html
+    from pytest_rec.report.html import build_html
 
     t = time.perf_counter()
     msg = build_html(reports, multi=False)
@@ -125,7 +125,7 @@ def array_cost(exchanges: list[dict], cases: int, matrix_cases: int) -> dict:
     patch_jobs = sum(1 for e in exchanges if e["status"] == 202 and e["method"] == "PATCH")
     suspends = sum(1 for e in exchanges if e["status"] == 202 and e["path"].endswith("/suspend"))
     resumes = sum(1 for e in exchanges if e["status"] == 202 and e["path"].endswith("/resume"))
-    from pytest_rec.matrix import full_cases
+    from pytest_rec.model.matrix import full_cases
 
     accepted = sum(1 for c in full_cases() if c.expectation.accepted)
     naive = len(full_cases()) + accepted          # one setup job per case, plus the job of each accepted change
@@ -189,11 +189,11 @@ def naive_matrix(target: Path, env: dict) -> tuple[float, int]:
     """The sequential baseline's matrix: one session, every case's starting state set from scratch
     (from a fixed base state, through the suite's own legal setup path), then the PATCH under test,
     its job and a GET. Returns (seconds, jobs)."""
-    from pytest_rec.context import make_guard
-    from pytest_rec.matrix import full_cases
-    from pytest_rec.model import Modes, setup_path
-    from pytest_rec.sessions import Operator
-    from pytest_rec.target import load_target
+    from pytest_rec.engine.context import make_guard
+    from pytest_rec.model.matrix import full_cases
+    from pytest_rec.model.behaviour import Modes, setup_path
+    from pytest_rec.engine.sessions import Operator
+    from pytest_rec.model.target import load_target
 
     old = dict(os.environ)
     os.environ.update(env)

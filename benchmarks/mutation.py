@@ -44,6 +44,7 @@ WORK = Path(os.environ.get("REC_MUTATION_WORK", ROOT / ".mutation"))
 # modules listed in pyproject.toml [tool.mutmut] only_mutate, which must be exactly SOURCES.
 HOMES = {   # module file -> (module, class)
     "pytest_rec/simulator/rules.py": ("pytest_rec.simulator.rules", "PatchRules"),
+    "pytest_rec/simulator/tenants.py": ("pytest_rec.simulator.tenants", "Tenants"),
     "pytest_rec/simulator/jobs.py": ("pytest_rec.simulator.jobs", "Jobs"),
     "pytest_rec/simulator/suspend.py": ("pytest_rec.simulator.suspend", "SuspendResume"),
 }
@@ -54,8 +55,8 @@ SUPPORTING = ("suspend", "resume", "_finish_suspend", "_finish_resume", "_visibl
               "_local_volume")                               # what the suite uses to reach a state
 FUNCTIONS = CALL_UNDER_TEST + SUPPORTING
 HOME_OF = {   # function -> module file
-    **{fn: "pytest_rec/simulator/rules.py" for fn in ("patch", "_state_refusal", "_apply_patch", "_finish_patch",
-                                                      "_tenant_may", "_visible", "_local_volume")},
+    **{fn: "pytest_rec/simulator/rules.py" for fn in ("patch", "_state_refusal", "_apply_patch", "_finish_patch")},
+    **{fn: "pytest_rec/simulator/tenants.py" for fn in ("_tenant_may", "_visible", "_local_volume")},
     "_finish": "pytest_rec/simulator/jobs.py",
     "tick": "pytest_rec/simulator/jobs.py",
     **{fn: "pytest_rec/simulator/suspend.py" for fn in ("suspend", "resume", "_finish_suspend", "_finish_resume")},

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         raise SystemExit("Chromium is not installed (apt-get install chromium)")
-    from pytest_rec.htmlreport import build_html
+    from pytest_rec.report.html import build_html
 
     with tempfile.TemporaryDirectory() as tmp:
         pages = {}

@@ -38,14 +38,14 @@ def compliance_main(argv: list[str] | None = None) -> int:
         written = _report_dir(args) / "compliance.json"
         if stop.get("started") and written.exists():    # this run wrote it: it stands (a signal after pytest)
             print(f"pytest-rec: {name} while the reports were written")
-            from .report import verdict_line
+            from .report.summary import verdict_line
 
             print(verdict_line(json.loads(written.read_text(encoding="utf-8"))))
             return 2
         summary = None if "--rec-dry-run" in args or "--rec-offline" in args else \
             _summary_of_a_run_stopped_at_start(_report_dir(args), args, name)
         print(f"pytest-rec: {name} before the run started; nothing was sent")
-        from .report import verdict_line
+        from .report.summary import verdict_line
 
         print(verdict_line(summary) if summary else f"VERDICT: inconclusive (interrupted before any check ran: {name})")
         return 2
@@ -92,7 +92,7 @@ def _clear_earlier_outputs(report_dir: Path) -> None:
     """Remove what an earlier run wrote to the report folder, so that nothing of it is taken for this
     run's evidence (its transcript in the manifest's hashes, its target.json as "the target as used").
     A journal that still holds a session not put back is kept: the run then refuses to start, naming it."""
-    from .restore import Journal
+    from .engine.restore import Journal
 
     import shutil
 
@@ -132,7 +132,7 @@ def _with_lanes(args: list[str]) -> list[str]:
     target = _option_value(args, "--rec-target") or os.environ.get("REC_TARGET") or "sim"
     writable = None
     if target != "sim":
-        from .target import TargetFileError, load_target
+        from .model.target import TargetFileError, load_target
 
         try:
             writable = len(load_target(target).writable)
@@ -188,13 +188,13 @@ def _run_and_report(pytest_args: list[str], report_dir: Path, received: list[str
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     if dry:
         print(f"pytest-rec: the plan is above and in {report_dir}/plan.md; nothing else in {report_dir}/ was touched")
-        from .report import verdict_line
+        from .report.summary import verdict_line
 
         print(verdict_line(summary))
         code = int(summary.get("exit_code", 2))
         return 2 if received and code in (0, 1) else code
     failed = (summary.get("restore") or {}).get("failed") or []
-    from .report import manifest, verdict_line
+    from .report.summary import manifest, verdict_line
 
     _junit_verdict(report_dir / "junit.xml", 2 if received else int(summary.get("exit_code", 2)),
                    verdict_line(summary) + (f"; {summary.get('verdict_reason')}" if summary.get("verdict_reason") else ""))
@@ -207,10 +207,10 @@ def _run_and_report(pytest_args: list[str], report_dir: Path, received: list[str
             pass                          # nothing ran: an HTML report would only repeat the one line of why
         elif stopped:                     # the user asked to stop: the HTML can be built later by hand
             print(f"pytest-rec: HTML report not built: the run was stopped ({stopped}); "
-                  f"`python -m pytest_rec.htmlreport {report_dir}` builds it from the results")
+                  f"`python -m pytest_rec.report.html {report_dir}` builds it from the results")
         elif html != "0":                 # a restore failure too: its result is in the report, the lines below say what to do
             try:
-                from .htmlreport import build_html
+                from .report.html import build_html
 
                 print(build_html(report_dir, multi=html == "all"))
             except Exception as exc:  # noqa: BLE001 - the other reports stand without the HTML one
@@ -260,10 +260,10 @@ def _summary_of_a_run_stopped_at_start(report_dir: Path, pytest_args: list[str],
     from . import __version__
 
     try:
-        from .report import build_summary, exit_code, write_summary
+        from .report.summary import build_summary, exit_code, write_summary
     except Exception:  # noqa: BLE001 - the signal cut an import short (a package left without its submodule)
         _forget_broken_imports()
-        from .report import build_summary, exit_code, write_summary
+        from .report.summary import build_summary, exit_code, write_summary
     target = _option_value(pytest_args, "--rec-target") or os.environ.get("REC_TARGET") or "sim"
     gmt = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     meta = {"target": {"url": target, "kind": "sim" if target == "sim" else "array", "model": "unknown",
@@ -343,7 +343,7 @@ def restore_main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     journals = args.journal or [str(j) for j in sorted(Path("reports").glob("restore-journal*.json"))]
     if not journals:
-        from .restore import Journal, state_dir
+        from .engine.restore import Journal, state_dir
 
         pending = []
         for path in sorted((state_dir() / "journals").glob("*/*.json")):
@@ -366,12 +366,13 @@ def restore_main(argv: list[str] | None = None) -> int:
 
 
 def _restore_one(args) -> int:
-    from .client import Credentials, RecClient, Transcript
-    from .context import make_guard
+    from .client.rest import Credentials, RecClient
+    from .client.transcript import Transcript
+    from .engine.context import make_guard
     from .errors import TargetError
-    from .restore import Journal, owner_running, restore_pending
-    from .sessions import Operator
-    from .target import TargetFileError, load_target
+    from .engine.restore import Journal, owner_running, restore_pending
+    from .engine.sessions import Operator
+    from .model.target import TargetFileError, load_target
 
     try:
         data = Journal.load(Path(args.journal))
@@ -405,7 +406,7 @@ def _restore_one(args) -> int:
         print(f"rec-restore: the journal is for {data.get('target_url')}, the target file for {target.url}",
               file=sys.stderr)
         return 2
-    from .restore import run_lock
+    from .engine.restore import run_lock
 
     lock = run_lock(target.url)      # held until this process ends
     if lock is None:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 
-from pytest_rec.allure_run import write_restore_result, write_run_results
-from pytest_rec.allure_steps import RUN_TAG, categories_allure2, categories_allure3, requirement_name, tidy_results
+from pytest_rec.report.allure_run import write_restore_result, write_run_results
+from pytest_rec.report.allure_steps import (RUN_TAG, categories_allure2, categories_allure3, requirement_name,
+                                            tidy_results)
 
 SUMMARY = {"verdict": "non-compliant", "verdict_reason": "the array deviates from: REC-FORCED-MANUAL",
            "seed_verdict": "fail", "target": {"url": "u", "model": "M", "serial": "S", "firmware": "F"},

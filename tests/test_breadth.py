@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from conftest import start
-from pytest_rec.matrix import cases_for
-from pytest_rec.model import FIELDS, Modes, expect, serial_outcomes
-from pytest_rec.plan import job_budget, plan_lines
-from pytest_rec.shapes import REACHABLE, SHAPES, active_bodies, refusal_counts, shaped_bodies, split_bodies
-from pytest_rec.simulator.inventory import passwords, target_file_text
+from pytest_rec.model.matrix import cases_for
+from pytest_rec.model.behaviour import FIELDS, Modes, expect, serial_outcomes
+from pytest_rec.model.plan import job_budget, plan_lines
+from pytest_rec.model.shapes import REACHABLE, SHAPES, active_bodies, refusal_counts, shaped_bodies, split_bodies
+from pytest_rec.simulator.targetfile import passwords, target_file_text
 
 SYNC = Modes("Synchronous", "Automatic", "Automatic")
 STACK = Modes("Stack", "Manual", "Automatic")

@@ -5,7 +5,9 @@ import time
 import httpx
 import pytest
 
-from pytest_rec.client import Credentials, Guard, PlainClient, RecClient, Secrets, Transcript
+from pytest_rec.client.rest import Credentials, PlainClient, RecClient
+from pytest_rec.client.guard import Guard
+from pytest_rec.client.transcript import Secrets, Transcript
 from pytest_rec.errors import RequestBlocked, TargetError
 
 ADMIN = Credentials("admin", "qa_admin", "sim-admin-Pa55")
@@ -102,7 +104,7 @@ def test_retry_after_as_an_http_date_is_honoured(make_sim):
 @pytest.mark.parametrize("value, low, high", [("3", 3, 3), ("  ", None, None), ("soon", None, None),
                                               ("Wed, 21 Oct 2015 07:28:00 GMT", 0, 0)])
 def test_retry_after_forms(value, low, high):
-    from pytest_rec.client import retry_after_seconds
+    from pytest_rec.client.rest import retry_after_seconds
 
     got = retry_after_seconds(value)
     assert got == low if low is None else low <= got <= high
@@ -164,7 +166,7 @@ class _VirtualJobs:
 def test_job_waiter_adapts(latency, monkeypatch):
     """From the fourth job on, the waiter reads a job at most 3 times and notices its end, on average,
     within 10% of the job's time (what benchmarks/bench.py measures over real HTTP)."""
-    import pytest_rec.client as client_module
+    import pytest_rec.client.jobs as client_module
 
     jobs = _VirtualJobs(latency)
     monkeypatch.setattr(client_module, "time", jobs)
@@ -184,7 +186,7 @@ def test_job_waiter_adapts(latency, monkeypatch):
 
 def test_job_waiter_that_never_learns_is_caught(monkeypatch):
     """The test above can fail: a waiter that forgets what it saw polls from zero every time."""
-    import pytest_rec.client as client_module
+    import pytest_rec.client.jobs as client_module
 
     jobs = _VirtualJobs(2.0)
     monkeypatch.setattr(client_module, "time", jobs)

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import start
 from pytest_rec.simulator.defects import DEFECTS
-from pytest_rec.simulator.inventory import passwords, target_file_text
+from pytest_rec.simulator.targetfile import passwords, target_file_text
 
 JUDGED = {"REC-ACCEPT", "REC-RESPONSE", "REC-SUSPEND-FIRST", "REC-FORCED-MANUAL", "REC-STICKY-MANUAL",
           "REC-SPLIT-SYNC-ONLY", "REC-RECOVERY", "REC-KEEP-OMITTED", "REC-TENANT-DENY", "REC-TENANT-ALLOW",
@@ -65,7 +65,7 @@ def test_clean_simulator_is_compliant(tmp_path, args):
     assert out.strip().splitlines()[-1].startswith("VERDICT: compliant")
     from jsonschema import validate
 
-    from pytest_rec.catalogue import SPECS
+    from pytest_rec.model.catalogue import SPECS
 
     validate(summary, json.loads((SPECS / "compliance.schema.json").read_text()))
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from conftest import start
-from pytest_rec.simulator.inventory import passwords, target_file_text
+from pytest_rec.simulator.targetfile import passwords, target_file_text
 
 
 def _dry(tmp_path, target, env, *extra):

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import start
 from pytest_rec.simulator.defects import DEFECTS
-from pytest_rec.wayback import WayBack
+from pytest_rec.engine.wayback import WayBack
 
 def run(tmp_path: Path, server, *args: str) -> tuple[int, dict, str]:
     target = tmp_path / "target.toml"

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from pytest_rec.fuzzbodies import MODES, Pregenerated, cache_dir, generate, tag, untag
+from pytest_rec.engine.fuzzbodies import MODES, Pregenerated, cache_dir, generate, tag, untag
 
 SEED = 20261127
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_rec.gate import compare, fleet_table
-from pytest_rec.htmlreport import TOOLS
-from pytest_rec.known import Known, KnownDeviationsError, load_known, match
+from pytest_rec.gate.release import compare, fleet_table
+from pytest_rec.report.html import TOOLS
+from pytest_rec.gate.known import Known, KnownDeviationsError, load_known, match
 
 K = Known("REC-FORCED-MANUAL", "test_patch[Synchronous/Automatic/*", "T-1", "r")
 
@@ -62,7 +62,7 @@ def test_compare_edge_cases():
 
 def test_compare_exits_2_when_the_new_run_checked_less(tmp_path):
     """A smoke (or dry, or -k) run compared with a full one: no new deviation proves nothing, exit 2."""
-    from pytest_rec.gate import compare_main
+    from pytest_rec.gate.release import compare_main
 
     full = _summary(cases=[("a", "passed", [])], reqs={"REC-X": "pass"})
     smoke = _summary(depth="smoke", cases=[("a", "passed", [])], reqs={"REC-X": "pass"})
@@ -77,7 +77,7 @@ def test_compare_and_merge_take_the_known_deviations_file(tmp_path, capsys):
     """--rec-known: the deviations the file lists are reported apart with their ticket and do not fail
     the gate; one it does not list still does; rec-merge counts a run with only known deviations as
     rec-compliance does (exit 0), and refuses a run given twice."""
-    from pytest_rec.gate import compare_main, merge_main
+    from pytest_rec.gate.release import compare_main, merge_main
 
     known = tmp_path / "known.toml"
     known.write_text('[[deviation]]\nrequirement = "REC-RECOVERY"\ncases = "test_patch[Consistency/*"\n'
@@ -145,7 +145,7 @@ def test_known_deviation_gates_as_no_new_deviation(runs, tmp_path):
 
 def test_compare_clean_and_defective_lists_exactly_the_defect(runs):
     base, clean, broken = runs
-    p = subprocess.run([sys.executable, "-m", "pytest_rec.gate", str(base / "clean"), str(base / "broken")],
+    p = subprocess.run([sys.executable, "-m", "pytest_rec.gate.release", str(base / "clean"), str(base / "broken")],
                        capture_output=True, text=True)
     assert p.returncode == 1
     diff = compare(json.loads((base / "clean/compliance.json").read_text()),
@@ -155,7 +155,7 @@ def test_compare_clean_and_defective_lists_exactly_the_defect(runs):
 
 
 def _merge(base: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "import sys; from pytest_rec.gate import merge_main; "
+    return subprocess.run([sys.executable, "-c", "import sys; from pytest_rec.gate.release import merge_main; "
                            "sys.exit(merge_main(sys.argv[1:]))", str(base / "clean"), str(base / "broken"),
                            "-o", str(out), *extra], capture_output=True, text=True, timeout=600)
 

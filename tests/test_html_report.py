@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_rec.htmlreport import TOOLS, external_urls
+from pytest_rec.report.html import TOOLS, external_urls
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 _MISSING = [why for missing, why in [
@@ -259,7 +259,7 @@ def test_control_page_with_a_remote_script_is_seen_by_the_proxy(tmp_path):
 
 
 def test_analytics_are_stripped_from_a_raw_allure_page():
-    from pytest_rec.htmlreport import strip_analytics
+    from pytest_rec.report.html import strip_analytics
 
     raw = ('<html><head><title>x</title></head><body><script async src="https://www.googletagmanager.com/gtag/js?'
            'id=G-X"></script>\n<script>\n window.dataLayer = window.dataLayer || [];\n gtag("config", "G-X");\n'
@@ -321,7 +321,7 @@ def tree_of(dom: str) -> _Tree:
 
 
 def _results_by_report_id(reports: Path) -> dict[str, dict]:
-    from pytest_rec.allure_run import result_id
+    from pytest_rec.report.allure_run import result_id
 
     out = {}
     for f in (reports / "allure-results").glob("*-result.json"):

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_rec.judge import job_error_text, names_environment
-from pytest_rec.target import Target
+from pytest_rec.engine.judge import job_error_text, names_environment
+from pytest_rec.model.target import Target
 
 
 def _job(*messages: str) -> dict:

@@ -14,8 +14,8 @@ import pytest
 
 from conftest import start
 from pytest_rec.cli import _with_lanes
-from pytest_rec.matrix import chunk, full_cases, order, setup_jobs
-from pytest_rec.plan import matrix_jobs
+from pytest_rec.model.matrix import chunk, full_cases, order, setup_jobs
+from pytest_rec.model.plan import matrix_jobs
 
 
 def _target(tmp_path: Path, writable: int, **settings) -> tuple[object, Path, dict]:

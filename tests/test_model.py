@@ -2,8 +2,8 @@
 
 import pytest
 
-from pytest_rec.matrix import cases_for, chunk, order, pairwise_cases, setup_jobs, smoke_cases
-from pytest_rec.model import Modes, expect, judge_refusal, setup_body, starting_states
+from pytest_rec.model.matrix import cases_for, chunk, order, pairwise_cases, setup_jobs, smoke_cases
+from pytest_rec.model.behaviour import Modes, expect, judge_refusal, setup_body, starting_states
 
 SYNC_AUTO = Modes("Synchronous", "Automatic", "Automatic")
 STACK = Modes("Stack", "Manual", "Automatic")

@@ -290,7 +290,7 @@ def test_parallel_runs_still_catch_a_leak_to_a_neighbour(tmp_path, workers, neig
 # ------------------------------------------------------------------ fast checks of the pieces
 def _sim_target(server, **extra):
     from pytest_rec.simulator.targetfile import target_data
-    from pytest_rec.target import parse_target
+    from pytest_rec.model.target import parse_target
 
     data = target_data(server.array.inventory, server.base_url, True)
     data["sessions"].update(extra)
@@ -304,11 +304,12 @@ def test_a_restore_step_cut_off_is_retried_from_a_fresh_read(make_sim, tmp_path)
     pending with the attempt noted, so the check can fail."""
     import httpx as _httpx
 
-    from pytest_rec.client import Credentials, RecClient, Transcript
-    from pytest_rec.context import make_guard
-    from pytest_rec.model import Modes
-    from pytest_rec.restore import Journal, restore_pending
-    from pytest_rec.sessions import Operator
+    from pytest_rec.client.rest import Credentials, RecClient
+    from pytest_rec.client.transcript import Transcript
+    from pytest_rec.engine.context import make_guard
+    from pytest_rec.model.behaviour import Modes
+    from pytest_rec.engine.restore import Journal, restore_pending
+    from pytest_rec.engine.sessions import Operator
 
     for attempts, restored in ((1, False), (3, True)):
         # restored=False: every PATCH is cut before it reaches the array; True: the first PATCH's reply is lost
@@ -343,8 +344,8 @@ def test_a_restore_step_cut_off_is_retried_from_a_fresh_read(make_sim, tmp_path)
 
 
 def test_baseline_and_active_in_the_target_file(make_sim):
-    from pytest_rec.context import make_guard
-    from pytest_rec.target import TargetFileError
+    from pytest_rec.engine.context import make_guard
+    from pytest_rec.model.target import TargetFileError
 
     server, _ = make_sim()
     target = _sim_target(server, active=[9], baseline={"1": {"transfer_mode": "Stack", "suspended": True}})
@@ -365,7 +366,7 @@ def test_journal_in_two_places_and_pending_from_either(make_sim, tmp_path, monke
     """Each write goes to the report folder and to the state directory keyed by the target; a pending
     journal is found from either (a fresh workspace sees the state copy); the run's own journals
     (same run id) and restored ones do not count; a reopened journal marks every copy."""
-    from pytest_rec.restore import Journal, pending_journals, target_journal_dir
+    from pytest_rec.engine.restore import Journal, pending_journals, target_journal_dir
 
     monkeypatch.setenv("REC_STATE_DIR", str(tmp_path / "state"))
     server, _ = make_sim()
@@ -389,10 +390,11 @@ def test_isolation_witnesses_are_sessions_no_process_writes(make_sim, tmp_path):
     """Under xdist, REC-ISOLATION compares only sessions that no worker writes (another worker's
     writable, tenant or active session may change at any moment); in a one-process run every other
     REC session is a witness, since the process changes one session at a time."""
-    from pytest_rec.client import Credentials, RecClient, Transcript
-    from pytest_rec.context import Options, RecContext, make_guard
-    from pytest_rec.restore import Journal
-    from pytest_rec.sessions import Operator, SessionPool
+    from pytest_rec.client.rest import Credentials, RecClient
+    from pytest_rec.client.transcript import Transcript
+    from pytest_rec.engine.context import Options, RecContext, make_guard
+    from pytest_rec.engine.restore import Journal
+    from pytest_rec.engine.sessions import Operator, SessionPool
 
     server, _ = make_sim()
     target = _sim_target(server)
@@ -453,11 +455,12 @@ def test_a_restore_takes_the_fields_one_by_one_when_a_combined_body_always_fails
     Manual): every ordinary path to Consistency/Manual/Manual ends with that body, so the restore falls
     back to one field per body and puts the session back. The control: without that last resort (paths
     given to the restore loop only), the session is not put back."""
-    from pytest_rec.client import Credentials, RecClient, Transcript
-    from pytest_rec.context import make_guard
+    from pytest_rec.client.rest import Credentials, RecClient
+    from pytest_rec.client.transcript import Transcript
+    from pytest_rec.engine.context import make_guard
     from pytest_rec.errors import TargetError
-    from pytest_rec.model import Modes, one_field_path
-    from pytest_rec.sessions import Operator
+    from pytest_rec.model.behaviour import Modes, one_field_path
+    from pytest_rec.engine.sessions import Operator
 
     server, _ = make_sim(patch_500_body="transfer_mode=Consistency;recovery_mode=Manual")
     target = _sim_target(server)
@@ -467,15 +470,15 @@ def test_a_restore_takes_the_fields_one_by_one_when_a_combined_body_always_fails
     wanted = Modes("Consistency", "Manual", "Manual")
     here = op.set_modes(1, op.read(1), Modes("Synchronous", "Manual", "Manual"))
     assert one_field_path(here.modes, wanted) == [{"transfer_mode": "Consistency"}]
-    import pytest_rec.sessions as sessions_module
+    import pytest_rec.engine.putting_back as putting_back
 
-    original = sessions_module.one_field_path
-    sessions_module.one_field_path = lambda current, wanted: []          # the control: no last resort
+    original = putting_back.one_field_path
+    putting_back.one_field_path = lambda current, wanted: []          # the control: no last resort
     try:
         with pytest.raises(TargetError, match="could not be put back"):
             op.set_modes(1, op.read(1), wanted, restoring=True)
     finally:
-        sessions_module.one_field_path = original
+        putting_back.one_field_path = original
     after = op.set_modes(1, op.read(1), wanted, restoring=True)
     assert after.modes == wanted and op.read(1).modes == wanted
     refused = [e for e in admin.transcript.exchanges if e.method == "PATCH" and e.status == 500]
@@ -510,7 +513,7 @@ def test_two_runs_started_at_once_on_one_array(tmp_path):
 def test_rec_sim_pins_a_baseline_for_every_session_a_run_may_change():
     from pytest_rec.simulator.inventory import load_inventory
     from pytest_rec.simulator.targetfile import target_data
-    from pytest_rec.target import parse_target
+    from pytest_rec.model.target import parse_target
 
     data = target_data(load_inventory(), "https://127.0.0.1:5665", verify=False)
     target = parse_target(data, "sim.toml")

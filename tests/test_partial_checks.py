@@ -18,11 +18,11 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import start
-from pytest_rec.model import TRANSFER_MODES, Modes, expect
-from pytest_rec.report import _phases_covered
-from pytest_rec.restore import LATE_MARGIN, late_wait
-from pytest_rec.shapes import REACHABLE, allow_bodies, full_matrix, matrix_pairs, positive_counts, positive_pairs
-from pytest_rec.simulator.inventory import passwords, target_file_text
+from pytest_rec.model.behaviour import TRANSFER_MODES, Modes, expect
+from pytest_rec.report.summary import _phases_covered
+from pytest_rec.engine.restore import LATE_MARGIN, late_wait
+from pytest_rec.model.shapes import REACHABLE, allow_bodies, full_matrix, matrix_pairs, positive_counts, positive_pairs
+from pytest_rec.simulator.targetfile import passwords, target_file_text
 
 
 # ---------------------------------------------------------------- positive rules, every shape

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import start
-from pytest_rec.simulator.inventory import passwords, target_file_text
+from pytest_rec.simulator.targetfile import passwords, target_file_text
 
 SUITE = ["--pyargs", "pytest_rec.suite", "-p", "no:cacheprovider", "-q"]
 
@@ -282,8 +282,8 @@ def test_a_journal_of_a_run_still_going_is_not_restored_under_it(external, tmp_p
     going: rec-restore, and a new run, refuse while the journal's own process is alive (restoring
     under a live run gave it a false non-compliant verdict). Once that process is gone, rec-restore
     puts the session back."""
-    from pytest_rec.restore import Journal
-    from pytest_rec.target import load_target
+    from pytest_rec.engine.restore import Journal
+    from pytest_rec.model.target import load_target
 
     monkeypatch.setenv("REC_STATE_DIR", str(tmp_path / "state"))
     server, target_path = external()

@@ -3,7 +3,7 @@ waits for and for how long; none for a short wait."""
 
 import io
 
-from pytest_rec import progress
+from pytest_rec.client import progress
 
 
 def test_one_line_a_minute_naming_the_wait(monkeypatch):

@@ -77,7 +77,7 @@ def test_defect_still_caught_under_realism(tmp_path, options):
 
 def test_no_request_carries_consistency_without_a_rec_buffer(tmp_path):
     """capabilities.consistency = false: the matrix, the scenarios and the fuzzing send no Consistency."""
-    from pytest_rec.simulator.inventory import passwords, target_file_text
+    from pytest_rec.simulator.targetfile import passwords, target_file_text
 
     server = start(tls=True)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_rec.report import build_summary, deviation_groups, exit_code, render_markdown, verdict_line
+from pytest_rec.report.summary import build_summary, deviation_groups, exit_code, render_markdown, verdict_line
 
 RUN = {"suite_version": "0", "commit": "abc", "command": "rec-compliance", "started": "t0", "ended": "t1",
        "python": "3.11", "sim_defects": [], "sim_options": {}}
@@ -24,7 +24,7 @@ def case(cid, reqs, outcome="passed", failed=(), **kw):
 
 
 def every_requirement_passes():
-    from pytest_rec.catalogue import load_catalogue
+    from pytest_rec.model.catalogue import load_catalogue
 
     return [case(f"t-{r['id']}", [r["id"]]) for r in load_catalogue()]
 
@@ -143,7 +143,7 @@ def test_a_check_cut_short_never_passes_the_requirements_it_did_not_reach():
     assert rows["REC-STICKY-MANUAL"]["blocked"] == 1 and rows["REC-STICKY-MANUAL"]["verdict"] == "error"
     assert rows["REC-ACCEPT"]["passed"] == 2 and rows["REC-ACCEPT"]["verdict"] == "pass"
     assert s["verdict"] == "non-compliant" and "not judged to the end: REC-STICKY-MANUAL" in s["verdict_reason"]
-    from pytest_rec.report import verdict_line
+    from pytest_rec.report.summary import verdict_line
 
     assert "not judged to the end: REC-STICKY-MANUAL" in verdict_line(s)     # the last line says why exit 2
     for r in s["requirements"]:
@@ -151,8 +151,8 @@ def test_a_check_cut_short_never_passes_the_requirements_it_did_not_reach():
 
 
 def test_signoff_keeps_the_pages_words_apart_from_the_readings():
-    from pytest_rec.signoff import profile_values
-    from pytest_rec.target import Profile
+    from pytest_rec.report.signoff import profile_values
+    from pytest_rec.model.target import Profile
 
     cases = every_requirement_passes()
     cases = [c if c["id"] != "t-REC-SUSPEND-FIRST" else

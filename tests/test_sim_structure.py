@@ -34,7 +34,7 @@ def test_modules_are_small_and_import_only_the_simulator():
 
 def test_public_names_still_import():
     from pytest_rec.simulator import Array, Settings, SimulatorServer, load_inventory  # noqa: F401
-    from pytest_rec.simulator.inventory import passwords, target_file_text  # noqa: F401
+    from pytest_rec.simulator.targetfile import passwords, target_file_text  # noqa: F401
 
     for name in ("login", "authenticate", "session_info", "logout", "get_copysession", "list_copysessions",
                  "patch", "suspend", "resume", "get_job", "tick", "snapshot", "fault_for_request", "busy", "log",

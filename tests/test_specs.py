@@ -3,8 +3,8 @@
 import yaml
 from openapi_spec_validator import validate
 
-from pytest_rec.catalogue import load_catalogue, openapi_path
-from pytest_rec.model import REFUSALS
+from pytest_rec.model.catalogue import load_catalogue, openapi_path
+from pytest_rec.model.behaviour import REFUSALS
 
 CONTRACT_IDS = ["REC-ACCEPT", "REC-RESPONSE", "REC-SUSPEND-FIRST", "REC-FORCED-MANUAL", "REC-STICKY-MANUAL",
                 "REC-SPLIT-SYNC-ONLY", "REC-RECOVERY", "REC-KEEP-OMITTED", "REC-TENANT-DENY", "REC-TENANT-ALLOW",
@@ -51,14 +51,14 @@ def test_compliance_schema_is_a_valid_json_schema():
 
     from jsonschema import Draft202012Validator
 
-    from pytest_rec.catalogue import SPECS
+    from pytest_rec.model.catalogue import SPECS
 
     Draft202012Validator.check_schema(json.loads((SPECS / "compliance.schema.json").read_text()))
 
 
 def test_example_target_file_parses(monkeypatch):
-    from pytest_rec.catalogue import SPECS
-    from pytest_rec.target import load_target
+    from pytest_rec.model.catalogue import SPECS
+    from pytest_rec.model.target import load_target
 
     target = load_target(SPECS / "target-example.toml")
     assert target.writable and target.kind == "array"

@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from pytest_rec.target import TargetFileError, parse_target
+from pytest_rec.model.target import TargetFileError, parse_target
 
 BASE = {"url": "https://array:5665",
         "users": {"admin": {"name": "a", "password_env": "A"}, "tenant": {"name": "t", "password_env": "T"}},
@@ -45,7 +45,7 @@ def test_every_profile_field_is_read_by_the_code():
     import dataclasses
     from pathlib import Path
 
-    from pytest_rec.target import Profile
+    from pytest_rec.model.target import Profile
 
     root = Path(__file__).resolve().parents[1] / "pytest_rec"
     code = "\n".join(p.read_text(encoding="utf-8") for p in root.rglob("*.py")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_rec.model import Modes, expect
+from pytest_rec.model.behaviour import Modes, expect
 from pytest_rec.simulator.inventory import DEFAULT_INVENTORY
 
 
@@ -29,7 +29,7 @@ def test_the_model_never_expects_a_split_taken_on_a_through_session():
 
 def _target(server, profile=None):
     from pytest_rec.simulator.targetfile import target_data
-    from pytest_rec.target import parse_target
+    from pytest_rec.model.target import parse_target
 
     data = target_data(server.array.inventory, server.base_url, True)
     if profile is not None:
@@ -38,8 +38,9 @@ def _target(server, profile=None):
 
 
 def _clients(target):
-    from pytest_rec.client import Credentials, RecClient, Transcript
-    from pytest_rec.context import make_guard
+    from pytest_rec.client.rest import Credentials, RecClient
+    from pytest_rec.client.transcript import Transcript
+    from pytest_rec.engine.context import make_guard
 
     guard = make_guard(target)
     return [RecClient(target.url, Credentials(k, n, p), verify=True, guard=guard, transcript=Transcript()).login()
@@ -47,7 +48,7 @@ def _clients(target):
 
 
 def test_preflight_stops_on_through_unless_the_profile_lists_it_then_sets_the_session_aside(make_sim):
-    from pytest_rec.preflight import preflight, set_aside
+    from pytest_rec.engine.preflight import preflight, set_aside
 
     server, _ = make_sim(through_suspended=True)
     target = _target(server)
@@ -73,7 +74,7 @@ def test_preflight_stops_on_through_unless_the_profile_lists_it_then_sets_the_se
 
 
 def test_preflight_stops_when_a_tenant_session_reads_a_mode_the_patch_cannot_set(make_sim):
-    from pytest_rec.preflight import preflight
+    from pytest_rec.engine.preflight import preflight
 
     server, _ = make_sim()
     server.array.sessions[6].transfer_mode = "Through"          # tenant_own: the run may change it
@@ -84,8 +85,8 @@ def test_preflight_stops_when_a_tenant_session_reads_a_mode_the_patch_cannot_set
 
 
 def test_the_restore_never_writes_a_mode_the_patch_cannot_set(make_sim, tmp_path):
-    from pytest_rec.restore import Journal, restore_pending
-    from pytest_rec.sessions import Operator
+    from pytest_rec.engine.restore import Journal, restore_pending
+    from pytest_rec.engine.sessions import Operator
 
     server, _ = make_sim()
     target = _target(server)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import start
-from pytest_rec.simulator.inventory import passwords
+from pytest_rec.simulator.targetfile import passwords
 
 MINIMAL = """url = "{url}"
 verify = "{ca}"
@@ -308,7 +308,7 @@ def test_ctrl_c_during_start_up_writes_an_interrupted_summary(tmp_path, delay):
 def test_console_prints_the_verdict_once_and_each_deviation_whole(tmp_path):
     """rec-compliance: one VERDICT line (the last), and each distinct deviation's line wrapped, never cut
     (the message as compliance.json's deviation groups give it, word for word)."""
-    from pytest_rec.report import deviation_groups
+    from pytest_rec.report.summary import deviation_groups
 
     code, summary, out = run(tmp_path, "--rec-depth", "smoke", "--rec-sim-defect", "stack-to-sync-keeps-stack")
     assert code == 1, out[-3000:]
@@ -354,7 +354,8 @@ def test_tls_failure_names_verify_and_a_kept_ca_survives_a_restart(tmp_path):
         assert f'verify = "{ca / "ca.pem"}"' in text, text
         bare = tmp_path / "no-verify.toml"
         bare.write_text("\n".join(ln for ln in text.splitlines() if not ln.startswith("verify")) + "\n")
-        from pytest_rec.simulator.inventory import load_inventory, passwords
+        from pytest_rec.simulator.inventory import load_inventory
+        from pytest_rec.simulator.targetfile import passwords
 
         env = {k.replace("REC_", "REC_SIM_", 1): v for k, v in passwords(load_inventory()).items()}
         code, _, out = run(tmp_path, "--rec-target", str(bare), env=env)

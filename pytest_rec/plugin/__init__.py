@@ -10,6 +10,9 @@ nothing is written. Per-run state lives in one ``RecRun`` object in ``config.sta
 - ``_xdist``: worker identity and grouping
 - ``_spawn``: the helper processes started while pytest collects (simulator, fuzzing bodies)
 - ``_state``: the per-run state object
+
+May import: ``engine``, ``report``, ``gate``, ``client``, ``model``, ``pytest_rec.errors`` and the
+simulator (to start the built-in one). Nothing imports the plugin but the suite and the CLIs.
 """
 
 from ._fixtures import (_rec_allure, rec_admin, rec_case_session, rec_credentials, rec_ctx, rec_guard,

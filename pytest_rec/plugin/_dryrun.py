@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import pytest
 
-from ..target import TargetFileError, load_target
+from ..model.target import TargetFileError, load_target
 
 __all__ = ["dry_run"]
 
 
 def dry_run(config: pytest.Config, run, items: list[pytest.Item], rec_items: list[pytest.Item], groups: int) -> None:
-    from ..matrix import cases_for
-    from ..plan import plan_lines
+    from ..model.matrix import cases_for
+    from ..model.plan import plan_lines
 
     opts = run.options
     config.hook.pytest_deselected(items=rec_items)
@@ -63,7 +63,7 @@ def positive_lines(cases, consistency: bool, depth: str, tenant_sessions: int) -
     """Per user, the bodies each positive rule gets (issue 26): the admin's from the matrix, the tenant
     user's on each session of its own tenant (``shapes.allow_bodies``), with the body shapes among them
     against the shapes the full matrix has for the rule."""
-    from ..shapes import NEUTRAL, positive_counts
+    from ..model.shapes import NEUTRAL, positive_counts
 
     modes = ("Synchronous", "Stack", "Consistency") if consistency else ("Synchronous", "Stack")
     counts = positive_counts(NEUTRAL, [(c.start, c.body_dict) for c in cases], transfer_modes=modes, depth=depth,
@@ -98,10 +98,11 @@ def read_only_preflight(target_file: str, lanes: bool = False, phases: dict | No
     """Log in as each user the target names and run the preflight; problems, or [] when it matches.
     ``lanes``: also require a REC session no lane writes (REC-ISOLATION's witness under lanes).
     ``phases``: filled with the phase each session under ``sessions.active`` reads."""
-    from ..client import Credentials, RecClient, Transcript
-    from ..context import make_guard
+    from ..client.rest import Credentials, RecClient
+    from ..client.transcript import Transcript
+    from ..engine.context import make_guard
     from ..errors import RequestBlocked, TargetError
-    from ..preflight import preflight
+    from ..engine.preflight import preflight
 
     try:
         target = load_target(target_file)

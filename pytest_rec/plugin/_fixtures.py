@@ -11,14 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from ..client import Credentials, JobWaiter, PlainClient, RecClient, Transcript
-from ..context import Options, RecContext, make_guard
+from ..client.rest import Credentials, PlainClient, RecClient
+from ..client.jobs import JobWaiter
+from ..client.transcript import Transcript
+from ..engine.context import Options, RecContext, make_guard
 from ..errors import TargetError
-from ..preflight import preflight, set_aside
-from ..restore import Journal
-from ..sessions import Operator, SessionPool
-from ..target import Target, TargetFileError, load_target, parse_target
-from ..wayback import WayBack
+from ..engine.preflight import preflight, set_aside
+from ..engine.restore import Journal
+from ..engine.sessions import Operator, SessionPool
+from ..model.target import Target, TargetFileError, load_target, parse_target
+from ..engine.wayback import WayBack
 from ._run import restore
 from ._signals import guard_of
 from ._startup import refuse_if_journal_pending
@@ -253,7 +255,7 @@ def after_every_lane(config: pytest.Config, ctx: RecContext) -> None:
     guard = guard_of(config)
     if run.interrupted or (guard is not None and guard.abandon):
         return
-    from ..restore import late_read
+    from ..engine.restore import late_read
 
     journal = ctx.journal
     for path in sorted(journal.path.parent.glob(f"{journal.path.stem.split('.gw')[0]}.gw*{journal.path.suffix}")):
@@ -346,7 +348,7 @@ def _rec_allure(request: pytest.FixtureRequest):
     if marker is None or not request.config.pluginmanager.hasplugin("allure_pytest"):
         yield
         return
-    from ..allure_steps import label_case, step_listener
+    from ..report.allure_steps import label_case, step_listener
 
     transcript = request.getfixturevalue("rec_transcript")
     label_case(request.node, list(marker.args))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..target import load_target
+from ..model.target import load_target
 from ._state import RecRun
 
 __all__ = ["target_meta", "late_change_cases", "active_named", "provenance", "note_tls_fingerprint", "git_commit"]

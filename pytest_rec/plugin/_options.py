@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ..context import Options
-from ..matrix import DEPTHS
+from ..engine.context import Options
+from ..model.matrix import DEPTHS
 
 __all__ = ["pytest_addoption", "read_options"]
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from ..errors import Blocked, Deviation, TargetError
-from ..target import TargetFileError, load_target
+from ..model.target import TargetFileError, load_target
 from ._state import CASE_INFO, RECORDED, run_of
 
 __all__ = ["pytest_runtest_makereport", "pytest_runtest_setup", "pytest_runtest_call", "case_id", "opt_in"]
@@ -124,7 +124,7 @@ def _known_hits(config: pytest.Config, requirements, case_id: str, any_requireme
     known = run_of(config).known
     if not known:
         return []
-    from ..known import match
+    from ..gate.known import match
 
     firmware = _firmware(config)
     if any_requirement:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from .. import __version__
-from ..context import write_transcript
-from ..matrix import cases_for, chunk, order
-from ..target import TargetFileError, load_target
+from ..engine.context import write_transcript
+from ..model.matrix import cases_for, chunk, order
+from ..model.target import TargetFileError, load_target
 from ._meta import active_named, git_commit, late_change_cases, provenance, target_meta
 from ._options import read_options
 from ._signals import guard_of, last_lines
@@ -42,7 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "of their own generates meanwhile)")
     run = RecRun(config, read_options(config))
     if getattr(config.option, "allure_report_dir", None):
-        from ..allure_steps import lean_result_files
+        from ..report.allure_steps import lean_result_files
 
         lean_result_files()
     config.stash[RUN] = run
@@ -56,7 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
     install_signal_guard(config, run)
     _check_before_lanes(config, run)
     if run.options.known_deviations:
-        from ..known import KnownDeviationsError, load_known
+        from ..gate.known import KnownDeviationsError, load_known
 
         try:
             run.known = load_known(run.options.known_deviations)
@@ -245,8 +245,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     nothing_ran = run.summary is not None and not run.summary["cases"] and \
         bool(run.summary.get("stopped") or run.summary.get("interrupted"))
     if run.summary is not None:
-        from ..reasons import deviation_lines
-        from ..report import deviation_groups
+        from ..report.reasons import deviation_lines
+        from ..report.summary import deviation_groups
 
         groups = deviation_groups(run.summary["cases"])
         if groups:
@@ -271,9 +271,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 
 def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0) -> int:
     """Gather the run's metadata, build the summary from the case records, write the reports."""
-    from ..signoff import run_profile
-    from ..report import build_summary, exit_code, verdict_line, write_summary
-    from ..restore import restore_status
+    from ..report.signoff import run_profile
+    from ..report.summary import build_summary, exit_code, verdict_line, write_summary
+    from ..engine.restore import restore_status
 
     options, config = run.options, run.config
     report_dir = Path(options.report_dir)
@@ -320,7 +320,7 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
                                       "the same leak: run again with -n 0 to tell them apart")
     summary["exit_code"] = code = exit_code(summary, pytest_status)
     if options.dry_run:                 # the plan only: an earlier run's reports in the folder stay as they were
-        from ..report import write_plan
+        from ..report.summary import write_plan
 
         write_plan(report_dir, summary, run.plan)
         run.summary, run.verdict_line = summary, verdict_line(summary)
@@ -336,7 +336,7 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
             pass
     alluredir = getattr(config.option, "allure_report_dir", None)
     if alluredir:
-        from ..allure_steps import write_environment
+        from ..report.allure_steps import write_environment
 
         t = summary["target"]
         write_environment(Path(alluredir), {
@@ -348,7 +348,7 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
             run.ctx.transcript.secrets if run.ctx else _no_secrets())
     write_summary(report_dir, summary, extra_files)
     if alluredir:
-        from ..allure_run import write_run_results
+        from ..report.allure_run import write_run_results
 
         write_run_results(Path(alluredir), summary)     # the verdict and the restore, each a result of its own
     run.summary = summary
@@ -376,6 +376,6 @@ def narrowed(config: pytest.Config) -> list[str]:
 
 
 def _no_secrets():
-    from ..client import Secrets
+    from ..client.transcript import Secrets
 
     return Secrets()

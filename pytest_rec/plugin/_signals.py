@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ..restore import restore_command
+from ..engine.restore import restore_command
 
 __all__ = ["SignalGuard", "install", "guard_of", "last_lines", "HANDLED"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ..target import TargetFileError, load_target
+from ..model.target import TargetFileError, load_target
 from ._state import RecRun, run_of
 
 __all__ = ["pytest_collectstart", "fuzz_bodies", "fuzz_examples", "SUITE_DIR"]
@@ -45,7 +45,7 @@ def _spawn_fuzz_bodies(config: pytest.Config, run: RecRun) -> None:
     opts = run.options
     if run.fuzz is not None or opts.dry_run or config.getoption("collectonly", False):
         return
-    from ..fuzzbodies import Pregenerated
+    from ..engine.fuzzbodies import Pregenerated
 
     examples = fuzz_examples(config)
     try:
@@ -57,7 +57,7 @@ def _spawn_fuzz_bodies(config: pytest.Config, run: RecRun) -> None:
 def fuzz_examples(config: pytest.Config) -> int | None:
     """Bodies per fuzzing mode in this run, as the checks will ask for them; None if the target file
     cannot be read (the run then stops at collection, naming the file and key)."""
-    from ..fuzzbodies import examples_for
+    from ..engine.fuzzbodies import examples_for
 
     opts = run_of(config).options
     try:

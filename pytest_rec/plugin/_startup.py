@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ..restore import restore_command
-from ..target import TargetFileError, load_target
+from ..engine.restore import restore_command
+from ..model.target import TargetFileError, load_target
 from ._state import RUN_ID, RecRun, run_of
 
 __all__ = ["lock_the_target", "refuse_if_journal_pending", "prune_journals"]
@@ -46,7 +46,7 @@ def _check_before_lanes(config: pytest.Config, run: RecRun) -> None:
 def lock_the_target(config: pytest.Config, run: RecRun) -> None:
     """Exit 2 before anything is sent while another run (or rec-restore) against this target runs on
     this machine; else hold the target's lock until this process ends."""
-    from ..restore import run_lock, target_journal_dir
+    from ..engine.restore import run_lock, target_journal_dir
 
     try:
         url = load_target(run.options.target).url
@@ -62,7 +62,7 @@ def lock_the_target(config: pytest.Config, run: RecRun) -> None:
 def refuse_if_journal_pending(config: pytest.Config, target_file: str) -> None:
     """Exit 2 before anything is sent while an earlier run's journal for this target, in the report
     folder or the per-user state directory, still holds a session that was never put back."""
-    from ..restore import Journal, owner_running, pending_journals
+    from ..engine.restore import Journal, owner_running, pending_journals
 
     try:
         url = load_target(target_file).url
@@ -91,7 +91,7 @@ def prune_journals(now: float | None = None) -> list[Path]:
     import os
     import time
 
-    from ..restore import Journal, state_dir
+    from ..engine.restore import Journal, state_dir
 
     try:
         days = float(os.environ.get("REC_JOURNAL_KEEP_DAYS", KEEP_DAYS))

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ..context import Options, RecContext
+from ..engine.context import Options, RecContext
 
 __all__ = ["RecRun", "RUN", "RUN_ID", "CASE_INFO", "RECORDED", "run_of"]
 

@@ -55,7 +55,7 @@ def check_weight(item: pytest.Item) -> float:
     """Expected jobs of a check: a matrix case 1 when accepted, a few requests when refused."""
     case = getattr(item, "callspec", None) and item.callspec.params.get("rec_case")
     if case is not None:
-        from ..matrix import REFUSED_WEIGHT
+        from ..model.matrix import REFUSED_WEIGHT
 
         return 1.0 if case.expectation.accepted else REFUSED_WEIGHT
     name = getattr(item, "originalname", None) or item.name.split("[")[0]

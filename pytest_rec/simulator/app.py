@@ -26,7 +26,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .array import ERRORS, Array, LoginSession, Reply, error
+from .replies import ERRORS, Reply, error
+from .array import Array
+from .auth import LoginSession
 from .replies import MESSAGE_NUMBERS
 
 MAX_REQUEST_LINE = 1280
@@ -83,7 +85,36 @@ def _is_json(content_type: str | None) -> bool:
     return bool(content_type) and content_type.split(";")[0].strip().lower() == "application/json"
 
 
-class SimulatorApp:
+class ErrorReplies:
+    """Mixin of ``SimulatorApp``: the answers to errors outside a handler (no route, a wrong method, a
+    crash), each with the reference's error body. Uses ``self.array``."""
+
+    async def _http_error(self, request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 405:
+            reply = error(405, request.method)
+            reply.headers["Allow"] = ", ".join(sorted((exc.headers or {}).get("Allow", "").split(", ")))
+        else:
+            reply = error(exc.status_code if exc.status_code in ERRORS else 500, "path")
+        self.array.log(request.method, request.url.path, None, reply.status)
+        return self._respond(reply)
+
+    def _respond(self, reply: Reply) -> Response:
+        st = self.array.settings
+        return _json_response(reply, st.status_error_codes, st.hex_error_codes)
+
+    async def _crash(self, request: Request, exc: Exception) -> Response:
+        return self._internal_error(request.method, request.url.path)
+
+    def _internal_error(self, method: str, path: str) -> Response:
+        """An unhandled "firmware" error: a 500 with the JSON error body (fact sheet 2), or plain text
+        when ``json_500`` is off (as a proxy in front of an array might answer)."""
+        self.array.log(method, path, None, 500)
+        if self.array.settings.json_500:
+            return self._respond(error(500, "internal"))
+        return Response(b"Internal Server Error", status_code=500, media_type="text/plain")
+
+
+class SimulatorApp(ErrorReplies):
     """ASGI app: faults and the request-line limit first, then Starlette's router."""
 
     def __init__(self, array: Array):
@@ -132,31 +163,6 @@ class SimulatorApp:
             await send({"type": "http.response.start", "status": 200, "headers": []})   # then the line drops
             raise ConnectionAbortedError("simulated reply lost after the change was taken")
         return await self.routed(scope, receive, send)
-
-    # ------------------------------------------------------------- errors outside a handler
-    async def _http_error(self, request: Request, exc: HTTPException) -> Response:
-        if exc.status_code == 405:
-            reply = error(405, request.method)
-            reply.headers["Allow"] = ", ".join(sorted((exc.headers or {}).get("Allow", "").split(", ")))
-        else:
-            reply = error(exc.status_code if exc.status_code in ERRORS else 500, "path")
-        self.array.log(request.method, request.url.path, None, reply.status)
-        return self._respond(reply)
-
-    def _respond(self, reply: Reply) -> Response:
-        st = self.array.settings
-        return _json_response(reply, st.status_error_codes, st.hex_error_codes)
-
-    async def _crash(self, request: Request, exc: Exception) -> Response:
-        return self._internal_error(request.method, request.url.path)
-
-    def _internal_error(self, method: str, path: str) -> Response:
-        """An unhandled "firmware" error: a 500 with the JSON error body (fact sheet 2), or plain text
-        when ``json_500`` is off (as a proxy in front of an array might answer)."""
-        self.array.log(method, path, None, 500)
-        if self.array.settings.json_500:
-            return self._respond(error(500, "internal"))
-        return Response(b"Internal Server Error", status_code=500, media_type="text/plain")
 
     # ------------------------------------------------------------- the handlers
     def _endpoint(self, methods: dict[str, str]):

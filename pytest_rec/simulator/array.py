@@ -7,6 +7,7 @@ state and composes one mixin per concern, each in its own module:
 - ``jobs.Jobs``: job registration, ``GET /job``, and settling jobs when their time comes;
 - ``reads.Reads``: ``GET /copysession`` and ``GET /copysession/{id}``;
 - ``rules.PatchRules``: the call under test (validation, state and tenant refusals, the change);
+- ``tenants.Tenants``: which sessions a tenant user sees and may change;
 - ``suspend.SuspendResume``: suspend and resume;
 - ``faults.Faults``: injected faults (busy, drop, copy path down, hung jobs);
 - ``defects.DefectSwitches`` (``self.defect``): the defect profiles, asked by name.
@@ -37,12 +38,13 @@ from .replies import (ERRORS, FINAL_JOB_STATES, PATCH_FIELDS, RECOVERY_MODES, SP
 from .rules import PatchRules
 from .settings import Settings
 from .suspend import SuspendResume
+from .tenants import Tenants
 
 __all__ = ["Array", "Settings", "Reply", "error", "LoginSession", "Job", "ERRORS", "FINAL_JOB_STATES",
            "PATCH_FIELDS", "TRANSFER_MODES", "SPLIT_MODES", "RECOVERY_MODES"]
 
 
-class Array(Auth, Jobs, Reads, PatchRules, SuspendResume, Faults):
+class Array(Auth, Jobs, Reads, PatchRules, Tenants, SuspendResume, Faults):
     """The simulated storage system."""
 
     def __init__(self, inventory: Inventory | None = None, settings: Settings | None = None):

@@ -8,7 +8,8 @@ import sys
 import threading
 from pathlib import Path
 
-from .array import Array, Settings
+from .array import Array
+from .settings import Settings
 from .defects import DEFECTS
 from .inventory import load_inventory
 from .server import SimulatorServer

@@ -148,5 +148,3 @@ def with_odd_neighbours(inv: Inventory) -> Inventory:
                                         remote_copysession_id=sid if rec else None, **odd)
     return inv
 
-
-from .targetfile import passwords, target_file_text  # noqa: E402  (kept importable from here)

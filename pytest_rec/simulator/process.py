@@ -26,7 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .array import Array, Settings
+from .array import Array
+from .settings import Settings
 from .inventory import Inventory, load_inventory
 from .targetfile import sim_password_env, target_data, target_env, target_toml
 

@@ -14,7 +14,7 @@ Running is refused at once with 409 ("previous command in process"), as a real a
 found (a stale read), so the second of two concurrent changes undoes the first.
 
 Every defect switch is a line ``if self.defect("name")`` carrying the no-mutate pragma: the
-mutation run (benchmarks/mutation.py) mutates this module's rule logic (with jobs.py and
+mutation run (benchmarks/mutation.py) mutates this module's rule logic (with tenants.py, jobs.py and
 suspend.py), not the switches.
 """
 
@@ -30,27 +30,8 @@ from .replies import PATCH_FIELDS, Reply, error
 
 class PatchRules:
     """Mixin of ``Array``: uses ``self.sessions``, ``self.volumes``, ``self.settings``, ``self.lock``,
-    ``self.defect``, ``self._new_job``, ``self.job_ref``, ``self.busy``, ``self._transfer_set``."""
-
-    # ------------------------------------------------------------- tenants
-    def _local_volume(self, cs: CopySession):
-        return self.volumes[cs.source_volume if cs.is_local_source_volume else cs.destination_volume]
-
-    def _tenant_may(self, user: User, cs: CopySession) -> bool:
-        if user.tenant is None:
-            return True
-        if self.defect("tenant-unchecked"):  # pragma: no mutate block, defect injection
-            return True
-        if self.defect("tenant-read-then-write") and (user.name, cs.copysession_id) in self.tenant_reads:  # pragma: no mutate block, defect injection
-            return True
-        if self.defect("tenant-source-only"):  # pragma: no mutate block, defect injection
-            return self.volumes[cs.source_volume].tenant == user.tenant
-        if self.defect("tenant-destination-unchecked") and not cs.is_local_source_volume:  # pragma: no mutate block, defect injection
-            return True
-        return self._local_volume(cs).tenant == user.tenant
-
-    def _visible(self, user: User, cs: CopySession) -> bool:
-        return user.tenant is None or self._local_volume(cs).tenant == user.tenant
+    ``self.defect``, ``self._new_job``, ``self.job_ref``, ``self.busy``, ``self._transfer_set``,
+    ``self._tenant_may``."""
 
     # ------------------------------------------------------------- the request
     def patch(self, caller, sid: int, body: Any, description: str) -> Reply:

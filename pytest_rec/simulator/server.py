@@ -16,7 +16,8 @@ from pathlib import Path
 import uvicorn
 
 from .app import create_app
-from .array import Array, Settings
+from .array import Array
+from .settings import Settings
 from .inventory import Inventory
 from .targetfile import sim_password_env, target_data, target_env, target_toml
 

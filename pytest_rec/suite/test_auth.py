@@ -145,7 +145,7 @@ def _expiry_user(rec_ctx, rec_credentials, rec_simulator):
     and not enabled: on the built-in simulator its short-token user (whose refresh token is short too),
     on an array the admin."""
     if rec_simulator is not None:
-        from pytest_rec.client import Credentials
+        from pytest_rec.client.rest import Credentials
 
         short = rec_simulator.array.inventory.users["short"]
         rec_ctx.transcript.secrets.add(short.password)

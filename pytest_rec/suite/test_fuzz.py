@@ -9,13 +9,13 @@ so no request is repeated needlessly."""
 import json
 
 import pytest
-from pytest_rec.context import moved_to
+from pytest_rec.engine.context import moved_to
 from pytest_rec.errors import Blocked, Deviation
-from pytest_rec.fuzzbodies import MODES, examples_for, generate
-from pytest_rec.judge import show
-from pytest_rec.model import FIELDS, VALUES, Expectation, expect
+from pytest_rec.engine.fuzzbodies import MODES, examples_for, generate
+from pytest_rec.engine.judge import show
+from pytest_rec.model.behaviour import FIELDS, VALUES, Expectation, expect
 from pytest_rec.plugin import fuzz_bodies, fuzz_examples, group_count
-from pytest_rec.shapes import raise_all
+from pytest_rec.engine.judge import raise_all
 
 BAD_INPUT = Expectation(False, ("REC-BAD-INPUT",), refusal_requirement="REC-BAD-INPUT")
 UNSPECIFIED = Expectation(True, ("REC-UNSPECIFIED",), recorded=True)

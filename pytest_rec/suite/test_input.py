@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from pytest_rec.context import moved_to
+from pytest_rec.engine.context import moved_to
 from pytest_rec.errors import Deviation, TargetError
-from pytest_rec.model import Expectation
+from pytest_rec.model.behaviour import Expectation
 
 BAD_INPUT = Expectation(False, ("REC-BAD-INPUT",), refusal_requirement="REC-BAD-INPUT")
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import pytest
 
 from pytest_rec.errors import Deviation, TargetError
-from pytest_rec.judge import show
-from pytest_rec.model import expect, undo_body
+from pytest_rec.engine.judge import show
+from pytest_rec.model.behaviour import expect, undo_body
 from pytest_rec.plugin import opt_in
-from pytest_rec.shapes import REACHABLE, raise_all, shaped_bodies, transfer_modes, undoable_first
+from pytest_rec.model.shapes import REACHABLE, shaped_bodies, transfer_modes, undoable_first
+from pytest_rec.engine.judge import raise_all
 
 
 OUTSIDE = (403, 404)     # a tenant user's GET of a session outside its tenant: refused, or absent to that user

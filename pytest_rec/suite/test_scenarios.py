@@ -3,10 +3,11 @@
 import pytest
 
 from pytest_rec.errors import Deviation, TargetError
-from pytest_rec.model import Modes, expect
+from pytest_rec.model.behaviour import Modes, expect
 from pytest_rec.plugin import opt_in
-from pytest_rec.shapes import (SPLIT_STARTS, active_bodies, raise_all, shaped_bodies, split_bodies, transfer_modes,
-                               undoable_first)
+from pytest_rec.model.shapes import (SPLIT_STARTS, active_bodies, shaped_bodies, split_bodies, transfer_modes,
+                                     undoable_first)
+from pytest_rec.engine.judge import raise_all
 
 SYNC_AUTO = Modes("Synchronous", "Automatic", "Automatic")
 
@@ -116,8 +117,8 @@ def _tenant_allow(rec_ctx, sid):
     """The tenant user sends, one after the other, bodies of every shape (``shapes.allow_bodies``: at depth
     full until every positive rule has had every body shape the matrix gives it), each judged in full; the
     other sessions are compared after each body; the admin puts the session back at the end."""
-    from pytest_rec.judge import show
-    from pytest_rec.shapes import allow_bodies
+    from pytest_rec.engine.judge import show
+    from pytest_rec.model.shapes import allow_bodies
 
     before = rec_ctx.ensure_suspended(sid)
     first = before

@@ -19,8 +19,8 @@ import threading
 import pytest
 
 from pytest_rec.errors import Deviation, TargetError
-from pytest_rec.judge import job_error_text, names_environment, settled_read
-from pytest_rec.model import Modes, body_label, expect, judge_refusal, serial_outcomes
+from pytest_rec.engine.judge import job_error_text, names_environment, settled_read
+from pytest_rec.model.behaviour import Modes, body_label, expect, judge_refusal, serial_outcomes
 from pytest_rec.plugin import opt_in
 
 PAIRS = [

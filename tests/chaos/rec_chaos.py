@@ -63,7 +63,7 @@ class Chaos:
     def watch_waits(self) -> None:
         """``wait:N``: the signal as the run begins to wait for its Nth job of a check (the 202 was
         answered and noted, the job still runs): the restore must wait for that job too."""
-        import pytest_rec.client as client
+        import pytest_rec.client.rest as client
 
         chaos, wait_job, seen = self, client.RecClient.wait_job, [0]
 
@@ -78,7 +78,7 @@ class Chaos:
 
     def watch_restore(self) -> None:
         """Count the sessions the restore begins to put back after the first signal."""
-        import pytest_rec.restore as restore
+        import pytest_rec.engine.restore as restore
 
         chaos, restore_session, begun = self, restore.restore_session, [0]
 

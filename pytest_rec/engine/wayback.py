@@ -22,7 +22,7 @@ import os
 import time
 from pathlib import Path
 
-from .progress import waiting
+from ..client.progress import waiting
 
 ORDER = ("Synchronous", "Stack", "Consistency")
 PATIENCE = 300.0       # seconds a lane waits for another lane's proof (while one still runs) before it blocks
@@ -30,21 +30,19 @@ PATIENCE = 300.0       # seconds a lane waits for another lane's proof (while on
 __all__ = ["WayBack", "ORDER"]
 
 
-class WayBack:
-    """``path``: the run's shared file (lanes), None in a run of one process; ``expected``: every writable
-    session of the run, whose homes a departure must know; ``lanes``: the processes that share the file."""
+class LaneRows:
+    """The rows lanes share through the run's file besides the way back itself: which lanes started, sent
+    their last change (``done``), ended their restore; the first snapshot of the sessions. A mixin of
+    ``WayBack`` (its ``_load`` reads every row)."""
 
-    def __init__(self, path: Path | None = None, expected=(), lanes: int = 1):
-        self.path = path
-        self.expected, self.lanes = set(expected), lanes
-        self.proven: set[tuple[str, str]] = set()
-        self.broken: dict[tuple[str, str], str] = {}
-        self.homes: dict[int, str] = {}
+    path: Path | None
+    lanes: int
+
+    def _lane_rows(self) -> None:
         self.done: set[int] = set()
         self.started: set[int] = set()        # lanes that have a way back of their own (their fixture ran)
         self.restored: set[int] = set()       # lanes whose restore (and its last read) has ended
         self.found: dict[int, dict] | None = None   # the run's first snapshot of every session it may write
-        self._offset = 0
 
     def finished(self, lane: int) -> None:
         """This lane sends no more changes (its proofs are all in)."""
@@ -84,6 +82,30 @@ class WayBack:
         except FileExistsError:
             return False
         return True
+
+    def _share(self, row: dict) -> None:
+        if self.path is None:
+            return
+        line = json.dumps(row) + "\n"
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, line.encode())         # one write of one short line: atomic with O_APPEND
+        finally:
+            os.close(fd)
+
+
+class WayBack(LaneRows):
+    """``path``: the run's shared file (lanes), None in a run of one process; ``expected``: every writable
+    session of the run, whose homes a departure must know; ``lanes``: the processes that share the file."""
+
+    def __init__(self, path: Path | None = None, expected=(), lanes: int = 1):
+        self.path = path
+        self.expected, self.lanes = set(expected), lanes
+        self.proven: set[tuple[str, str]] = set()
+        self.broken: dict[tuple[str, str], str] = {}
+        self.homes: dict[int, str] = {}
+        self._lane_rows()
+        self._offset = 0
 
     # ------------------------------------------------------------------ learning
     def home(self, sid: int, mode: str | None) -> None:
@@ -156,17 +178,6 @@ class WayBack:
             return None                       # a pioneer's trip
         return (f"session {sid} stays in {home}: the way back from {to} to {home} is not proven yet (no session "
                 f"has been seen to go from {to} to {home})")
-
-    # ------------------------------------------------------------------ sharing across lanes
-    def _share(self, row: dict) -> None:
-        if self.path is None:
-            return
-        line = json.dumps(row) + "\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            os.write(fd, line.encode())         # one write of one short line: atomic with O_APPEND
-        finally:
-            os.close(fd)
 
     def _load(self) -> None:
         if self.path is None:

@@ -12,7 +12,7 @@ from typing import Iterable
 
 import httpx
 
-from .errors import RequestBlocked, TargetError
+from ..errors import RequestBlocked, TargetError
 
 __all__ = ["API", "BAD_IDS", "Guard", "GuardedTransport"]
 

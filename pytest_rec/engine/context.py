@@ -7,14 +7,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .client import Guard, PlainClient, RecClient, Transcript
-from .errors import Blocked, Deviation, TargetError
+from ..client.guard import Guard
+from ..client.rest import PlainClient, RecClient
+from ..client.transcript import Transcript
+from ..errors import Blocked, Deviation, TargetError
 from .judge import Outcome, fingerprint, patch_and_judge, show
-from .model import TRANSFER_MODES, Expectation
+from ..model.behaviour import TRANSFER_MODES, Expectation
 from .restore import Journal, restore_pending
 from .sessions import Operator, SessionPool
-from .state import SessionState, state_of
-from .target import Target
+from ..model.state import SessionState, state_of
+from ..model.target import Target
 
 __all__ = ["Options", "RecContext", "make_guard", "moved_to", "write_transcript"]
 
@@ -164,7 +166,7 @@ class RecContext:
                 continue
             out[sid] = fingerprint(s, self.target)
         if not out:
-            from .errors import Blocked
+            from ..errors import Blocked
 
             raise Blocked("no REC session to watch: every one the array shows is changed by this run"
                           + (" (lanes: each writes its own; run with --rec-lanes 1, or let the array show a REC "
@@ -183,7 +185,7 @@ class RecContext:
             st = state_of(s, self.target)
             out[sid] = f"{st.modes.label()} {'suspended' if st.suspended else 'active'}"
         if not out:
-            from .errors import Blocked
+            from ..errors import Blocked
 
             raise Blocked("no REC session that the run never writes: nothing to compare over the run")
         return out

@@ -17,10 +17,10 @@ import threading
 import time
 from pathlib import Path
 
-from .errors import Deviation, TargetError
-from .model import TRANSFER_MODES, Modes
+from ..errors import Deviation, TargetError
+from ..model.behaviour import TRANSFER_MODES, Modes
 from .sessions import Operator
-from .target import Target
+from ..model.target import Target
 
 __all__ = ["Journal", "state_dir", "target_journal_dir", "pending_journals", "restore_session", "restore_pending",
            "restore_status", "RESTORE_ATTEMPTS", "late_read"]

@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from functools import cached_property
 
-from .model import FIELDS, Expectation, Modes, bodies, body_label, expect, setup_path, starting_states
+from .behaviour import FIELDS, Expectation, Modes, bodies, body_label, expect, setup_path, starting_states
 
 DEPTHS = ("smoke", "pairwise", "full")
 PAIRWISE_SEED = 20261127

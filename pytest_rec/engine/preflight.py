@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .client import RecClient
-from .model import TRANSFER_MODES
+from ..client.rest import RecClient
+from ..model.behaviour import TRANSFER_MODES
 from .restore import pending_journals
-from .state import state_of
-from .target import Target
+from ..model.state import state_of
+from ..model.target import Target
 
 __all__ = ["preflight", "set_aside"]
 

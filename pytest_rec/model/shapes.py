@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from itertools import combinations, product
 
-from .errors import Deviation
-from .model import FIELDS, TRANSFER_MODES, VALUES, Modes, expect
+from .behaviour import FIELDS, TRANSFER_MODES, VALUES, Modes, expect
 
 SHAPES: tuple[tuple[str, ...], ...] = tuple(c for n in (1, 2, 3) for c in combinations(FIELDS, n))
 # the least CONTRACT section 2 asks for (each field alone, all three together): depth smoke
@@ -48,13 +47,6 @@ def undoable_first(modes: Modes, bodies: list[dict]) -> list[dict]:
                 body = kept
         out.append(body)
     return sorted(out, key=lambda b: not keeps(b))
-
-
-def raise_all(found: list[Deviation]) -> None:
-    """One deviation for every body of a check that the array answered wrongly (each names its rule)."""
-    __tracebackhide__ = True
-    if found:
-        raise Deviation({r for exc in found for r in exc.requirements}, "; ".join(str(exc) for exc in found))
 
 
 def shapes_for(depth: str) -> tuple[tuple[str, ...], ...]:
@@ -195,7 +187,7 @@ def matrix_pairs(cases, transfer_modes=TRANSFER_MODES) -> set[tuple[str, tuple[s
 
 
 def full_matrix() -> list[tuple[Modes, dict]]:
-    from .model import bodies, starting_states
+    from .behaviour import bodies, starting_states
 
     return [(s, b) for s in starting_states() for b in bodies()]
 
@@ -206,7 +198,7 @@ def allow_bodies(start: Modes, *, transfer_modes=TRANSFER_MODES, depth: str = "f
     depth full until every (positive rule, body shape) of the full matrix is judged once, greedily (the
     body that judges most pairs not yet judged; else a step towards a state where one does); at another
     depth one body per shape of ``shapes_for(depth)``, each changing the session."""
-    from .model import bodies
+    from .behaviour import bodies
 
     allowed = [b for b in bodies() if b and b.get("transfer_mode", transfer_modes[0]) in transfer_modes]
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import httpx
 
-from .client import RecClient
-from .errors import TRANSFER_NOT_APPLIED, TargetError, Violations
-from .model import Expectation, judge_refusal
-from .progress import waiting
-from .state import SessionState, state_of
-from .target import Target
+from ..client.rest import RecClient
+from ..errors import TRANSFER_NOT_APPLIED, Deviation, TargetError, Violations
+from ..model.behaviour import Expectation, judge_refusal
+from ..client.progress import waiting
+from ..model.state import SessionState, state_of
+from ..model.target import Target
 
 JOB_HREF = re.compile(r"^/api/v1/job/(\d+)$")
 
@@ -326,4 +326,11 @@ def show(body: Any) -> str:
 
 
 __all__ = ["Outcome", "patch_and_judge", "judge_modes", "job_error_text", "names_environment", "check_no_5xx",
-           "check_job_reference", "fingerprint"]
+           "check_job_reference", "fingerprint", "raise_all"]
+
+
+def raise_all(found: list[Deviation]) -> None:
+    """One deviation for every body of a check that the array answered wrongly (each names its rule)."""
+    __tracebackhide__ = True
+    if found:
+        raise Deviation({r for exc in found for r in exc.requirements}, "; ".join(str(exc) for exc in found))

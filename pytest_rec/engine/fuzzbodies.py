@@ -69,7 +69,7 @@ def strategy_settings(examples: int, seed: int):
 def patch_operation():
     import schemathesis
 
-    from .catalogue import openapi_path
+    from ..model.catalogue import openapi_path
 
     return schemathesis.openapi.from_path(str(openapi_path()))["/copysession/{copysession_id}"]["PATCH"]
 
@@ -118,7 +118,7 @@ def _cache_file(examples: int, seed: int) -> Path | None:
     generating libraries and of Python), so that any change makes new ones. None if that cannot be told."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from .catalogue import openapi_path
+    from ..model.catalogue import openapi_path
 
     def version_of(package: str) -> str:
         try:
@@ -169,7 +169,7 @@ class Pregenerated:
         self._bodies: dict[str, list[Any]] | None = _read_cache(self._cache)
         self.cached = self._bodies is not None
         self._proc: subprocess.Popen | None = None if self.cached else subprocess.Popen(
-            [sys.executable, "-m", "pytest_rec.fuzzbodies", str(examples), str(seed)],
+            [sys.executable, "-m", "pytest_rec.engine.fuzzbodies", str(examples), str(seed)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
 
     def bodies(self, mode: str, examples: int, seed: int, timeout: float = 120.0) -> list[Any] | None:

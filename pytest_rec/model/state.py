@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .model import Modes
+from .behaviour import Modes
 from .target import Target
 
 __all__ = ["SessionState", "state_of"]

@@ -90,7 +90,7 @@ def basis_table(summary: dict) -> list[str]:
 def run_profile(target, target_option: str) -> dict:
     """The target profile values in force, for the summary: the run's target's, else the target file's
     (the built-in simulator: the defaults); {} when the file cannot be read (the summary is still written)."""
-    from .target import Profile, load_target
+    from ..model.target import Profile, load_target
 
     if target is not None:
         return profile_values(target.profile)

@@ -22,7 +22,7 @@ from pathlib import Path
 from .allure_run import write_run_results
 from .allure_steps import TREE, categories_allure3, tidy_results
 
-TOOLS = Path(__file__).resolve().parent / "report-tools"
+TOOLS = Path(__file__).resolve().parents[1] / "report-tools"
 CSP = ('<meta http-equiv="Content-Security-Policy" content="default-src \'self\' data: blob:; '
        'script-src \'self\' \'unsafe-inline\' \'unsafe-eval\' data: blob:; style-src \'self\' \'unsafe-inline\' '
        'data: blob:; img-src \'self\' data: blob:; font-src \'self\' data:; connect-src \'self\' data: blob:">')
@@ -150,7 +150,7 @@ def report_url(page: Path, focus: str | None = None) -> str:
     return page.resolve().as_uri() + (f"#/{focus}" if focus else "")
 
 
-if __name__ == "__main__":     # python -m pytest_rec.htmlreport [REPORT_DIR]: build the HTML of an earlier run
+if __name__ == "__main__":     # python -m pytest_rec.report.html [REPORT_DIR]: build the HTML of an earlier run
     import sys
 
     print(build_html(Path(sys.argv[1] if len(sys.argv) > 1 else "reports"), multi=False))

@@ -10,8 +10,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from .catalogue import load_catalogue
-from .errors import TRANSFER_NOT_APPLIED
+from ..model.catalogue import load_catalogue
+from ..errors import TRANSFER_NOT_APPLIED
 from .reasons import known_line, stop_cause
 from .signoff import basis_table, signoff, signoff_lines
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import allure
 from allure_commons._allure import StepContext      # a step with parameters (allure.step takes none)
 
-from .catalogue import load_catalogue
-from .client import Exchange, Secrets
+from ..model.catalogue import load_catalogue
+from ..client.transcript import Exchange, Secrets
 
 BASIS = {"seed": "seed page", "V": "verified fact", "I": "inference", "assumption": "assumption",
          "silent": "recorded only"}

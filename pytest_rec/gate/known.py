@@ -17,13 +17,13 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import KnownDeviationsError
+from ..errors import KnownDeviationsError
 
 
 def requirement_ids() -> set[str]:
     """The requirement IDs of the catalogue (specs/requirements.yaml): an entry naming another one would
     silently match nothing, and its deviation would block the build with no word why."""
-    from .catalogue import load_catalogue
+    from ..model.catalogue import load_catalogue
 
     return {r["id"] for r in load_catalogue()}
 

@@ -59,7 +59,7 @@ def load_known_file(path: str | None):
     takes), or an empty list; a broken file is a usage error (exit 2, naming the entry)."""
     if not path:
         return []
-    from .errors import KnownDeviationsError
+    from ..errors import KnownDeviationsError
     from .known import load_known
 
     try:
@@ -226,8 +226,8 @@ def merge_results(dirs: list[Path], summaries: list[dict], merged: Path) -> str 
     every result relabelled for its array; return the result id of the first failing run's verdict."""
     import tempfile
 
-    from .allure_run import write_run_results
-    from .allure_steps import tidy_results
+    from ..report.allure_run import write_run_results
+    from ..report.allure_steps import tidy_results
 
     shutil.rmtree(merged, ignore_errors=True)
     merged.mkdir(parents=True)
@@ -315,7 +315,7 @@ def merge_main(argv: list[str] | None = None) -> int:
         print(f"rec-merge: {identity(s)}: no new deviations (known: {', '.join(tickets)})")
     bad = [s for s in summaries if s.get("verdict") == "non-compliant" and s not in only_known]
     if not args.no_html:
-        from .htmlreport import build_html
+        from ..report.html import build_html
 
         name = f"FLEET: {len(bad)} of {len(summaries)} run(s) non-compliant" + \
             ("".join(f"; {identity(s)} fails " + ", ".join(r["id"] for r in s["requirements"] if r["verdict"] == "fail")

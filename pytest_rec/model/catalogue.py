@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-SPECS = Path(__file__).resolve().parent / "specs"
+SPECS = Path(__file__).resolve().parents[1] / "specs"
 
 
 @lru_cache(maxsize=1)

@@ -19,17 +19,17 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
-from .errors import RequestBlocked, TargetError
+from ..errors import RequestBlocked, TargetError
 from .guard import API, Guard, GuardedTransport
-from .progress import waiting
-from .transcript import REDACTED, Exchange, Secrets, Transcript, redact_body, redact_json
+from .jobs import JobCalls, JobWaiter
+from .transcript import REDACTED, Exchange, Transcript, redact_body
 
-__all__ = ["Credentials", "RecClient", "PlainClient", "Guard", "JobWaiter", "JobResult", "make_http", "ssl_context",
-           "send_recorded", "send_busy_aware", "Secrets", "Exchange", "Transcript", "redact_json", "REDACTED"]
+__all__ = ["Credentials", "RecClient", "PlainClient", "make_http", "ssl_context", "send_recorded", "send_busy_aware",
+           "tls_hint", "retry_after_seconds"]
 
 
 def ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
@@ -86,7 +86,6 @@ def tls_hint(exc: BaseException) -> str:
 
 
 BUSY_FIRST_WAIT = 0.025         # seconds before the first retry of a 503 without Retry-After
-JOB_ENDED = ("Success", "Error", "Partial_Error", "Canceled")     # the end states of a job
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -166,42 +165,6 @@ class PlainClient:
         self.http.close()
 
 
-# --------------------------------------------------------------------------- job waiter
-class JobWaiter:
-    """Polls a job with back-off that adapts to the job durations seen so far."""
-
-    def __init__(self) -> None:
-        self.typical = 0.0           # moving estimate of job duration (seconds)
-        self.polls = 0
-        self.jobs = 0
-        self._lock = threading.Lock()
-
-    def first_delay(self) -> float:
-        return 0.0 if self.typical < 0.01 else self.typical * 0.95
-
-    def miss_step(self) -> float:
-        """The wait after a read that found the job still running: short, the job is about to end."""
-        return max(0.005, self.typical * 0.08)
-
-    def observe(self, duration: float, polls: int) -> None:
-        with self._lock:
-            self.jobs += 1
-            self.polls += polls
-            self.typical = duration if self.jobs == 1 else 0.7 * self.typical + 0.3 * duration
-
-
-@dataclass
-class JobResult:
-    job: dict
-    polls: int
-    waited: float
-    notice_delay: float | None = None
-
-    @property
-    def status(self) -> str:
-        return self.job.get("status", "")
-
-
 # --------------------------------------------------------------------------- working client
 @dataclass
 class Credentials:
@@ -210,7 +173,7 @@ class Credentials:
     password: str = field(repr=False)
 
 
-class RecClient:
+class RecClient(JobCalls):
     """A logged-in user of the target."""
 
     def __init__(self, base_url: str, creds: Credentials, *, verify: bool | str = True,
@@ -360,54 +323,3 @@ class RecClient:
 
     def patch(self, sid: int, body: Any) -> httpx.Response:
         return self.request("PATCH", f"/copysession/{sid}", json_body=body)
-
-    def get_job(self, job_id: int) -> httpx.Response:
-        return self.request("GET", f"/job/{job_id}")
-
-    def wait_job(self, job_id: int, timeout: float, first: Callable[[httpx.Response], bool] | None = None,
-                 at_once: bool = False) -> JobResult | None:
-        """Poll until the job ends; raise TargetError at the deadline. ``first`` sees the answer to
-        the first read (made after the expected job time, not at once: one read fewer per job); when
-        it returns False the wait ends with None; an answer other than 200 that it lets through
-        counts as a poll that found the job still running. ``at_once``: the first read at once, and
-        the job's time is not learnt (a refusal by job, which usually ends at once)."""
-        start = time.monotonic()
-        deadline = start + timeout
-        delay = 0.0 if at_once else self.waiter.first_delay()
-        polls = 0
-        previous = 0.0                       # when the last unfinished poll was sent
-        while True:
-            if delay:
-                time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-            sent = time.monotonic() - start
-            resp = self.get_job(job_id)
-            polls += 1
-            if polls == 1 and first is not None:
-                if not first(resp):
-                    return None
-                if resp.status_code != 200 and time.monotonic() < deadline:
-                    previous, delay = sent, self.waiter.miss_step()
-                    continue
-            body = self.expect_ok(resp, f"read job {job_id}")
-            if body.get("status") in JOB_ENDED:
-                if self.guard is not None:
-                    self.guard.note_job_ended(job_id)
-                waited = time.monotonic() - start
-                # the job ended between the previous poll and this one; with one poll we may have
-                # waited too long, so aim a little earlier next time
-                if not at_once:
-                    self.waiter.observe((previous + sent) / 2 if polls > 1 else sent * 0.9, polls)
-                return JobResult(body, polls, waited)
-            previous = sent
-            waiting(f"job {job_id} still {body.get('status')!r}", start)
-            if time.monotonic() >= deadline:
-                text = f"job {job_id} still {body.get('status')!r} after {timeout:.0f} s (--rec-job-timeout)"
-                held = self.guard.hold_session_of_job(job_id, f"its job {job_id} never ended within {timeout:.0f} s") \
-                    if self.guard is not None else None
-                raise TargetError(text + (f"; session {held} is set aside for the rest of the run" if held else ""))
-            # after a miss, short steps that grow: the job is usually about to end
-            delay = min(5.0, self.waiter.miss_step() if polls == 1 else delay * 1.5)
-
-    def run_job(self, resp: httpx.Response, what: str, timeout: float) -> JobResult:
-        body = self.expect_ok(resp, what, codes=(202,))
-        return self.wait_job(int(body["job_id"]), timeout)
