@@ -13,7 +13,7 @@ import pytest
 
 from .. import __version__
 from ..context import write_transcript
-from ..matrix import cases_for, chunk, order
+from ..matrix import cases_for, lane_runs
 from ..target import TargetFileError, load_target
 from ._meta import active_named, git_commit, late_change_cases, provenance, target_meta
 from ._options import read_options
@@ -21,7 +21,7 @@ from ._signals import guard_of, last_lines
 from ._signals import install as install_signal_guard
 from ._startup import _check_before_lanes, lock_the_target, refuse_if_journal_pending
 from ._state import RUN, RUN_ID, RecRun, run_of
-from ._xdist import LANE, assign_lanes, group_count, worker
+from ._xdist import LANE, assign_lanes, group_count, lane_homes, worker
 
 
 __all__ = ["pytest_configure", "pytest_generate_tests", "pytest_collection_modifyitems", "pytest_collection_finish",
@@ -82,9 +82,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "rec_case" not in metafunc.fixturenames:
         return
     opts = run_of(metafunc.config).options
-    ordered = order(cases_for(opts.depth, opts.pairwise_seed))
     params = []
-    for k, group in enumerate(chunk(ordered, group_count(metafunc.config))):
+    lanes = group_count(metafunc.config)
+    for k, group in enumerate(lane_runs(cases_for(opts.depth, opts.pairwise_seed), lane_homes(opts.target, lanes),
+                                        lanes)):
         for case in group:
             marks = [pytest.mark.rec(*case.expectation.requirements), pytest.mark.xdist_group(LANE.format(k))]
             params.append(pytest.param(case, id=case.id, marks=marks))

@@ -64,6 +64,15 @@ class RecRun:
             self.stop_reason = str(excinfo.value.msg)
 
     @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log):
+        """Lanes: each planned matrix run to the worker that owns its session (``_xdist.lane_scheduler``)."""
+        if getattr(config.option, "dist", None) != "loadgroup":
+            return None
+        from ._xdist import lane_scheduler
+
+        return lane_scheduler(config, log)
+
+    @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node, error) -> None:
         """xdist controller: a lane ended. What it knew of the run (a check of the suite ran there; the
         suite stopped it, and why; a signal) comes in its ``workeroutput``, so that the controller's
