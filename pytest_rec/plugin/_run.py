@@ -182,7 +182,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                    rec_read_lag=run.ctx.transcript.longest_settle if run.ctx else None,
                    rec_suspend_first_phases=sorted(run.ctx.suspend_first_phases) if run.ctx else [],
                    rec_exchanges=[len(run.ctx.transcript.exchanges), len(run.ctx.transcript.server_errors)]
-                   if run.ctx else [0, 0], rec_tls=run.tls_fingerprint)
+                   if run.ctx else [0, 0], rec_tls=run.tls_fingerprint,
+                   rec_jobs=run.ctx.transcript.jobs_by_case() if run.ctx else {})
         return
     if not run.active and not run.cases and not (run.interrupted and _runs_the_suite(config)):
         return          # not a run of the suite (a signal before any lane collected still gets its summary)
@@ -288,6 +289,7 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
             # REC-NO-5XX looks at every answer: how many there were, and how many were 5xx (not 503)
             "exchanges": [len(run.ctx.transcript.exchanges), len(run.ctx.transcript.server_errors)] if run.ctx
             else list(run.lane_exchanges),
+            "jobs_by_case": run.ctx.transcript.jobs_by_case() if run.ctx else dict(run.lane_jobs),
             "provenance": provenance(run),
             # the active phases REC-SUSPEND-FIRST was judged from (every lane's), for its row in the report
             "suspend_first_phases": sorted(run.ctx.suspend_first_phases if run.ctx else run.lane_suspend_first_phases),
