@@ -98,6 +98,7 @@ class Transcript:
         self.case = "setup"                         # the check (case id) that sends the next exchanges
         self.server_errors: list[Exchange] = []     # answers 5xx other than 503 (REC-NO-5XX evidence)
         self.longest_settle = 0.0                   # longest time a GET lagged a job's Success (seconds)
+        self.typical_lag = 0.0                      # a moving estimate of that lag lately (judge.learned_lag)
         self.settled_reads = 0                      # reads that showed a job's change (the settle window adapts)
         self.unapplied_kinds: set = set()           # kinds of change that once showed nothing in the window (fail fast)
         self.exchanges: list[Exchange] = []
