@@ -119,6 +119,15 @@ def jobs_per_case(summary: dict) -> dict:
     return summary.get("jobs") or {}
 
 
+def jobs_text(jobs: dict) -> str:
+    """The summary's jobs per check as the benchmark table says them."""
+    if not jobs:
+        return "n/a (no jobs in the summary)"
+    m = jobs["matrix"]
+    return (f"{jobs['per_check']} per check ({jobs['total']} jobs / {jobs['checks']} checks, setup and restore "
+            f"included); matrix {m['per_case']} per case ({m['jobs']} / {m['cases']})")
+
+
 def lanes(tmp: Path, repeats: int = 5, retry_after: int = 0, baseline: bool = True, kind: str = "lanes") -> dict:
     """The default command against an array of ``ARRAYS[kind]``, `repeats` times; and (``baseline``) a
     sequential baseline that sets each starting state from scratch (the naive matrix, plus the same
@@ -149,12 +158,31 @@ def lanes(tmp: Path, repeats: int = 5, retry_after: int = 0, baseline: bool = Tr
     # each lane: its jobs x latency over the time it talked to the array less its waits after a 503:
     # how busy a lane keeps its session
     util = sum(lane["jobs"] * LANE_LATENCY for lane in lanes_) / sum(lane["span"] - lane["busy_wait"] for lane in lanes_)
-    return {"kind": kind, "runs": runs, "best": best, "lanes": n_lanes, "ideal": ideal, "baseline": base,
+    # the floor an array whose reads lag sets: each lane's jobs, and the lag of each change it judges
+    lag = ARRAYS[kind].get("read_lag", 0.0)
+    floor = max(lane["jobs"] * LANE_LATENCY + lane["lagged"] * lag for lane in lanes_)
+    return {"kind": kind, "floor": floor, "eff_floor": floor / best["span"], "lagged": sum(l_["lagged"] for l_ in lanes_), "runs": runs, "best": best, "lanes": n_lanes, "ideal": ideal, "baseline": base,
             "naive_s": naive_s, "naive_jobs": naive_jobs, "rest_wall": rest_wall,
             "ratio": base / best["wall"], "eff_span": ideal / best["span"], "eff_wall": ideal / best["wall"],
             "busy_wait": max(lane["busy_wait"] for lane in lanes_), "busy": sum(lane["busy"] for lane in lanes_),
             "util": util, "lane_spans": [round(lane["span"], 1) for lane in lanes_],
             "compliant": sum(1 for r in runs if r["verdict"] == "compliant" and r["code"] == 0)}
+
+
+def lagged_changes(rows: list[dict]) -> int:
+    """Changes whose judging read must wait out a read lag: a PATCH taken (202) whose body sets a field
+    to another value than the session's last read showed."""
+    last: dict[str, dict] = {}
+    n = 0
+    for r in rows:
+        path = r["path"]
+        if r["method"] == "GET" and "/copysession/" in path and r["status"] == 200 and isinstance(r["response_body"], dict):
+            last[path] = r["response_body"]
+        elif r["method"] == "PATCH" and r["status"] == 202 and isinstance(r["request_body"], dict):
+            seen = last.get(path, {})
+            if any(seen.get(k) != v for k, v in r["request_body"].items()):
+                n += 1
+    return n
 
 
 def per_lane(reports: Path) -> list[dict]:
@@ -166,7 +194,7 @@ def per_lane(reports: Path) -> list[dict]:
         span = max(r["started"] + r["elapsed_ms"] / 1000 for r in rows) - min(r["started"] for r in rows)
         waits = sum(b["started"] - a["started"] for a, b in zip(rows, rows[1:]) if a["status"] == 503)
         out.append({"jobs": sum(1 for r in rows if r["status"] == 202), "span": span, "busy_wait": waits,
-                    "busy": sum(1 for r in rows if r["status"] == 503)})
+                    "busy": sum(1 for r in rows if r["status"] == 503), "lagged": lagged_changes(rows)})
     return out
 
 
@@ -183,6 +211,7 @@ def main() -> int:
     print(json.dumps({"array": args.array, "jobs": r["best"]["jobs"], "ideal": round(r["ideal"], 1),
                       "span": round(r["best"]["span"], 1), "wall": round(r["best"]["wall"], 1),
                       "efficiency_span": round(r["eff_span"], 3), "efficiency_wall": round(r["eff_wall"], 3),
+                      "lag_floor": round(r["floor"], 1), "efficiency_floor": round(r["eff_floor"], 3),
                       "lane_spans": r["lane_spans"], "busy": r["busy"], "util": round(r["util"], 3),
                       "baseline": round(r["baseline"], 1), "ratio": round(r["ratio"], 2), "folder": str(tmp)}))
     return 0
