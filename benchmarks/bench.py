@@ -361,7 +361,12 @@ def main() -> int:
         "Where the time of a simulator run goes, and what was changed because of it: "
         "[docs/profile.md](profile.md).", ""])
     (ROOT / "docs").mkdir(exist_ok=True)
-    (ROOT / "docs" / "benchmarks.md").write_text(doc, encoding="utf-8")
+    page = ROOT / "docs" / "benchmarks.md"
+    kept = re.search(r"## The failure path\n.*?<!-- failure-path:end -->\n", page.read_text(encoding="utf-8"),
+                     flags=re.S) if page.exists() else None
+    if kept:        # benchmarks/failure_path.py --write keeps its own section of the page
+        doc += "\n" + kept.group(0)
+    page.write_text(doc, encoding="utf-8")
     print(doc)
     return 0
 
