@@ -13,7 +13,7 @@ import pytest
 
 from .. import __version__
 from ..engine.context import write_transcript
-from ..model.matrix import cases_for, chunk, order
+from ..model.matrix import cases_for, lane_runs
 from ..model.target import TargetFileError, load_target
 from ._meta import active_named, git_commit, late_change_cases, provenance, target_meta
 from ._options import read_options
@@ -21,7 +21,7 @@ from ._signals import guard_of, last_lines
 from ._signals import install as install_signal_guard
 from ._startup import _check_before_lanes, lock_the_target, refuse_if_journal_pending
 from ._state import RUN, RUN_ID, RecRun, run_of
-from ._xdist import LANE, assign_lanes, group_count, worker
+from ._xdist import LANE, assign_lanes, group_count, lane_homes, worker
 
 
 __all__ = ["pytest_configure", "pytest_generate_tests", "pytest_collection_modifyitems", "pytest_collection_finish",
@@ -82,9 +82,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "rec_case" not in metafunc.fixturenames:
         return
     opts = run_of(metafunc.config).options
-    ordered = order(cases_for(opts.depth, opts.pairwise_seed))
     params = []
-    for k, group in enumerate(chunk(ordered, group_count(metafunc.config))):
+    lanes = group_count(metafunc.config)
+    for k, group in enumerate(lane_runs(cases_for(opts.depth, opts.pairwise_seed), lane_homes(opts.target, lanes),
+                                        lanes)):
         for case in group:
             marks = [pytest.mark.rec(*case.expectation.requirements), pytest.mark.xdist_group(LANE.format(k))]
             params.append(pytest.param(case, id=case.id, marks=marks))
@@ -183,7 +184,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                    rec_read_lag=run.ctx.transcript.longest_settle if run.ctx else None,
                    rec_suspend_first_phases=sorted(run.ctx.suspend_first_phases) if run.ctx else [],
                    rec_exchanges=[len(run.ctx.transcript.exchanges), len(run.ctx.transcript.server_errors)]
-                   if run.ctx else [0, 0], rec_tls=run.tls_fingerprint)
+                   if run.ctx else [0, 0], rec_tls=run.tls_fingerprint,
+                   rec_jobs=run.ctx.transcript.jobs_by_case() if run.ctx else {})
         return
     if not run.active and not run.cases and not (run.interrupted and _runs_the_suite(config)):
         return          # not a run of the suite (a signal before any lane collected still gets its summary)
@@ -289,6 +291,7 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
             # REC-NO-5XX looks at every answer: how many there were, and how many were 5xx (not 503)
             "exchanges": [len(run.ctx.transcript.exchanges), len(run.ctx.transcript.server_errors)] if run.ctx
             else list(run.lane_exchanges),
+            "jobs_by_case": run.ctx.transcript.jobs_by_case() if run.ctx else dict(run.lane_jobs),
             "provenance": provenance(run),
             # the active phases REC-SUSPEND-FIRST was judged from (every lane's), for its row in the report
             "suspend_first_phases": sorted(run.ctx.suspend_first_phases if run.ctx else run.lane_suspend_first_phases),
