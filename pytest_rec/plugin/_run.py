@@ -13,6 +13,7 @@ import pytest
 
 from .. import __version__
 from ..context import write_transcript
+from ..walk import walk_steps
 from ..matrix import cases_for, chunk, order
 from ..target import TargetFileError, load_target
 from ._meta import active_named, git_commit, late_change_cases, provenance, target_meta
@@ -96,6 +97,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     run = run_of(config)
     opts = run.options
     drop = [i for i in items if i.get_closest_marker("rec_lenient_only" if opts.strict else "rec_strict_only")]
+    if walk_steps(opts) == 0:           # --rec-walk-steps 0, or a depth other than full: no walk (not narrowed)
+        drop += [i for i in items if getattr(i, "originalname", "").startswith("test_walk")]
     if drop:
         run.deselected_own = len(drop)
         config.hook.pytest_deselected(items=drop)

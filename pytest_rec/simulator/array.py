@@ -9,6 +9,7 @@ state and composes one mixin per concern, each in its own module:
 - ``rules.PatchRules``: the call under test (validation, state and tenant refusals, the change);
 - ``suspend.SuspendResume``: suspend and resume;
 - ``faults.Faults``: injected faults (busy, drop, copy path down, hung jobs);
+- ``history.History``: the hidden state of the history-dependent defects (issue 31);
 - ``defects.DefectSwitches`` (``self.defect``): the defect profiles, asked by name.
 
 Every public method takes already-parsed request parts and returns a ``Reply``. One lock
@@ -29,6 +30,7 @@ import time
 from .auth import Auth, LoginSession
 from .defects import DefectSwitches
 from .faults import Faults
+from .history import History
 from .inventory import CopySession, Inventory, load_inventory, with_odd_neighbours, with_writable
 from .jobs import Job, Jobs
 from .reads import Reads
@@ -42,7 +44,7 @@ __all__ = ["Array", "Settings", "Reply", "error", "LoginSession", "Job", "ERRORS
            "PATCH_FIELDS", "TRANSFER_MODES", "SPLIT_MODES", "RECOVERY_MODES"]
 
 
-class Array(Auth, Jobs, Reads, PatchRules, SuspendResume, Faults):
+class Array(Auth, Jobs, Reads, PatchRules, SuspendResume, Faults, History):
     """The simulated storage system."""
 
     def __init__(self, inventory: Inventory | None = None, settings: Settings | None = None):
