@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .model import REFUSALS, JOB_ERROR, Modes, expect
 
-__all__ = ["write_walk", "write_matrix", "script", "matrix_case"]
+__all__ = ["write_walk", "write_matrix", "script", "matrix_case", "link_all", "reproducer_lines", "walk_line"]
 
 CASE = re.compile(r"^test_patch\[(\w+)/(\w+)/(\w+) \+ \{(.*)\}\]$")
 
@@ -216,3 +216,38 @@ def write_matrix(target, summary: dict, report_dir) -> list[tuple[str, Path]]:
                       bool(summary.get("strict")))
         out.append((case["id"], _write(report_dir, requirement, text)))
     return out
+
+
+def link_all(target, summary: dict, report_dir) -> dict[str, str]:
+    """Case id -> its reproducer (relative to the report folder): a walk's is named in its detail, a matrix
+    case's is written here."""
+    out = {}
+    for case in summary.get("cases", []):
+        m = re.search(r"reproducer: (\S+\.sh)", case.get("detail") or "")
+        if m and case.get("outcome") in ("failed", "known-deviation"):
+            out[case["id"]] = str(Path(m.group(1)).relative_to(Path(report_dir).resolve())) \
+                if Path(m.group(1)).is_absolute() and Path(m.group(1)).is_relative_to(Path(report_dir).resolve()) \
+                else m.group(1)
+    for case_id, path in write_matrix(target, summary, report_dir):
+        out[case_id] = str(Path(path).relative_to(Path(report_dir)))
+    return out
+
+
+def reproducer_lines(summary: dict) -> str:
+    """compliance.md's section linking each deviation to its reproducer."""
+    found = summary.get("reproducers") or {}
+    if not found:
+        return ""
+    lines = ["", "## Reproducers", "",
+             "Each deviation as a POSIX sh + curl script for a vendor ticket: `sh FILE [URL]` (passwords from the "
+             "environment variables the target file names; exit 1: the deviation shows, 0: the array behaves, "
+             "2: cannot tell; every session put back).", ""]
+    lines += [f"- [`{path}`]({path}): `{case_id}`" for case_id, path in sorted(found.items(), key=lambda kv: kv[1])]
+    return "\n".join(lines) + "\n"
+
+
+def walk_line(summary: dict) -> str:
+    walk = summary.get("walk") or {}
+    if not walk.get("steps"):
+        return f"off (seed {walk.get('seed', 'not recorded')})"
+    return f"{walk.get('seed')} / {walk.get('steps')}"

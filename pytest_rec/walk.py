@@ -143,7 +143,9 @@ def run_walk(ctx: RecContext, walk: Walk, sids: list[int], steps: int, gen: Gene
         before = op.read(sid)
         ctx.pool.forget(sid)
 
-        def may(body, sid=sid, before=before):
+        def may(body, sid=sid, before=before, allowed_here=allowed_here):
+            if not allowed_here and not expect(before.modes, body).accepted:
+                return False        # refused for another reason too (split on an asynchronous result): proves nothing
             to = moved_to(body)
             if to is None or to == before.modes.transfer_mode:
                 return True

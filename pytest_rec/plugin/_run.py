@@ -314,6 +314,7 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
     if run.writes_stopped:
         summary["verdict_reason"] += f"; the suite stopped writing: {run.writes_stopped[:200]}"
     summary["exit_code"] = code = exit_code(summary, pytest_status)
+    summary["walk"] = {"seed": options.walk_seed, "steps": walk_steps(options)}
     if options.dry_run:                 # the plan only: an earlier run's reports in the folder stay as they were
         from ..report import write_plan
 
@@ -341,6 +342,10 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
             "seed_verdict": summary["seed_verdict"], "suite": f"pytest-rec {__version__}",
             "commit": meta["run"]["commit"], "simulator_defects": ",".join(options.sim_defects) or "none"},
             run.ctx.transcript.secrets if run.ctx else _no_secrets())
+    if run.ctx is not None:             # every deviation of the matrix or of a walk as a script (issue 31)
+        from ..reproducer import link_all
+
+        summary["reproducers"] = link_all(run.ctx.target, summary, report_dir)
     write_summary(report_dir, summary, extra_files)
     if alluredir:
         from ..allure_run import write_run_results

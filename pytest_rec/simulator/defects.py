@@ -173,7 +173,7 @@ _DEFECTS = [
            frozenset({"REC-KEEP-OMITTED"})),
     Defect("trip-split-restored",
            "The split mode a session had when it left Synchronous is remembered; back to Synchronous without "
-           "split_mode after a trip in which it changed at least once while asynchronous, the split reads the "
+           "split_mode after a short trip (one or two changes while asynchronous), the split reads the "
            "remembered one instead of Manual.",
            frozenset({"REC-STICKY-MANUAL"})),
     Defect("refused-split-latched",

@@ -6,8 +6,8 @@ wrong. Each defect keeps a hidden state of its own kind:
   PATCH that carried ``recovery_mode``, the next accepted change that leaves recovery_mode out takes the
   refused body's value (REC-KEEP-OMITTED).
 - ``trip-split-restored``: the split mode a session had when it left Synchronous, and how many changes it
-  took while asynchronous. Back to Synchronous without split_mode after a trip in which the session
-  changed at least once, the split reads the remembered one instead of Manual (REC-STICKY-MANUAL).
+  took while asynchronous. Back to Synchronous without split_mode after a short trip (one or two changes
+  while asynchronous), the split reads the remembered one instead of Manual (REC-STICKY-MANUAL).
 - ``refused-split-latched``: a split_mode refused on an asynchronous session is latched (kept across any
   number of changes until a change sends split_mode) and applied at the next return to Synchronous without
   split_mode (REC-STICKY-MANUAL).
@@ -42,6 +42,8 @@ class History:
         if cs is not None and self.defect("refused-recovery-carried"):  # pragma: no mutate block, defect injection
             if body.get("recovery_mode") in ("Automatic", "Manual"):
                 h["refused_recovery"][cs.copysession_id] = body["recovery_mode"]
+            else:                                   # only the last refused body is remembered
+                h["refused_recovery"].pop(cs.copysession_id, None)
         if cs is not None and self.defect("refused-split-latched") and factor == "split_mode":  # pragma: no mutate block, defect injection
             if body.get("split_mode") in ("Automatic", "Manual"):
                 h["latched_split"][cs.copysession_id] = body["split_mode"]
@@ -71,7 +73,7 @@ class History:
                 trip[sid] = [s0, 0]                         # left Synchronous: remember the split
             elif t0 != "Synchronous" and cs.transfer_mode == "Synchronous":
                 left = trip.pop(sid, None)
-                if left and left[1] >= 1 and "split_mode" not in body:
+                if left and 1 <= left[1] <= 2 and "split_mode" not in body:
                     cs.split_mode = left[0]                 # restored instead of Manual
             elif sid in trip and (t0, s0, r0) != (cs.transfer_mode, cs.split_mode, cs.recovery_mode):
                 trip[sid][1] += 1                           # a change while asynchronous
