@@ -6,8 +6,9 @@ examples and shrinks with no job budget, which a real array's job time cannot af
 step picks, from every body shape of the reference (each field alone, pairs, all three; the refused ones
 too, split_mode on an asynchronous result), the body whose kind (refused, leaving Synchronous, back to
 Synchronous, between asynchronous modes, keeping the transfer mode) has followed the previous step's kind
-least often, then the shape least used, then one that changes every field it sends, then at random: the
-pairs of kinds the matrix's fixed order never chains come early. A step that would move a session where
+least often, then one that changes or refuses a transfer mode (the trips firmware keeps history of), then
+the shape least used, then one that changes every field it sends, then at random: the pairs of kinds the
+matrix's fixed order never chains come early. A step that would move a session where
 its way back is not proven is never chosen (``wayback.WayBack.departure``).
 
 No pytest import; the checks that run walks are ``suite/test_walk.py``.
@@ -24,7 +25,7 @@ from .judge import show
 from .model import FIELDS, Modes, bodies, expect
 
 WALK_SEED = 20261204
-DEFAULT_STEPS = 18          # per writable session walked, at depth full
+DEFAULT_STEPS = 24          # per writable session walked, at depth full
 SLOTS = 2                   # writable sessions walked per process (one Allure result each)
 TENANT_STEPS = 8            # the tenant user's walk over its own and a foreign session
 
@@ -68,7 +69,7 @@ class Generator:
         def score(body):
             k = kind(modes, body)
             changes = sum(1 for f, v in body.items() if getattr(modes, f) != v)
-            return (self.pairs.get((self.prev, k), 0), self.shapes.get((k, tuple(sorted(body))), 0),
+            return (self.pairs.get((self.prev, k), 0), k == "stay", self.shapes.get((k, tuple(sorted(body))), 0),
                     changes < len(body), self.rng.random())
         candidates = [b for b in self.bodies if allowed(b)]
         if not candidates:

@@ -171,10 +171,10 @@ _DEFECTS = [
            "After a refused PATCH that carried recovery_mode, the next accepted change that leaves recovery_mode "
            "out takes the refused body's recovery_mode (the last refused body is remembered).",
            frozenset({"REC-KEEP-OMITTED"})),
-    Defect("trip-split-restored",
-           "The split mode a session had when it left Synchronous is remembered; back to Synchronous without "
-           "split_mode after a short trip (one or two changes while asynchronous), the split reads the "
-           "remembered one instead of Manual.",
+    Defect("short-trip-split-automatic",
+           "Back to Synchronous without split_mode after a short trip (at most three changes while asynchronous, "
+           "one of them between Stack and Consistency), the split reads Automatic instead of Manual (the "
+           "firmware counts the trip's changes).",
            frozenset({"REC-STICKY-MANUAL"})),
     Defect("refused-split-latched",
            "A split_mode refused because the session stays asynchronous is latched until a change sends "

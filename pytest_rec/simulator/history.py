@@ -5,9 +5,10 @@ wrong. Each defect keeps a hidden state of its own kind:
 - ``refused-recovery-carried``: the last refused body of a session (one step of memory). After a refused
   PATCH that carried ``recovery_mode``, the next accepted change that leaves recovery_mode out takes the
   refused body's value (REC-KEEP-OMITTED).
-- ``trip-split-restored``: the split mode a session had when it left Synchronous, and how many changes it
-  took while asynchronous. Back to Synchronous without split_mode after a short trip (one or two changes
-  while asynchronous), the split reads the remembered one instead of Manual (REC-STICKY-MANUAL).
+- ``short-trip-split-automatic``: counters of the current trip away from Synchronous (changes, and changes
+  between Stack and Consistency). Back to Synchronous without split_mode after a short trip (at most three
+  changes while asynchronous, one of them between Stack and Consistency), the split reads Automatic
+  instead of Manual (REC-STICKY-MANUAL).
 - ``refused-split-latched``: a split_mode refused on an asynchronous session is latched (kept across any
   number of changes until a change sends split_mode) and applied at the next return to Synchronous without
   split_mode (REC-STICKY-MANUAL).
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from .inventory import CopySession, User
 
-HISTORY_DEFECTS = ("refused-recovery-carried", "trip-split-restored", "refused-split-latched",
+HISTORY_DEFECTS = ("refused-recovery-carried", "short-trip-split-automatic", "refused-split-latched",
                    "tenant-refusal-remembered")
 
 
@@ -67,16 +68,17 @@ class History:
             carried = h["refused_recovery"].pop(sid, None)
             if carried and "recovery_mode" not in body:
                 cs.recovery_mode = carried
-        if self.defect("trip-split-restored"):  # pragma: no mutate block, defect injection
+        if self.defect("short-trip-split-automatic"):  # pragma: no mutate block, defect injection
             trip = h["trip"]
             if t0 == "Synchronous" and cs.transfer_mode != "Synchronous":
-                trip[sid] = [s0, 0]                         # left Synchronous: remember the split
+                trip[sid] = [0, 0]                          # left Synchronous: changes, legs
             elif t0 != "Synchronous" and cs.transfer_mode == "Synchronous":
-                left = trip.pop(sid, None)
-                if left and 1 <= left[1] <= 2 and "split_mode" not in body:
-                    cs.split_mode = left[0]                 # restored instead of Manual
+                counts = trip.pop(sid, None)
+                if counts and counts[0] <= 3 and counts[1] >= 1 and "split_mode" not in body:
+                    cs.split_mode = "Automatic"             # instead of Manual
             elif sid in trip and (t0, s0, r0) != (cs.transfer_mode, cs.split_mode, cs.recovery_mode):
-                trip[sid][1] += 1                           # a change while asynchronous
+                trip[sid][0] += 1                           # a change while asynchronous
+                trip[sid][1] += t0 != cs.transfer_mode      # ... between Stack and Consistency
         if self.defect("refused-split-latched"):  # pragma: no mutate block, defect injection
             latched = h["latched_split"]
             if "split_mode" in body:
