@@ -5,8 +5,8 @@ The generator is our own ``random.Random(seed)``, not Hypothesis's stateful test
 examples and shrinks with no job budget, which a real array's job time cannot afford (DECISIONS 93). Each
 step picks, from every body shape of the reference (each field alone, pairs, all three; the refused ones
 too, split_mode on an asynchronous result), the body whose kind (refused, leaving Synchronous, back to
-Synchronous, between asynchronous modes, keeping the transfer mode) has followed the previous step's kind
-least often, then one that changes or refuses a transfer mode (the trips firmware keeps history of), then
+Synchronous, between asynchronous modes, keeping the transfer mode; with or without split_mode, with or
+without recovery_mode) has followed the previous step's kind least often, then one that changes or refuses a transfer mode (the trips firmware keeps history of), then
 the shape least used, then one that changes every field it sends, then at random: the pairs of kinds the
 matrix's fixed order never chains come early. A step that would move a session where
 its way back is not proven is never chosen (``wayback.WayBack.departure``).
@@ -66,16 +66,19 @@ class Generator:
         self.prev = "start"
 
     def next(self, modes: Modes, allowed=lambda body: True) -> dict | None:
+        def key(body):          # the step's kind and which of the fields it sends beside the transfer mode
+            return kind(modes, body), "split_mode" in body, "recovery_mode" in body
+
         def score(body):
-            k = kind(modes, body)
+            k = key(body)
             changes = sum(1 for f, v in body.items() if getattr(modes, f) != v)
-            return (self.pairs.get((self.prev, k), 0), k == "stay", self.shapes.get((k, tuple(sorted(body))), 0),
+            return (self.pairs.get((self.prev, k), 0), k[0] == "stay", self.shapes.get((k, tuple(sorted(body))), 0),
                     changes < len(body), self.rng.random())
         candidates = [b for b in self.bodies if allowed(b)]
         if not candidates:
             return None
         body = min(candidates, key=score)
-        k = kind(modes, body)
+        k = key(body)
         self.pairs[(self.prev, k)] = self.pairs.get((self.prev, k), 0) + 1
         self.shapes[(k, tuple(sorted(body)))] = self.shapes.get((k, tuple(sorted(body))), 0) + 1
         self.prev = k
@@ -127,11 +130,14 @@ def expected_text(exp) -> str:
     return f"refused ({exp.refusal_requirement})"
 
 
-def run_walk(ctx: RecContext, walk: Walk, sids: list[int], steps: int, gen: Generator, *, client=None,
+def run_walk(ctx: RecContext, walk: Walk, sids: list[int], steps: int, gen: Generator | dict, *, client=None,
              user: str = "admin", allow: dict | None = None) -> Walk:
     """Walk ``steps`` steps, each on one of ``sids`` (picked at random by the walk's generator), judged by
-    ``ctx.judge`` (the matrix's model and judge); stop at the first deviation. ``allow``: sid -> whether
-    the model says this user may change it (the tenant user's foreign session: False)."""
+    ``ctx.judge`` (the matrix's model and judge); stop at the first deviation. ``gen``: one generator, or one
+    per session (sid -> Generator; the first one's random numbers pick the session). ``allow``: sid ->
+    whether the model says this user may change it (the tenant user's foreign session: False)."""
+    gens = gen if isinstance(gen, dict) else {sid: gen for sid in sids}
+    gen = gens[sids[0]]
     op = ctx.operator
     wb = op.wayback
     for _ in range(steps):
@@ -151,7 +157,7 @@ def run_walk(ctx: RecContext, walk: Walk, sids: list[int], steps: int, gen: Gene
             if to is None or to == before.modes.transfer_mode:
                 return True
             return wb.departure(sid, to) is None and not wb.is_broken(before.modes.transfer_mode, to)
-        body = gen.next(before.modes, may)
+        body = gens[sid].next(before.modes, may)
         if body is None:
             break
         exp = expect(before.modes, body, tenant_allowed=allowed_here)

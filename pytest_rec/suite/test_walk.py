@@ -68,7 +68,8 @@ def test_walk_tenant(rec_ctx):
     own, foreign = rec_ctx.target.tenant_own, rec_ctx.target.tenant_foreign
     seed = rec_ctx.options.walk_seed
     walk = Walk(seed, f"tenant user, sessions {own} and {foreign}")
-    gen = Generator(random.Random(f"{seed}:tenant"), transfer_modes(rec_ctx.target))
+    gen = {sid: Generator(random.Random(f"{seed}:tenant:{k}"), transfer_modes(rec_ctx.target))
+           for k, sid in enumerate((own, foreign))}
     first = {sid: rec_ctx.ensure_suspended(sid) for sid in (own, foreign)}
     steps = min(TENANT_STEPS, max(2, walk_steps(rec_ctx.options) // 2))
     try:
