@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .model import REFUSALS, JOB_ERROR, Modes, expect
 
-__all__ = ["write_walk", "write_matrix", "script", "matrix_case", "link_all", "reproducer_lines", "walk_line"]
+__all__ = ["write_walk", "write_matrix", "script", "matrix_case", "link_all", "reproducer_lines", "walk_line", "clear"]
 
 CASE = re.compile(r"^test_patch\[(\w+)/(\w+)/(\w+) \+ \{(.*)\}\]$")
 
@@ -158,6 +158,12 @@ def script(target, requirement: str, title: str, steps: list[tuple[str, int, dic
               f"if [ $DEVIATED = 1 ]; then echo {_q(f'RESULT: the {requirement} deviation shows')}; exit 1; fi",
               "echo 'RESULT: the array behaves as the rule says'; exit 0", ""]
     return "\n".join(lines)
+
+
+def clear(report_dir) -> None:
+    """Remove an earlier run's reproducers from the report folder (a run lists only its own)."""
+    for old in (Path(report_dir) / "reproducers").glob("*.sh"):
+        old.unlink(missing_ok=True)
 
 
 def _write(report_dir, requirement: str, text: str) -> Path:

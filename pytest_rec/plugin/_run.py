@@ -56,6 +56,10 @@ def pytest_configure(config: pytest.Config) -> None:
         refuse_if_journal_pending(config, run.options.target)
     install_signal_guard(config, run)
     _check_before_lanes(config, run)
+    if not workerinput and not run.options.dry_run:     # this run's reproducers only (issue 31)
+        from ..reproducer import clear
+
+        clear(run.options.report_dir)
     if run.options.known_deviations:
         from ..known import KnownDeviationsError, load_known
 
