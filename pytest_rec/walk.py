@@ -6,7 +6,7 @@ examples and shrinks with no job budget, which a real array's job time cannot af
 step picks, from every body shape of the reference (each field alone, pairs, all three; the refused ones
 too, split_mode on an asynchronous result), the body whose kind (refused, leaving Synchronous, back to
 Synchronous, between asynchronous modes, keeping the transfer mode; with or without split_mode, with or
-without recovery_mode) has followed the previous step's kind least often, then one that changes or refuses a transfer mode (the trips firmware keeps history of), then
+without recovery_mode) has followed the previous step's kind least often, then one that does not send the transfer mode the session has, then
 the shape least used, then one that changes every field it sends, then at random: the pairs of kinds the
 matrix's fixed order never chains come early. A step that would move a session where
 its way back is not proven is never chosen (``wayback.WayBack.departure``).
@@ -30,7 +30,7 @@ SLOTS = 2                   # writable sessions walked per process (one Allure r
 TENANT_STEPS = 8            # the tenant user's walk over its own and a foreign session
 
 __all__ = ["WALK_SEED", "DEFAULT_STEPS", "SLOTS", "TENANT_STEPS", "Step", "Walk", "Generator", "walk_steps",
-           "kind", "run_walk"]
+           "kind", "run_walk", "plan_lines"]
 
 
 def walk_steps(options) -> int:
@@ -72,7 +72,8 @@ class Generator:
         def score(body):
             k = key(body)
             changes = sum(1 for f, v in body.items() if getattr(modes, f) != v)
-            return (self.pairs.get((self.prev, k), 0), k[0] == "stay", self.shapes.get((k, tuple(sorted(body))), 0),
+            same_transfer = k[0] == "stay" and "transfer_mode" in body      # sends the mode it has
+            return (self.pairs.get((self.prev, k), 0), same_transfer, self.shapes.get((k, tuple(sorted(body))), 0),
                     changes < len(body), self.rng.random())
         candidates = [b for b in self.bodies if allowed(b)]
         if not candidates:
@@ -175,3 +176,19 @@ def run_walk(ctx: RecContext, walk: Walk, sids: list[int], steps: int, gen: Gene
             walk.finding = exc
             break
     return walk
+
+
+def plan_lines(options, writable: int, lanes: int, latencies=(2.0, 10.0)) -> list[str]:
+    """The dry run's lines for the walks: steps, at most that many jobs (a refusal answered at once costs
+    none), and what shrinking may add per finding."""
+    steps = walk_steps(options)
+    if steps == 0:
+        return [f"  walks: off ({'--rec-walk-steps 0' if options.walk_steps == 0 else 'depth ' + options.depth}); "
+                f"seed {options.walk_seed}"]
+    processes = max(1, min(lanes, writable))
+    tenant = min(TENANT_STEPS, max(2, steps // 2))
+    jobs = processes * SLOTS * steps + tenant + processes * SLOTS + 2      # + putting each walked session back
+    times = ", ".join(f"~{jobs * lat / 60:.1f} min at {lat:g} s/job" for lat in latencies)
+    return [f"  walks (seed {options.walk_seed}): {processes * SLOTS} of {steps} steps on writable sessions "
+            f"({SLOTS} per process), the tenant user's of {tenant} steps: at most {jobs} jobs ({times}); "
+            f"shrinking a finding adds at most 40 PATCHes"]

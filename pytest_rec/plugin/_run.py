@@ -262,8 +262,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         if run.options.dry_run:
             terminalreporter.write_line("pytest-rec: every check deselected: a dry run writes nothing to the array")
         elif own and not nothing_ran:
+            walks = "; the walks are off (--rec-walk-steps, depth full)" if walk_steps(run.options) == 0 else ""
             terminalreporter.write_line(f"pytest-rec: {own} check(s) deselected by the suite itself: they run only "
-                                        f"{'without' if run.options.strict else 'with'} --rec-strict")
+                                        f"{'without' if run.options.strict else 'with'} --rec-strict{walks}")
         if run.summary.get("stopped") or run.summary.get("interrupted"):
             _quiet_banner(terminalreporter, "pytest-rec: stopped (the line above says why)" if run.summary.get(
                 "stopped") else f"pytest-rec: {run.summary['interrupted']}")
