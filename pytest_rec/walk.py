@@ -25,7 +25,7 @@ from .judge import show
 from .model import FIELDS, Modes, bodies, expect
 
 WALK_SEED = 20261204
-DEFAULT_STEPS = 24          # per writable session walked, at depth full
+DEFAULT_STEPS = 22          # per writable session walked, at depth full
 SLOTS = 2                   # writable sessions walked per process (one Allure result each)
 TENANT_STEPS = 8            # the tenant user's walk over its own and a foreign session
 

@@ -42,7 +42,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="seed of the walks (seeded sequences of changes judged after each step; default 20261204, "
                      "printed and recorded in compliance.json: the same seed replays the same walk)")
     g.addoption("--rec-walk-steps", type=int, default=None, metavar="N",
-                help="steps per session walked (default 18 at depth full, off at other depths; 0 turns the walk off)")
+                help="steps per session walked (default 22 at depth full, off at other depths; 0 turns the walk off)")
     g.addoption("--rec-lanes", type=int, default=None, metavar="N",
                 help="session lanes: processes that each own writable sessions and overlap their jobs "
                      "(rec-compliance: one per writable session on an array, 1 on the built-in simulator; "
