@@ -72,6 +72,7 @@ class RecContext:
     set_aside: dict = field(default_factory=dict)   # writable sessions never written: they read a mode the PATCH cannot set
     suspend_first_phases: set = field(default_factory=set)   # active phases REC-SUSPEND-FIRST was judged from
     walks: list = field(default_factory=list)    # the walks that found something (walk.Walk), for the report
+    walk_generator: Any = None         # the one walk.Generator of this process's writable-session walks
 
     @property
     def strict(self) -> bool:

@@ -172,7 +172,7 @@ _DEFECTS = [
            "out takes the refused body's recovery_mode (the last refused body is remembered).",
            frozenset({"REC-KEEP-OMITTED"})),
     Defect("short-trip-split-automatic",
-           "Back to Synchronous without split_mode after a short trip (at most three changes while asynchronous, "
+           "Back to Synchronous without split_mode after a short trip (at most four changes while asynchronous, "
            "one of them between Stack and Consistency), the split reads Automatic instead of Manual (the "
            "firmware counts the trip's changes).",
            frozenset({"REC-STICKY-MANUAL"})),

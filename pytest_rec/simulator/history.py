@@ -6,7 +6,7 @@ wrong. Each defect keeps a hidden state of its own kind:
   PATCH that carried ``recovery_mode``, the next accepted change that leaves recovery_mode out takes the
   refused body's value (REC-KEEP-OMITTED).
 - ``short-trip-split-automatic``: counters of the current trip away from Synchronous (changes, and changes
-  between Stack and Consistency). Back to Synchronous without split_mode after a short trip (at most three
+  between Stack and Consistency). Back to Synchronous without split_mode after a short trip (at most four
   changes while asynchronous, one of them between Stack and Consistency), the split reads Automatic
   instead of Manual (REC-STICKY-MANUAL).
 - ``refused-split-latched``: a split_mode refused on an asynchronous session is latched (kept across any
@@ -74,7 +74,7 @@ class History:
                 trip[sid] = [0, 0]                          # left Synchronous: changes, legs
             elif t0 != "Synchronous" and cs.transfer_mode == "Synchronous":
                 counts = trip.pop(sid, None)
-                if counts and counts[0] <= 3 and counts[1] >= 1 and "split_mode" not in body:
+                if counts and counts[0] <= 4 and counts[1] >= 1 and "split_mode" not in body:
                     cs.split_mode = "Automatic"             # instead of Manual
             elif sid in trip and (t0, s0, r0) != (cs.transfer_mode, cs.split_mode, cs.recovery_mode):
                 trip[sid][0] += 1                           # a change while asynchronous

@@ -37,6 +37,16 @@ def _finish(rec_ctx, walk: Walk, clients: dict) -> None:
                     + (f"\nreproducer: {path}" if path else ""), refused=walk.finding.refused)
 
 
+def _generator(rec_ctx, seed) -> Generator:
+    """The process's one generator for its writable sessions' walks: the second walk goes on from the kinds
+    of step the first one chained (it starts a sequence anew, not the record of what was covered)."""
+    gen = rec_ctx.walk_generator
+    if gen is None:
+        gen = rec_ctx.walk_generator = Generator(random.Random(f"{seed}:writable"), transfer_modes(rec_ctx.target))
+    gen.prev = "start"
+    return gen
+
+
 @pytest.mark.rec_late
 @pytest.mark.rec("REC-SPLIT-SYNC-ONLY", *POSITIVE)
 @pytest.mark.parametrize("slot", range(SLOTS), ids=[f"writable session {k + 1}" for k in range(SLOTS)])
@@ -47,7 +57,7 @@ def test_walk(rec_ctx, slot):
     sid = sids[slot % len(sids)]
     seed = rec_ctx.options.walk_seed
     walk = Walk(seed, f"session {sid}")
-    gen = Generator(random.Random(f"{seed}:{slot}"), transfer_modes(rec_ctx.target))
+    gen = _generator(rec_ctx, seed)
     rec_ctx.pool.forget(sid)
     sid, first = rec_ctx.pool.acquire_any() if len(sids) == 1 else rec_ctx.pool.acquire(rec_ctx.pool.state(sid).modes,
                                                                                           sid=sid)
