@@ -85,8 +85,7 @@ change() {  # change SID BODY: an admin change, its job waited for
   call admin PATCH "/copysession/$1" "$2"; [ "$CODE" = 202 ] && job admin
 }
 
-bring() {  # bring SID T S R: the sequence's starting state (nothing when it reads it already)
-  modes "$1"; [ "$T/$S/$R" = "$2/$3/$4" ] && return 0
+bring() {  # bring SID T S R: the sequence's starting state, by the same bodies whatever the session reads
   if [ "$2" = Synchronous ]; then
     change "$1" "{\"transfer_mode\": \"Synchronous\", \"split_mode\": \"$3\", \"recovery_mode\": \"$4\"}"
   else

@@ -3,8 +3,8 @@ replayed on the same session after putting it in the tail's starting state, then
 turn while it still shows; within a budget of PATCHes (the report says how many it spent).
 
 The starting state is reached by ``start_path`` (the same bodies a reproducer sends, so that the
-history a reproducer makes is the one shrinking made): already there, nothing; else back to Synchronous
-with the split and recovery given, then to the asynchronous mode wanted. Every step is judged by the
+history a reproducer makes is the one shrinking made, whatever the session read): Synchronous with the
+split and recovery given, then the asynchronous mode wanted. Every step is judged by the
 matrix's judge (``judge.patch_and_judge``) against the model."""
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ __all__ = ["BUDGET", "start_path", "shrink"]
 
 def start_path(current: Modes, wanted: Modes) -> list[dict]:
     """The bodies that bring a suspended session from ``current`` to ``wanted`` (at most two, each legal from
-    any state): nothing when it is there already."""
-    if current == wanted:
-        return []
+    any state), sent also when it is there already: the history they make (a trip begun, say) is then the
+    same whatever the session read, in a replay and in a reproducer."""
     sync = {"transfer_mode": "Synchronous", "split_mode": wanted.split_mode if wanted.transfer_mode == "Synchronous"
             else "Manual", "recovery_mode": wanted.recovery_mode}
     if wanted.transfer_mode == "Synchronous":

@@ -64,7 +64,7 @@ def test_start_path_reaches_every_starting_state_by_legal_changes(current):
             assert exp.accepted, (current, wanted, body)
             st = exp.modes
         assert st == wanted
-    assert start_path(current, current) == []
+    assert len(start_path(current, current)) == (1 if current.transfer_mode == "Synchronous" else 2)
 
 
 # ------------------------------------------------------------------ the simulator's history defects
