@@ -230,10 +230,8 @@ def link_all(target, summary: dict, report_dir) -> dict[str, str]:
     for case in summary.get("cases", []):
         m = re.search(r"reproducer: (\S+\.sh)", case.get("detail") or "")
         if m and case.get("outcome") in ("failed", "known-deviation"):
-            out[case["id"]] = str(Path(m.group(1)).relative_to(Path(report_dir).resolve())) \
-                if Path(m.group(1)).is_absolute() and Path(m.group(1)).is_relative_to(Path(report_dir).resolve()) \
-                else m.group(1)
-    for case_id, path in write_matrix(target, summary, report_dir):
+            out[case["id"]] = f"reproducers/{Path(m.group(1)).name}"          # relative to the report folder
+    for case_id, path in (write_matrix(target, summary, report_dir) if target is not None else []):
         out[case_id] = str(Path(path).relative_to(Path(report_dir)))
     return out
 

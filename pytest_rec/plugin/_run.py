@@ -275,6 +275,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             terminalreporter.write_line(run.verdict_line, bold=True)
 
 
+def _lanes_target(options):
+    """The target of a run of lanes, for the controller's reproducers (None: the built-in simulator's, which
+    the controller does not know; the walks' reproducers are written by the lanes)."""
+    try:
+        return load_target(options.target) if options.target != "sim" else None
+    except (TargetFileError, OSError):
+        return None
+
+
 def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0) -> int:
     """Gather the run's metadata, build the summary from the case records, write the reports."""
     from ..signoff import run_profile
@@ -347,10 +356,9 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
             "seed_verdict": summary["seed_verdict"], "suite": f"pytest-rec {__version__}",
             "commit": meta["run"]["commit"], "simulator_defects": ",".join(options.sim_defects) or "none"},
             run.ctx.transcript.secrets if run.ctx else _no_secrets())
-    if run.ctx is not None:             # every deviation of the matrix or of a walk as a script (issue 31)
-        from ..reproducer import link_all
+    from ..reproducer import link_all   # every deviation of the matrix or of a walk as a script (issue 31)
 
-        summary["reproducers"] = link_all(run.ctx.target, summary, report_dir)
+    summary["reproducers"] = link_all(run.ctx.target if run.ctx else _lanes_target(options), summary, report_dir)
     write_summary(report_dir, summary, extra_files)
     if alluredir:
         from ..allure_run import write_run_results
