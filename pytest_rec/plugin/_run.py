@@ -259,6 +259,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         for line in deviation_lines(groups, terminalreporter._tw.fullwidth):
             terminalreporter.write_line(line)
         own = run.deselected_own
+        if walk_steps(run.options) and not run.options.dry_run and not nothing_ran:
+            terminalreporter.write_line(f"pytest-rec: walks of seed {run.options.walk_seed}, {walk_steps(run.options)} "
+                                        f"steps per writable session (--rec-walk-seed {run.options.walk_seed} replays them)")
         if run.options.dry_run:
             terminalreporter.write_line("pytest-rec: every check deselected: a dry run writes nothing to the array")
         elif own and not nothing_ran:
