@@ -6,10 +6,10 @@ examples and shrinks with no job budget, which a real array's job time cannot af
 step picks, from every body shape of the reference (each field alone, pairs, all three; the refused ones
 too, split_mode on an asynchronous result), the body whose kind (refused, leaving Synchronous, back to
 Synchronous, between asynchronous modes, keeping the transfer mode; with or without split_mode, with or
-without recovery_mode) has followed the previous step's kind least often, then one that does not send the transfer mode the session has, then
-the shape least used, then one that changes every field it sends, then at random: the pairs of kinds the
-matrix's fixed order never chains come early. A step that would move a session where
-its way back is not proven is never chosen (``wayback.WayBack.departure``).
+without recovery_mode) has followed the previous step's kind least often, then one that does not send the
+transfer mode the session has, then the shape least used, then one that changes every field it sends,
+then at random: the pairs of kinds the matrix's fixed order never chains come early. A step that would
+move a session where its way back is not proven is never chosen (``wayback.WayBack.departure``).
 
 No pytest import; the checks that run walks are ``suite/test_walk.py``.
 """
