@@ -15,6 +15,7 @@ from .. import __version__
 from ..engine.context import write_transcript
 from ..model.matrix import cases_for, lane_runs
 from ..model.target import TargetFileError, load_target
+from ..walk import walk_steps
 from ._meta import active_named, git_commit, late_change_cases, provenance, target_meta
 from ._options import read_options
 from ._signals import guard_of, last_lines
@@ -55,6 +56,10 @@ def pytest_configure(config: pytest.Config) -> None:
         refuse_if_journal_pending(config, run.options.target)
     install_signal_guard(config, run)
     _check_before_lanes(config, run)
+    if not workerinput and not run.options.dry_run:     # this run's reproducers only (issue 31)
+        from ..reproducer import clear
+
+        clear(run.options.report_dir)
     if run.options.known_deviations:
         from ..gate.known import KnownDeviationsError, load_known
 
@@ -97,6 +102,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     run = run_of(config)
     opts = run.options
     drop = [i for i in items if i.get_closest_marker("rec_lenient_only" if opts.strict else "rec_strict_only")]
+    if walk_steps(opts) == 0:           # --rec-walk-steps 0, or a depth other than full: no walk (not narrowed)
+        drop += [i for i in items if getattr(i, "originalname", "").startswith("test_walk")]
     if drop:
         run.deselected_own = len(drop)
         config.hook.pytest_deselected(items=drop)
@@ -256,11 +263,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         for line in deviation_lines(groups, terminalreporter._tw.fullwidth):
             terminalreporter.write_line(line)
         own = run.deselected_own
+        if walk_steps(run.options) and not run.options.dry_run and not nothing_ran:
+            terminalreporter.write_line(f"pytest-rec: walks of seed {run.options.walk_seed}, {walk_steps(run.options)} "
+                                        f"steps per writable session (--rec-walk-seed {run.options.walk_seed} replays them)")
         if run.options.dry_run:
             terminalreporter.write_line("pytest-rec: every check deselected: a dry run writes nothing to the array")
         elif own and not nothing_ran:
+            walks = "; the walks are off (--rec-walk-steps, depth full)" if walk_steps(run.options) == 0 else ""
             terminalreporter.write_line(f"pytest-rec: {own} check(s) deselected by the suite itself: they run only "
-                                        f"{'without' if run.options.strict else 'with'} --rec-strict")
+                                        f"{'without' if run.options.strict else 'with'} --rec-strict{walks}")
         if run.summary.get("stopped") or run.summary.get("interrupted"):
             _quiet_banner(terminalreporter, "pytest-rec: stopped (the line above says why)" if run.summary.get(
                 "stopped") else f"pytest-rec: {run.summary['interrupted']}")
@@ -269,6 +280,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             terminalreporter.write_line(extra)
         if os.environ.get("REC_CLI_RUN") != "1":     # rec-compliance prints it once, as its last line
             terminalreporter.write_line(run.verdict_line, bold=True)
+
+
+def _lanes_target(options):
+    """The target of a run of lanes, for the controller's reproducers (None: the built-in simulator's, which
+    the controller does not know; the walks' reproducers are written by the lanes)."""
+    try:
+        return load_target(options.target) if options.target != "sim" else None
+    except (TargetFileError, OSError):
+        return None
 
 
 def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0) -> int:
@@ -322,6 +342,7 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
                                       "lane testing that session, so rules other than REC-ISOLATION may fail from "
                                       "the same leak: run again with -n 0 to tell them apart")
     summary["exit_code"] = code = exit_code(summary, pytest_status)
+    summary["walk"] = {"seed": options.walk_seed, "steps": walk_steps(options)}
     if options.dry_run:                 # the plan only: an earlier run's reports in the folder stay as they were
         from ..report.summary import write_plan
 
@@ -349,6 +370,9 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
             "seed_verdict": summary["seed_verdict"], "suite": f"pytest-rec {__version__}",
             "commit": meta["run"]["commit"], "simulator_defects": ",".join(options.sim_defects) or "none"},
             run.ctx.transcript.secrets if run.ctx else _no_secrets())
+    from ..reproducer import link_all   # every deviation of the matrix or of a walk as a script (issue 31)
+
+    summary["reproducers"] = link_all(run.ctx.target if run.ctx else _lanes_target(options), summary, report_dir)
     write_summary(report_dir, summary, extra_files)
     if alluredir:
         from ..report.allure_run import write_run_results

@@ -58,12 +58,15 @@ def stop_cause(summary: dict) -> str:
 
 
 def deviation_lines(groups: list[dict], width: int) -> list[str]:
-    """One distinct deviation per entry, whole: wrapped to the terminal, never cut."""
+    """One distinct deviation per entry, whole: wrapped to the terminal, never cut; a message of several lines
+    (a walk's shrunk sequence, one step a line) keeps its lines, as one block."""
     import textwrap
 
     out = []
     for g in groups:
         text = f"{g['requirement']}: {g['count']} case(s), e.g. {g['example']}: {g['message']}"
-        out += textwrap.wrap(text, width=max(60, width - 1), initial_indent="  ", subsequent_indent="      ",
-                             break_long_words=False, break_on_hyphens=False) or ["  " + text]
+        for k, line in enumerate(text.split("\n")):
+            out += textwrap.wrap(line, width=max(60, width - 1), initial_indent="  " if k == 0 else "    ",
+                                 subsequent_indent="      ", break_long_words=False,
+                                 break_on_hyphens=False) or ["  " + line]
     return out

@@ -13,6 +13,7 @@ from pathlib import Path
 from ..model.catalogue import load_catalogue
 from ..errors import TRANSFER_NOT_APPLIED
 from .reasons import known_line, stop_cause
+from .reproducer import reproducer_lines, walk_line
 from .signoff import basis_table, signoff, signoff_lines
 from ..client.transcript import jobs_line, jobs_summary
 
@@ -236,6 +237,7 @@ def render_markdown(summary: dict) -> str:
              f"| Depth / strict | {summary['depth']} / {'yes' if summary['strict'] else 'no'} |",
              f"| Pairwise seed / fuzzing seed | {summary.get('pairwise_seed') or 'not used (depth is not pairwise)'} / "
              f"{summary.get('fuzz_seed') or 'not recorded'} |",
+             f"| Walk seed / steps per session | {walk_line(summary)} |",
              f"| Suite | pytest-rec {summary['run']['suite_version']} ({summary['run']['commit'][:12]}) |",
              f"| Started / ended | {summary['run']['started']} / {summary['run']['ended']} |",
              f"| Command | `{summary['run']['command']}` |"]
@@ -427,7 +429,7 @@ def write_summary(report_dir: Path, summary: dict, extra_files: dict | None = No
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "compliance.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    (report_dir / "compliance.md").write_text(render_markdown(summary), encoding="utf-8")
+    (report_dir / "compliance.md").write_text(render_markdown(summary) + reproducer_lines(summary), encoding="utf-8")
     for name, data in (extra_files or {}).items():
         (report_dir / name).write_text(json.dumps(data, indent=2), encoding="utf-8")
     (report_dir / "MANIFEST.sha256").write_text(manifest(report_dir), encoding="utf-8")
