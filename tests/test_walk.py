@@ -9,13 +9,13 @@ import subprocess
 
 import pytest
 
-from pytest_rec.model import Modes, bodies, expect, starting_states
+from pytest_rec.model.behaviour import Modes, bodies, expect, starting_states
 from pytest_rec.simulator.array import Array
 from pytest_rec.simulator.history import HISTORY_DEFECTS
 from pytest_rec.simulator.inventory import load_inventory
 from pytest_rec.simulator.settings import Settings
-from pytest_rec.walk import Generator, kind
-from pytest_rec.walk_shrink import start_path
+from pytest_rec.engine.walk import Generator, kind
+from pytest_rec.engine.walk_shrink import start_path
 
 BODIES = [b for b in bodies() if b]
 ALL_STATES = starting_states() + [Modes(t, "Automatic", r) for t in ("Stack", "Consistency")
@@ -147,8 +147,8 @@ def test_a_short_sequence_shows_each_history_defect(defect):
 
 # ------------------------------------------------------------------ the reproducer script
 def test_a_reproducer_is_posix_sh_without_a_secret(tmp_path):
-    from pytest_rec.reproducer import matrix_case, script
-    from pytest_rec.target import Target, UserSpec
+    from pytest_rec.engine.reproducer import matrix_case, script
+    from pytest_rec.model.target import Target, UserSpec
 
     target = Target(url="https://array.example:5665", kind="array", verify=True,
                     users={"admin": UserSpec("admin", "qa_admin", "REC_ADMIN_PASSWORD"),

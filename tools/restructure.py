@@ -34,7 +34,7 @@ PKG = "pytest_rec"
 MODULES = {
     "pytest_rec.walk": "pytest_rec.engine.walk",
     "pytest_rec.walk_shrink": "pytest_rec.engine.walk_shrink",
-    "pytest_rec.reproducer": "pytest_rec.report.reproducer",
+    "pytest_rec.reproducer": "pytest_rec.engine.reproducer",
     "pytest_rec.client": "pytest_rec.client.rest",
     "pytest_rec.guard": "pytest_rec.client.guard",
     "pytest_rec.transcript": "pytest_rec.client.transcript",

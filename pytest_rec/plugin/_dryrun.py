@@ -44,7 +44,7 @@ def dry_run(config: pytest.Config, run, items: list[pytest.Item], rec_items: lis
                           shared_lane=run.shared_lane, homes=lane_homes(opts.target, groups))
     tenant_sessions = 1 + (1 if tenant_destination else 0)
     run.plan += positive_lines(cases, consistency, opts.depth, tenant_sessions)
-    from ..walk import plan_lines as walk_lines
+    from ..engine.walk import plan_lines as walk_lines
 
     run.plan += walk_lines(opts, len(writable), groups)
     phases: dict[int, str] = dict(active_phases)

@@ -15,7 +15,7 @@ from .. import __version__
 from ..engine.context import write_transcript
 from ..model.matrix import cases_for, lane_runs
 from ..model.target import TargetFileError, load_target
-from ..walk import walk_steps
+from ..engine.walk import walk_steps
 from ._meta import active_named, git_commit, late_change_cases, provenance, target_meta
 from ._options import read_options
 from ._signals import guard_of, last_lines
@@ -57,7 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
     install_signal_guard(config, run)
     _check_before_lanes(config, run)
     if not workerinput and not run.options.dry_run:     # this run's reproducers only (issue 31)
-        from ..reproducer import clear
+        from ..engine.reproducer import clear
 
         clear(run.options.report_dir)
     if run.options.known_deviations:
@@ -370,7 +370,7 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
             "seed_verdict": summary["seed_verdict"], "suite": f"pytest-rec {__version__}",
             "commit": meta["run"]["commit"], "simulator_defects": ",".join(options.sim_defects) or "none"},
             run.ctx.transcript.secrets if run.ctx else _no_secrets())
-    from ..reproducer import link_all   # every deviation of the matrix or of a walk as a script (issue 31)
+    from ..engine.reproducer import link_all   # every deviation of the matrix or of a walk as a script (issue 31)
 
     summary["reproducers"] = link_all(run.ctx.target if run.ctx else _lanes_target(options), summary, report_dir)
     write_summary(report_dir, summary, extra_files)

@@ -12,8 +12,7 @@ from pathlib import Path
 
 from ..model.catalogue import load_catalogue
 from ..errors import TRANSFER_NOT_APPLIED
-from .reasons import known_line, stop_cause
-from .reproducer import reproducer_lines, walk_line
+from .reasons import known_line, reproducer_lines, stop_cause, walk_line
 from .signoff import basis_table, signoff, signoff_lines
 from ..client.transcript import jobs_line, jobs_summary
 
@@ -387,11 +386,8 @@ def deviation_groups(cases: list[dict]) -> list[dict]:
 
 
 def manifest(report_dir: Path) -> str:
-    rows = []
-    for p in sorted(report_dir.rglob("*")):
-        if p.is_file() and p.name != "MANIFEST.sha256":
-            rows.append(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(report_dir).as_posix()}")
-    return "\n".join(rows) + "\n"
+    return "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(report_dir).as_posix()}\n"
+                   for p in sorted(report_dir.rglob("*")) if p.is_file() and p.name != "MANIFEST.sha256")
 
 
 def is_simulator(summary: dict) -> bool:

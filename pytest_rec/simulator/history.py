@@ -28,7 +28,7 @@ HISTORY_DEFECTS = ("refused-recovery-carried", "short-trip-split-automatic", "re
 
 
 class History:
-    """Mixin of ``Array``: the hidden state of the history-dependent defects."""
+    """Mixin of ``Array``: a change the array takes, and the hidden state the history-dependent defects keep of it."""
 
     def _history_state(self) -> dict:
         if not hasattr(self, "_hist"):
@@ -58,6 +58,16 @@ class History:
             h["tenant_refused"].discard(user.name)
             return True
         return False
+
+    def _apply_patch(self, cs: CopySession, body: dict) -> None:
+        """A change the array takes: the rules (``PatchRules._apply_rules``), then what the history
+        defects remember of it."""
+        if cs.type != "REC":
+            return
+        before_modes = (cs.transfer_mode, cs.split_mode, cs.recovery_mode)
+        self._apply_rules(cs, body)
+        if self.defect("refused-recovery-carried") or self.defect("short-trip-split-automatic") or self.defect("refused-split-latched"):  # pragma: no mutate block, defect injection
+            self._history_applied(cs, body, before_modes)
 
     def _history_applied(self, cs: CopySession, body: dict, before: tuple[str, str, str]) -> None:
         """After a change was applied to ``cs`` (``before``: its transfer, split and recovery modes)."""

@@ -137,14 +137,6 @@ class PatchRules:
             return False
         return body.get("transfer_mode", cs.transfer_mode) in ("Stack", "Consistency") and cs.phase == "Suspend"
 
-    def _apply_patch(self, cs: CopySession, body: dict) -> None:
-        if cs.type != "REC":
-            return
-        before_modes = (cs.transfer_mode, cs.split_mode, cs.recovery_mode)
-        self._apply_rules(cs, body)
-        if self.defect("refused-recovery-carried") or self.defect("short-trip-split-automatic") or self.defect("refused-split-latched"):  # pragma: no mutate block, defect injection
-            self._history_applied(cs, body, before_modes)
-
     def _apply_rules(self, cs: CopySession, body: dict) -> None:
         before = cs.transfer_mode
         after = body.get("transfer_mode", before)

@@ -7,9 +7,9 @@ import random
 import pytest
 
 from pytest_rec.errors import Deviation
-from pytest_rec.shapes import transfer_modes
-from pytest_rec.walk import SLOTS, TENANT_STEPS, Generator, Walk, run_walk, walk_steps
-from pytest_rec.walk_shrink import shrink
+from pytest_rec.model.shapes import transfer_modes
+from pytest_rec.engine.walk import SLOTS, TENANT_STEPS, Generator, Walk, run_walk, walk_steps
+from pytest_rec.engine.walk_shrink import shrink
 
 POSITIVE = ("REC-ACCEPT", "REC-RESPONSE", "REC-FORCED-MANUAL", "REC-STICKY-MANUAL", "REC-RECOVERY", "REC-KEEP-OMITTED")
 
@@ -28,7 +28,7 @@ def _finish(rec_ctx, walk: Walk, clients: dict) -> None:
     if walk.finding is None:
         return
     shrink(rec_ctx, walk, clients)
-    from pytest_rec.reproducer import write_walk
+    from pytest_rec.engine.reproducer import write_walk
 
     path = write_walk(rec_ctx, walk)
     rec_ctx.walks.append(walk)

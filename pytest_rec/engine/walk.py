@@ -20,9 +20,9 @@ import random
 from dataclasses import dataclass, field
 
 from .context import RecContext, moved_to
-from .errors import Deviation
+from ..errors import Deviation
 from .judge import show
-from .model import FIELDS, Modes, bodies, expect
+from ..model.behaviour import FIELDS, Modes, bodies, expect
 
 WALK_SEED = 20261204
 DEFAULT_STEPS = 22          # per writable session walked, at depth full

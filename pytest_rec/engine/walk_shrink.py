@@ -9,9 +9,9 @@ matrix's judge (``judge.patch_and_judge``) against the model."""
 
 from __future__ import annotations
 
-from .errors import Blocked, Deviation, TargetError
+from ..errors import Blocked, Deviation, TargetError
 from .judge import patch_and_judge, settled_read
-from .model import Modes, expect
+from ..model.behaviour import Modes, expect
 from .walk import Step, Walk, expected_text
 
 BUDGET = 40             # PATCHes shrinking may spend on one finding

@@ -15,9 +15,9 @@ import json
 import re
 from pathlib import Path
 
-from .model import REFUSALS, JOB_ERROR, Modes, expect
+from ..model.behaviour import REFUSALS, JOB_ERROR, Modes, expect
 
-__all__ = ["write_walk", "write_matrix", "script", "matrix_case", "link_all", "reproducer_lines", "walk_line", "clear"]
+__all__ = ["write_walk", "write_matrix", "script", "matrix_case", "link_all", "clear"]
 
 CASE = re.compile(r"^test_patch\[(\w+)/(\w+)/(\w+) \+ \{(.*)\}\]$")
 
@@ -234,23 +234,3 @@ def link_all(target, summary: dict, report_dir) -> dict[str, str]:
     for case_id, path in (write_matrix(target, summary, report_dir) if target is not None else []):
         out[case_id] = str(Path(path).relative_to(Path(report_dir)))
     return out
-
-
-def reproducer_lines(summary: dict) -> str:
-    """compliance.md's section linking each deviation to its reproducer."""
-    found = summary.get("reproducers") or {}
-    if not found:
-        return ""
-    lines = ["", "## Reproducers", "",
-             "Each deviation as a POSIX sh + curl script for a vendor ticket: `sh FILE [URL]` (passwords from the "
-             "environment variables the target file names; exit 1: the deviation shows, 0: the array behaves, "
-             "2: cannot tell; every session put back).", ""]
-    lines += [f"- [`{path}`]({path}): `{case_id}`" for case_id, path in sorted(found.items(), key=lambda kv: kv[1])]
-    return "\n".join(lines) + "\n"
-
-
-def walk_line(summary: dict) -> str:
-    walk = summary.get("walk") or {}
-    if not walk.get("steps"):
-        return f"off (seed {walk.get('seed', 'not recorded')})"
-    return f"{walk.get('seed')} / {walk.get('steps')}"
