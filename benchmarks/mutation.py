@@ -50,12 +50,12 @@ HOMES = {   # module file -> (module, class)
 }
 SOURCES = tuple(HOMES)
 # tick (issue 16): the order in which jobs settle, which REC-SERIAL relies on (no accepted change lost)
-CALL_UNDER_TEST = ("patch", "_state_refusal", "_apply_patch", "_finish_patch", "_tenant_may", "_finish", "tick")
+CALL_UNDER_TEST = ("patch", "_state_refusal", "_apply_rules", "_finish_patch", "_tenant_may", "_finish", "tick")
 SUPPORTING = ("suspend", "resume", "_finish_suspend", "_finish_resume", "_visible",
               "_local_volume")                               # what the suite uses to reach a state
 FUNCTIONS = CALL_UNDER_TEST + SUPPORTING
 HOME_OF = {   # function -> module file
-    **{fn: "pytest_rec/simulator/rules.py" for fn in ("patch", "_state_refusal", "_apply_patch", "_finish_patch")},
+    **{fn: "pytest_rec/simulator/rules.py" for fn in ("patch", "_state_refusal", "_apply_rules", "_finish_patch")},
     **{fn: "pytest_rec/simulator/tenants.py" for fn in ("_tenant_may", "_visible", "_local_volume")},
     "_finish": "pytest_rec/simulator/jobs.py",
     "tick": "pytest_rec/simulator/jobs.py",

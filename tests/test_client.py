@@ -8,6 +8,7 @@ import pytest
 from pytest_rec.client.rest import Credentials, PlainClient, RecClient
 from pytest_rec.client.guard import Guard
 from pytest_rec.client.transcript import Secrets, Transcript
+from pytest_rec.client.jobs import JobWaiter
 from pytest_rec.errors import RequestBlocked, TargetError
 
 ADMIN = Credentials("admin", "qa_admin", "sim-admin-Pa55")
@@ -264,3 +265,25 @@ def test_list_stops_on_a_next_href_loop_and_on_too_many_pages():
     with pytest.raises(TargetError, match="more than 5 pages"):
         many.list_copysessions(max_pages=5)
     assert len(sent) == 5
+
+
+@pytest.mark.parametrize("latency", [0.25, 2.0])
+def test_a_job_much_longer_than_the_others_is_noticed_within_one_poll_interval(latency, monkeypatch):
+    """Issue 29: the polls of a job that runs ten times as long as the ones before never sleep past its
+    end by more than one poll interval (the old back-off grew to 5 s a sleep)."""
+    import pytest_rec.client.jobs as client_module
+
+    jobs = _VirtualJobs(latency)
+    monkeypatch.setattr(client_module, "time", jobs)
+    client = RecClient("http://127.0.0.1:9", ADMIN)
+    monkeypatch.setattr(client, "get_job", jobs.get_job)
+    for k in range(6):
+        jobs.start_job()
+        client.wait_job(k, 600)
+    interval = client.waiter.interval()
+    jobs.latency = latency * 10
+    jobs.start_job()
+    result = client.wait_job(99, 600)
+    assert 0 <= result.waited - latency * 10 <= interval + 2 * jobs.read_cost, (result.waited, interval)
+    assert interval <= max(JobWaiter.CAP, latency * 0.1) + 1e-9
+    client.close()

@@ -117,7 +117,11 @@ def test_the_last_lane_to_end_its_restore_sweeps_once(tmp_path):
     assert not first.sweeper(0)                  # lane 1 has not ended its restore
     last.put_back(1)
     assert last.sweeper(1)
-    assert not first.sweeper(0) and not last.sweeper(1)     # one sweep per run
+    assert not first.sweeper(0) and not last.sweeper(1)     # one sweep for these two lanes
+    late = WayBack(path, lanes=3)
+    late.start(2)                                # a lane xdist started after the sweep: it sweeps again
+    late.put_back(2)
+    assert late.sweeper(2) and not first.sweeper(0)
     assert not WayBack(None).sweeper(0)          # one process: its own last read covers every session
 
 

@@ -101,7 +101,7 @@ def test_shared_session_checks_stay_in_one_lane_and_the_rest_is_handed_out_heavi
     assert set(lanes) == {"rec-lane-0", "rec-lane-1", "rec-lane-2", "rec-lane-shared", "None"}, out.stdout.lines[-20:]
     shared = {"test_tenant_refused_on_each_local_side", "test_tenant_allowed_on_own_session",
               "test_tenant_allowed_on_own_destination_session", "test_suspend_first_on_named_active_sessions",
-              "test_non_rec_session_refused"}
+              "test_non_rec_session_refused", "test_walk_tenant"}
     assert lanes["rec-lane-shared"] == shared, lanes
     for k in range(3):
         assert lanes[f"rec-lane-{k}"] == {"test_patch"}, lanes
@@ -148,7 +148,7 @@ def test_default_command_overlaps_lanes_and_is_compliant(tmp_path):
     assert max(s for s, _ in spans) < min(e for _, e in spans), spans       # the lanes overlap in time
     assert len(writers) == 3 and all(len(w) == 1 for w in writers.values()), writers   # one lane per session
     shared = {"test_tenant_refused_on_each_local_side", "test_tenant_allowed_on_own_session",
-              "test_non_rec_session_refused"}
+              "test_non_rec_session_refused", "test_walk_tenant"}
     lanes_of_shared = set()
     for f in out.glob("transcript.gw*.jsonl"):
         if any(json.loads(line)["case"].split("[")[0] in shared for line in f.read_text().splitlines()):

@@ -259,7 +259,7 @@ def test_collect_only_lists_the_checks_and_judges_nothing(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "pytest", *SUITE, "--co", "--rec-report-dir", str(out)],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:]
-    assert "pytest-rec: collect only: 376 check(s) listed; nothing was sent" in proc.stdout, proc.stdout[-1500:]
+    assert "pytest-rec: collect only: 379 check(s) listed; nothing was sent" in proc.stdout, proc.stdout[-1500:]
     assert "VERDICT" not in proc.stdout
     assert not (out / "compliance.json").exists()
 

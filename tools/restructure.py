@@ -32,6 +32,9 @@ PKG = "pytest_rec"
 
 # old module -> new module (the data of this change; everything else follows from it)
 MODULES = {
+    "pytest_rec.walk": "pytest_rec.engine.walk",
+    "pytest_rec.walk_shrink": "pytest_rec.engine.walk_shrink",
+    "pytest_rec.reproducer": "pytest_rec.engine.reproducer",
     "pytest_rec.client": "pytest_rec.client.rest",
     "pytest_rec.guard": "pytest_rec.client.guard",
     "pytest_rec.transcript": "pytest_rec.client.transcript",

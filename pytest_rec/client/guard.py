@@ -38,6 +38,7 @@ class Guard:
         # a session whose change (PATCH, suspend, resume) lost its reply: it may have been taken, and a
         # job of it may still run; no check uses it again, and the restore waits before it reads it
         self.lost: dict[int, float] = {}
+        self.writes: dict[int, int] = {}    # changes taken (202) per session: a cached read is stale after others
         self._job_session: dict[int, int] = {}
         self._ended: set[int] = set()       # jobs of this run seen to end (GET /job said so)
         self._lock = threading.Lock()
@@ -53,6 +54,12 @@ class Guard:
             return              # no job reference: REC-RESPONSE's finding, judged elsewhere
         with self._lock:
             self._job_session[job_id] = sid
+            self.writes[sid] = self.writes.get(sid, 0) + 1
+
+    def writes_elsewhere(self, sid: int) -> int:
+        """How many changes this process's clients had taken (202) on sessions other than ``sid``."""
+        with self._lock:
+            return sum(self.writes.values()) - self.writes.get(sid, 0)
 
     def note_job_ended(self, job_id: int) -> None:
         with self._lock:

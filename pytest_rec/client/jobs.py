@@ -20,7 +20,13 @@ JOB_ENDED = ("Success", "Error", "Partial_Error", "Canceled")     # the end stat
 
 # --------------------------------------------------------------------------- job waiter
 class JobWaiter:
-    """Polls a job with back-off that adapts to the job durations seen so far."""
+    """Polls a job from the job time it has learned (issue 29): the first read just before the time the
+    jobs seen so far took, then short steps that grow, never past one poll interval (``interval``): a
+    job's end is noticed at most one poll interval late, however much longer than the others it ran."""
+
+    AIM = 0.95          # the first read: just before the learned job time (jobs vary; a read is cheap)
+    PROBE = 0.9         # a job found ended at the first read teaches less: the estimate never drifts up
+    CAP = 0.25          # seconds: the longest poll interval for jobs of up to 2.5 s (10% of longer ones)
 
     def __init__(self) -> None:
         self.typical = 0.0           # moving estimate of job duration (seconds)
@@ -29,11 +35,21 @@ class JobWaiter:
         self._lock = threading.Lock()
 
     def first_delay(self) -> float:
-        return 0.0 if self.typical < 0.01 else self.typical * 0.95
+        return 0.0 if self.typical < 0.01 else self.typical * self.AIM
 
     def miss_step(self) -> float:
         """The wait after a read that found the job still running: short, the job is about to end."""
         return max(0.005, self.typical * 0.08)
+
+    def interval(self) -> float:
+        """The poll interval: no sleep between two reads of a job is longer (the most a job's end is
+        noticed late, once its first read has been sent)."""
+        return max(self.miss_step(), self.CAP, self.typical * 0.1)
+
+    def next_delay(self, delay: float, polls: int) -> float:
+        """After a read that found the job running: short steps that grow (the job is usually about to end),
+        never past ``interval``."""
+        return min(self.interval(), self.miss_step() if polls == 1 else delay * 1.5)
 
     def observe(self, duration: float, polls: int) -> None:
         with self._lock:
@@ -92,7 +108,7 @@ class JobCalls:
                 # the job ended between the previous poll and this one; with one poll we may have
                 # waited too long, so aim a little earlier next time
                 if not at_once:
-                    self.waiter.observe((previous + sent) / 2 if polls > 1 else sent * 0.9, polls)
+                    self.waiter.observe((previous + sent) / 2 if polls > 1 else sent * self.waiter.PROBE, polls)
                 return JobResult(body, polls, waited)
             previous = sent
             waiting(f"job {job_id} still {body.get('status')!r}", start)
@@ -101,8 +117,7 @@ class JobCalls:
                 held = self.guard.hold_session_of_job(job_id, f"its job {job_id} never ended within {timeout:.0f} s") \
                     if self.guard is not None else None
                 raise TargetError(text + (f"; session {held} is set aside for the rest of the run" if held else ""))
-            # after a miss, short steps that grow: the job is usually about to end
-            delay = min(5.0, self.waiter.miss_step() if polls == 1 else delay * 1.5)
+            delay = self.waiter.next_delay(delay, polls)
 
     def run_job(self, resp: httpx.Response, what: str, timeout: float) -> JobResult:
         body = self.expect_ok(resp, what, codes=(202,))

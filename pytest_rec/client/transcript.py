@@ -98,6 +98,7 @@ class Transcript:
         self.case = "setup"                         # the check (case id) that sends the next exchanges
         self.server_errors: list[Exchange] = []     # answers 5xx other than 503 (REC-NO-5XX evidence)
         self.longest_settle = 0.0                   # longest time a GET lagged a job's Success (seconds)
+        self.typical_lag = 0.0                      # a moving estimate of that lag lately (judge.learned_lag)
         self.settled_reads = 0                      # reads that showed a job's change (the settle window adapts)
         self.unapplied_kinds: set = set()           # kinds of change that once showed nothing in the window (fail fast)
         self.exchanges: list[Exchange] = []
@@ -124,3 +125,40 @@ class Transcript:
             listeners = list(self.listeners)
         for fn in listeners:
             fn(ex)
+
+    def jobs_by_case(self) -> dict[str, int]:
+        """Jobs the array took (a 202 to a PATCH, suspend or resume) per check, setup steps included;
+        "setup" and "restore" for those outside any check (the write probe, putting sessions back)."""
+        out: dict[str, int] = {}
+        for ex in self.exchanges:
+            if ex.status == 202 and ex.method in ("PATCH", "POST") and "/copysession/" in ex.path:
+                out[ex.case or "setup"] = out.get(ex.case or "setup", 0) + 1
+        return out
+
+
+OUTSIDE_CHECKS = ("setup", "restore")
+
+
+def jobs_summary(by_case: dict[str, int], case_ids: list[str]) -> dict:
+    """Jobs per check of the run (issue 29): every job the array took, setup steps, the write probe and
+    the restore included, over the checks that ran; the matrix apart (its cases' own setup jobs included)."""
+    matrix = [c for c in case_ids if c.startswith("test_patch[")]
+    total = sum(by_case.values())
+    in_matrix = sum(by_case.get(c, 0) for c in matrix)
+    outside = sum(by_case.get(k, 0) for k in OUTSIDE_CHECKS)
+    return {"total": total, "checks": len(case_ids),
+            "per_check": round(total / len(case_ids), 2) if case_ids else None,
+            "matrix": {"cases": len(matrix), "jobs": in_matrix,
+                       "per_case": round(in_matrix / len(matrix), 2) if matrix else None},
+            "outside_checks": outside}
+
+
+def jobs_line(jobs: dict | None) -> str | None:
+    """The summary's jobs as one row of compliance.md's run table."""
+    if not jobs or not jobs.get("total"):
+        return None
+    m = jobs["matrix"]
+    matrix = f"; matrix: {m['jobs']} for {m['cases']} cases ({m['per_case']} per case)" if m["cases"] else ""
+    return (f"| Jobs the array ran (PATCH, suspend, resume; setup included) | {jobs['total']} for {jobs['checks']} "
+            f"checks ({jobs['per_check']} per check){matrix}; outside any check (write probe, restore): "
+            f"{jobs['outside_checks']} |")

@@ -39,6 +39,8 @@ class Options:
     fuzz_seed: int = 20261127
     known_deviations: str | None = None
     lanes: int | None = None            # --rec-lanes; None: as many as -n, else 1
+    walk_seed: int = 20261204           # --rec-walk-seed: the walk's generator (walk.py)
+    walk_steps: int | None = None       # --rec-walk-steps: steps per session walked; None: the default at depth full
 
 
 def make_guard(target: Target) -> Guard:
@@ -71,6 +73,8 @@ class RecContext:
     probed: dict = field(default_factory=dict)   # id(client) -> why that user writes no more (None: probed)
     set_aside: dict = field(default_factory=dict)   # writable sessions never written: they read a mode the PATCH cannot set
     suspend_first_phases: set = field(default_factory=set)   # active phases REC-SUSPEND-FIRST was judged from
+    walks: list = field(default_factory=list)    # the walks that found something (walk.Walk), for the report
+    walk_generator: Any = None         # the one walk.Generator of this process's writable-session walks
 
     @property
     def strict(self) -> bool:

@@ -146,8 +146,13 @@ def settled_read(reader: RecClient, target: Target, sid: int, want, before=None,
     kind = change_kind(before, wanted)
     unapplied = transcript.__dict__.setdefault("unapplied_kinds", set())
     window = settle_window(target, transcript, patient and kind not in unapplied)
+    # one read where several were made (issue 29): on an array whose reads lag, the first read waits for
+    # the lag the run has learned, instead of reading at once and again every few milliseconds
+    slept = learned_lag(transcript) if before is not None and wanted and before not in wanted else 0.0
+    if slept:
+        time.sleep(min(slept, window))
     st = state_of(reader.get_copysession(sid), target)
-    delay = 0.02
+    reads, delay = 1, 0.02
 
     # a read that shows neither the state before nor the one wanted (an older state, a change half shown)
     # is given only the short window of the run's own lags, never the profile's whole one
@@ -160,15 +165,32 @@ def settled_read(reader: RecClient, target: Target, sid: int, want, before=None,
         time.sleep(min(delay, max(0.0, limit(st) - (time.monotonic() - start))))
         delay = min(delay * 1.6, 1.0)
         st = state_of(reader.get_copysession(sid), target)
+        reads += 1
         waiting(f"session {sid} to read {' or '.join(sorted(m.label() for m in wanted))} after its job "
                 f"(it still reads {st.modes.label()})", start)
     if st.modes in wanted:
         lag = time.monotonic() - start
         transcript.longest_settle = max(getattr(transcript, "longest_settle", 0.0), lag)
         transcript.settled_reads = getattr(transcript, "settled_reads", 0) + 1
+        if before is not None and before not in wanted:     # a first read that showed it teaches a shorter lag
+            learn_lag(transcript, lag if reads > 1 else slept * 0.9)
     elif kind is not None and st.modes == before:
         unapplied.add(kind)          # nothing of it showed in the whole window: its kind fails fast from now on
     return st
+
+
+LAG_MIN = 0.02        # seconds: a learned lag below this is no lag (read at once)
+
+
+def learned_lag(transcript) -> float:
+    """The lag the run's reads showed after a change, lately (a moving estimate; 0 when they do not lag)."""
+    lag = getattr(transcript, "typical_lag", 0.0)
+    return lag * 0.95 if lag >= LAG_MIN else 0.0
+
+
+def learn_lag(transcript, lag: float) -> None:
+    old = getattr(transcript, "typical_lag", None)
+    transcript.typical_lag = lag if old is None else 0.7 * old + 0.3 * lag
 
 
 def change_kind(before, wanted: set) -> tuple | None:

@@ -36,14 +36,20 @@ class SessionPool:
     def __init__(self, operator: Operator, sids: list[int]):
         self.operator, self.sids = operator, list(sids)
         self.known: dict[int, SessionState | None] = {sid: None for sid in sids}
+        self.marks: dict[int, int] = {}         # changes to other sessions when each state was known
         self.last: int | None = None
         self.findings: list[Deviation] = []     # setup steps answered wrongly, that a detour got around
 
+    def _elsewhere(self, sid: int) -> int:
+        return getattr(self.operator.admin, "guard", None) and self.operator.admin.guard.writes_elsewhere(sid) or 0
+
     def state(self, sid: int) -> SessionState:
+        """The session's last verified state; read again once this process has changed another session
+        since (an array that leaks a change from one session to another: judge from a fresh read)."""
         st = self.known.get(sid)
-        if st is None:
+        if st is None or self.marks.get(sid) != self._elsewhere(sid):
             st = self.operator.read(sid)
-            self.known[sid] = st
+            self.note(sid, st)
         return st
 
     def forget(self, sid: int) -> None:
@@ -51,6 +57,7 @@ class SessionPool:
 
     def note(self, sid: int, st: SessionState | None) -> None:
         self.known[sid] = st
+        self.marks[sid] = self._elsewhere(sid)
 
     def _may(self, sid: int, start: Modes, then: str | None) -> bool:
         wb = self.operator.wayback

@@ -74,11 +74,14 @@ class LaneRows:
 
     def sweeper(self, lane: int) -> bool:
         """After this lane's ``put_back``: whether it is the one lane that reads every lane's sessions once
-        more (every other lane has ended its restore, and no other lane took the sweep first)."""
+        more (every other lane that started has ended its restore, and no other lane took this sweep)."""
         if self.path is None or not self.others_put_back(lane):
             return False
+        # one sweep per number of lanes that have ended: a lane that started after an earlier sweep (xdist
+        # handed it its work late) sweeps again when it ends last
         try:
-            os.close(os.open(self.path.with_suffix(".sweep"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            os.close(os.open(self.path.with_suffix(f".sweep{len(self.restored | {lane})}"),
+                             os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except FileExistsError:
             return False
         return True

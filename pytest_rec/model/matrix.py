@@ -148,3 +148,90 @@ def setup_jobs(ordered: list[Case], start: Modes | None = None) -> int:
         jobs += len(setup_path(here, c.start)) if here else 1
         here = c.end
     return jobs
+
+
+ORDER = ("Synchronous", "Stack", "Consistency")    # the way back's order (wayback.ORDER): a pioneer goes later
+WARM_UP = 4          # accepted cases a lane keeps to trips that need no proof, while the pioneers make them
+
+
+def plan_lanes(cases: list[Case], homes: list[Modes | None]) -> list[list[Case]]:
+    """One path through the state graph per lane (issue 29), each from its session's home (the state the
+    target file pins it in; None: unknown): the lane with the least expected jobs takes the next case,
+    from where its own last case left the session when the matrix has one there (a self-loop or a refusal
+    first, then a case whose end state still has cases), else it jumps (setup jobs) to the nearest state
+    with the largest surplus of cases starting there over cases ending there. So each lane's first case
+    needs no setup job when its home is a starting state, the jumps are about as few as the graph's
+    imbalance allows, and the lanes' expected jobs stay about equal. While a lane whose home is not
+    Synchronous is warming up (its first ``WARM_UP`` accepted cases), it takes only trips that need no
+    proven way back (its home's transfer mode, or a later one: a pioneer's trip, wayback.py), and a
+    Synchronous lane takes changes of transfer mode first: the proofs the others need come early, so no
+    lane waits for another's proof."""
+    remaining: dict[Modes, list[Case]] = defaultdict(list)
+    for c in sorted(cases, key=lambda c: c.id):
+        remaining[c.start].append(c)
+    n = max(1, len(homes))
+    here: list[Modes | None] = list(homes) + [None] * (n - len(homes))
+    load, taken = [0.0] * n, [0] * n
+    out: list[list[Case]] = [[] for _ in range(n)]
+
+    def may(k: int, case: Case) -> bool:
+        home = homes[k] if k < len(homes) else None
+        if home is None or taken[k] >= WARM_UP or home.transfer_mode not in ORDER:
+            return True
+        to = case.end.transfer_mode
+        return to == home.transfer_mode or ORDER.index(to) > ORDER.index(home.transfer_mode)
+
+    def cost(a: Modes | None, b: Modes) -> int:
+        return 1 if a is None else len(setup_path(a, b))
+
+    while any(remaining.values()):
+        k = min(range(n), key=lambda j: (load[j], j))
+        pos = here[k]
+        options = [c for c in remaining.get(pos, []) if may(k, c)] if pos is not None else []
+        if not options:
+            incoming: dict[Modes, int] = defaultdict(int)
+            for lst in remaining.values():
+                for c in lst:
+                    incoming[c.end] += 1
+            states = [s for s, lst in remaining.items() if lst and any(may(k, c) for c in lst)] or \
+                [s for s, lst in remaining.items() if lst]
+            target = max(states, key=lambda s: (-cost(pos, s), len(remaining[s]) - incoming[s], s.label()))
+            load[k] += cost(pos, target)
+            here[k] = pos = target
+            options = [c for c in remaining[pos] if may(k, c)] or list(remaining[pos])
+        home = homes[k] if k < len(homes) else None
+        pioneer = home is not None and home.transfer_mode == ORDER[0] and taken[k] < WARM_UP
+
+        balance: dict[Modes, int] = defaultdict(int)      # cases left starting at a state less ending there
+        for lst in remaining.values():
+            for c in lst:
+                balance[c.start] += 1
+                balance[c.end] -= 1
+
+        def rank(c: Case):
+            moves = c.end.transfer_mode != pos.transfer_mode
+            return (not moves if pioneer else False, c.end != pos and not remaining[c.end],
+                    c.end != pos and not c.expectation.accepted, -balance[c.end], -len(remaining[c.end]), c.id)
+        case = min(options, key=rank)
+        remaining[pos].remove(case)
+        out[k].append(case)
+        accepted = case.expectation.accepted
+        load[k] += 1.0 if accepted else REFUSED_WEIGHT
+        taken[k] += 1 if accepted else 0
+        here[k] = case.end
+    return out
+
+
+def lane_runs(cases: list[Case], homes: list[Modes | None], lanes: int) -> list[list[Case]]:
+    """The matrix's run for each lane: a path per lane from its session's home (``plan_lanes``) when a
+    home is known; else one job-frugal order cut into runs of about equal jobs (``order``, ``chunk``)."""
+    lanes = max(1, lanes)
+    if not any(homes):
+        return chunk(order(cases), lanes)
+    homes = (list(homes) + [None] * lanes)[:lanes]
+    return plan_lanes(cases, homes)
+
+
+def plan_jobs(run: list[Case], home: Modes | None) -> int:
+    """Jobs of one lane's matrix path: each accepted case's job and the setup jobs between cases."""
+    return sum(1 for c in run if c.expectation.accepted) + setup_jobs(run, home)

@@ -5,7 +5,7 @@ the array refuses at once and when it refuses by job, against the job budget; at
 
 from __future__ import annotations
 
-from .matrix import Case, chunk, full_cases, order, setup_jobs
+from .matrix import Case, full_cases, lane_runs, setup_jobs
 from .shapes import refusal_counts, shapes_for
 
 # REC-SERIAL pairs (suite/test_serial.py): two accepted jobs each, and at most one setup job
@@ -43,15 +43,16 @@ def named_scenario_jobs(consistency: bool, depth: str, writable: int) -> dict[st
 
 def plan_lines(cases: list[Case], writable: list[int], groups: int, latencies=(2.0, 10.0), *,
                depth: str | None = None, consistency: bool = True, active: int | None = None,
-               lane_other: list[float] | None = None, shared_lane: int | None = None) -> list[str]:
+               lane_other: list[float] | None = None, shared_lane: int | None = None,
+               homes: list | None = None) -> list[str]:
     depth = depth or _depth_of(cases)
-    ordered = order(cases)
-    runs = chunk(ordered, max(1, min(groups, len(writable))))
+    runs = lane_runs(cases, homes or [], max(1, min(groups, len(writable))))
+    homes = list(homes or []) + [None] * len(runs)
     lines = [f"pytest-rec dry run: {len(cases)} matrix cases over {len(runs)} session(s); nothing is written"]
     total_jobs = 0
     lane_jobs = []
-    for sid, run in zip(writable, runs):
-        setups = setup_jobs(run)
+    for sid, run, home in zip(writable, runs, homes):
+        setups = setup_jobs(run, home)
         jobs = matrix_jobs(run) + setups
         total_jobs += jobs
         lane_jobs.append(jobs)

@@ -37,11 +37,16 @@ def dry_run(config: pytest.Config, run, items: list[pytest.Item], rec_items: lis
         writable, active, consistency = target.writable, len(target.active), target.has("consistency")
         tenant_destination, active_phases = target.tenant_own_destination is not None, {}
     cases = cases_for(opts.depth, opts.pairwise_seed)
+    from ._xdist import lane_homes
+
     run.plan = plan_lines(cases, writable, groups, depth=opts.depth,
                           consistency=consistency, active=active, lane_other=run.lane_load,
-                          shared_lane=run.shared_lane)
+                          shared_lane=run.shared_lane, homes=lane_homes(opts.target, groups))
     tenant_sessions = 1 + (1 if tenant_destination else 0)
     run.plan += positive_lines(cases, consistency, opts.depth, tenant_sessions)
+    from ..engine.walk import plan_lines as walk_lines
+
+    run.plan += walk_lines(opts, len(writable), groups)
     phases: dict[int, str] = dict(active_phases)
     if opts.target == "sim":
         run.plan += suspend_first_lines(consistency, phases, active)

@@ -38,6 +38,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--rec-fuzz-examples", type=int, default=None, help="schemathesis examples per fuzz test")
     g.addoption("--rec-fuzz-seed", type=int, default=None,
                 help="seed of the generated PATCH bodies (default 20261127; recorded in compliance.json)")
+    g.addoption("--rec-walk-seed", type=int, default=None, metavar="S",
+                help="seed of the walks (seeded sequences of changes judged after each step; default 20261204, "
+                     "printed and recorded in compliance.json: the same seed replays the same walk)")
+    g.addoption("--rec-walk-steps", type=int, default=None, metavar="N",
+                help="steps per session walked (default 22 at depth full, off at other depths; 0 turns the walk off)")
     g.addoption("--rec-lanes", type=int, default=None, metavar="N",
                 help="session lanes: processes that each own writable sessions and overlap their jobs "
                      "(rec-compliance: one per writable session on an array, 1 on the built-in simulator; "
@@ -96,4 +101,7 @@ def read_options(config: pytest.Config) -> Options:
         fuzz_seed=int(config.getoption("--rec-fuzz-seed") or 20261127),
         known_deviations=config.getoption("--rec-known-deviations"),
         lanes=config.getoption("--rec-lanes"),
+        walk_seed=int(config.getoption("--rec-walk-seed") if config.getoption("--rec-walk-seed") is not None
+                      else 20261204),
+        walk_steps=config.getoption("--rec-walk-steps"),
     )

@@ -13,15 +13,16 @@ import pytest
 
 from .. import __version__
 from ..engine.context import write_transcript
-from ..model.matrix import cases_for, chunk, order
+from ..model.matrix import cases_for, lane_runs
 from ..model.target import TargetFileError, load_target
+from ..engine.walk import walk_steps
 from ._meta import active_named, git_commit, late_change_cases, provenance, target_meta
 from ._options import read_options
 from ._signals import guard_of, last_lines
 from ._signals import install as install_signal_guard
 from ._startup import _check_before_lanes, lock_the_target, refuse_if_journal_pending
 from ._state import RUN, RUN_ID, RecRun, run_of
-from ._xdist import LANE, assign_lanes, group_count, worker
+from ._xdist import LANE, assign_lanes, group_count, lane_homes, worker
 
 
 __all__ = ["pytest_configure", "pytest_generate_tests", "pytest_collection_modifyitems", "pytest_collection_finish",
@@ -55,6 +56,10 @@ def pytest_configure(config: pytest.Config) -> None:
         refuse_if_journal_pending(config, run.options.target)
     install_signal_guard(config, run)
     _check_before_lanes(config, run)
+    if not workerinput and not run.options.dry_run:     # this run's reproducers only (issue 31)
+        from ..engine.reproducer import clear
+
+        clear(run.options.report_dir)
     if run.options.known_deviations:
         from ..gate.known import KnownDeviationsError, load_known
 
@@ -82,9 +87,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "rec_case" not in metafunc.fixturenames:
         return
     opts = run_of(metafunc.config).options
-    ordered = order(cases_for(opts.depth, opts.pairwise_seed))
     params = []
-    for k, group in enumerate(chunk(ordered, group_count(metafunc.config))):
+    lanes = group_count(metafunc.config)
+    for k, group in enumerate(lane_runs(cases_for(opts.depth, opts.pairwise_seed), lane_homes(opts.target, lanes),
+                                        lanes)):
         for case in group:
             marks = [pytest.mark.rec(*case.expectation.requirements), pytest.mark.xdist_group(LANE.format(k))]
             params.append(pytest.param(case, id=case.id, marks=marks))
@@ -96,6 +102,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     run = run_of(config)
     opts = run.options
     drop = [i for i in items if i.get_closest_marker("rec_lenient_only" if opts.strict else "rec_strict_only")]
+    if walk_steps(opts) == 0:           # --rec-walk-steps 0, or a depth other than full: no walk (not narrowed)
+        drop += [i for i in items if getattr(i, "originalname", "").startswith("test_walk")]
     if drop:
         run.deselected_own = len(drop)
         config.hook.pytest_deselected(items=drop)
@@ -183,7 +191,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                    rec_read_lag=run.ctx.transcript.longest_settle if run.ctx else None,
                    rec_suspend_first_phases=sorted(run.ctx.suspend_first_phases) if run.ctx else [],
                    rec_exchanges=[len(run.ctx.transcript.exchanges), len(run.ctx.transcript.server_errors)]
-                   if run.ctx else [0, 0], rec_tls=run.tls_fingerprint)
+                   if run.ctx else [0, 0], rec_tls=run.tls_fingerprint,
+                   rec_jobs=run.ctx.transcript.jobs_by_case() if run.ctx else {})
         return
     if not run.active and not run.cases and not (run.interrupted and _runs_the_suite(config)):
         return          # not a run of the suite (a signal before any lane collected still gets its summary)
@@ -254,11 +263,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         for line in deviation_lines(groups, terminalreporter._tw.fullwidth):
             terminalreporter.write_line(line)
         own = run.deselected_own
+        if walk_steps(run.options) and not run.options.dry_run and not nothing_ran:
+            terminalreporter.write_line(f"pytest-rec: walks of seed {run.options.walk_seed}, {walk_steps(run.options)} "
+                                        f"steps per writable session (--rec-walk-seed {run.options.walk_seed} replays them)")
         if run.options.dry_run:
             terminalreporter.write_line("pytest-rec: every check deselected: a dry run writes nothing to the array")
         elif own and not nothing_ran:
+            walks = "; the walks are off (--rec-walk-steps, depth full)" if walk_steps(run.options) == 0 else ""
             terminalreporter.write_line(f"pytest-rec: {own} check(s) deselected by the suite itself: they run only "
-                                        f"{'without' if run.options.strict else 'with'} --rec-strict")
+                                        f"{'without' if run.options.strict else 'with'} --rec-strict{walks}")
         if run.summary.get("stopped") or run.summary.get("interrupted"):
             _quiet_banner(terminalreporter, "pytest-rec: stopped (the line above says why)" if run.summary.get(
                 "stopped") else f"pytest-rec: {run.summary['interrupted']}")
@@ -267,6 +280,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             terminalreporter.write_line(extra)
         if os.environ.get("REC_CLI_RUN") != "1":     # rec-compliance prints it once, as its last line
             terminalreporter.write_line(run.verdict_line, bold=True)
+
+
+def _lanes_target(options):
+    """The target of a run of lanes, for the controller's reproducers (None: the built-in simulator's, which
+    the controller does not know; the walks' reproducers are written by the lanes)."""
+    try:
+        return load_target(options.target) if options.target != "sim" else None
+    except (TargetFileError, OSError):
+        return None
 
 
 def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0) -> int:
@@ -289,6 +311,7 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
             # REC-NO-5XX looks at every answer: how many there were, and how many were 5xx (not 503)
             "exchanges": [len(run.ctx.transcript.exchanges), len(run.ctx.transcript.server_errors)] if run.ctx
             else list(run.lane_exchanges),
+            "jobs_by_case": run.ctx.transcript.jobs_by_case() if run.ctx else dict(run.lane_jobs),
             "provenance": provenance(run),
             # the active phases REC-SUSPEND-FIRST was judged from (every lane's), for its row in the report
             "suspend_first_phases": sorted(run.ctx.suspend_first_phases if run.ctx else run.lane_suspend_first_phases),
@@ -319,6 +342,7 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
                                       "lane testing that session, so rules other than REC-ISOLATION may fail from "
                                       "the same leak: run again with -n 0 to tell them apart")
     summary["exit_code"] = code = exit_code(summary, pytest_status)
+    summary["walk"] = {"seed": options.walk_seed, "steps": walk_steps(options)}
     if options.dry_run:                 # the plan only: an earlier run's reports in the folder stay as they were
         from ..report.summary import write_plan
 
@@ -346,6 +370,9 @@ def write_reports(run: RecRun, pytest_status: int, collected_elsewhere: int = 0)
             "seed_verdict": summary["seed_verdict"], "suite": f"pytest-rec {__version__}",
             "commit": meta["run"]["commit"], "simulator_defects": ",".join(options.sim_defects) or "none"},
             run.ctx.transcript.secrets if run.ctx else _no_secrets())
+    from ..engine.reproducer import link_all   # every deviation of the matrix or of a walk as a script (issue 31)
+
+    summary["reproducers"] = link_all(run.ctx.target if run.ctx else _lanes_target(options), summary, report_dir)
     write_summary(report_dir, summary, extra_files)
     if alluredir:
         from ..report.allure_run import write_run_results

@@ -45,6 +45,7 @@ class RecRun:
     lane_read_lag: float | None = None       # the longest read lag any lane saw (controller of lanes)
     lane_suspend_first_phases: set = field(default_factory=set)  # phases REC-SUSPEND-FIRST was judged from (lanes)
     lane_exchanges: list[int] = field(default_factory=lambda: [0, 0])   # [exchanges, 5xx not 503], every lane
+    lane_jobs: dict[str, int] = field(default_factory=dict)  # jobs per check, every lane (setup, restore summed)
     simulator: Any = None                    # the built-in simulator's process, spawned during collection
     fuzz: Any = None                         # fuzzbodies.Pregenerated, spawned during collection
     wayback: Any = None                      # wayback.WayBack of a lane (its restored row, at the very end)
@@ -65,6 +66,15 @@ class RecRun:
             self.stop_reason = str(excinfo.value.msg)
 
     @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log):
+        """Lanes: each planned matrix run to the worker that owns its session (``_xdist.lane_scheduler``)."""
+        if getattr(config.option, "dist", None) != "loadgroup":
+            return None
+        from ._xdist import lane_scheduler
+
+        return lane_scheduler(config, log)
+
+    @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node, error) -> None:
         """xdist controller: a lane ended. What it knew of the run (a check of the suite ran there; the
         suite stopped it, and why; a signal) comes in its ``workeroutput``, so that the controller's
@@ -79,6 +89,8 @@ class RecRun:
         sent = out.get("rec_exchanges")
         if isinstance(sent, list) and len(sent) == 2:
             self.lane_exchanges = [self.lane_exchanges[0] + sent[0], self.lane_exchanges[1] + sent[1]]
+        for case, n in (out.get("rec_jobs") or {}).items():
+            self.lane_jobs[case] = self.lane_jobs.get(case, 0) + int(n)
         if out.get("rec_tls") and not self.tls_fingerprint:
             self.tls_fingerprint = out["rec_tls"]
         self.lane_suspend_first_phases |= set(out.get("rec_suspend_first_phases") or [])

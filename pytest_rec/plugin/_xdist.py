@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import pytest
 
-__all__ = ["worker", "group_count", "assign_lanes", "hand_out_order", "LANE", "SHARED", "check_weight"]
+__all__ = ["worker", "group_count", "assign_lanes", "hand_out_order", "LANE", "SHARED", "check_weight", "lane_homes",
+           "lane_scheduler"]
 
 LANE = "rec-lane-{}"
 SHARED = "rec-lane-shared"
@@ -49,6 +50,28 @@ def group_count(config: pytest.Config) -> int:
         return max(1, int(n))
     except (TypeError, ValueError):
         return 1
+
+
+def lane_homes(target: str, lanes: int) -> list:
+    """The home of each lane's first session (``writable[k]``) as the target file pins it
+    (``[sessions.baseline.N]``), None where it pins none; [] for the built-in simulator or a file that
+    cannot be read (the run stops on it later, with the reason). The same in every process of a run:
+    collection must be."""
+    if target == "sim":
+        return []
+    from ..model.behaviour import Modes
+    from ..model.target import TargetFileError, load_target
+
+    try:
+        t = load_target(target)
+    except (TargetFileError, OSError):
+        return []
+    homes = []
+    for sid in t.writable[:max(1, lanes)]:
+        pin = t.baseline.get(sid) or {}
+        modes = Modes(pin.get("transfer_mode"), pin.get("split_mode"), pin.get("recovery_mode"))
+        homes.append(modes if all(modes.as_dict().values()) else None)
+    return homes
 
 
 def check_weight(item: pytest.Item) -> float:
@@ -112,3 +135,24 @@ def hand_out_order(free: list[pytest.Item]) -> list[pytest.Item]:
     """The checks outside the matrix, heaviest first (the last handed out are the short ones, so the
     lanes end together); ``rec_last`` checks last. The sort is stable: ties keep their order."""
     return sorted(free, key=lambda i: (i.get_closest_marker("rec_last") is not None, -check_weight(i)))
+
+
+def lane_scheduler(config: pytest.Config, log=None):
+    """xdist's ``loadgroup`` scheduling, but the matrix run planned for lane k (``rec-lane-k``, a path that
+    starts at the home of lane k's session) goes to worker ``gwk``, the worker that owns that session:
+    xdist alone hands the groups out largest first to whichever worker is first in its list."""
+    from xdist.scheduler import LoadGroupScheduling
+
+    class LaneScheduling(LoadGroupScheduling):
+        def _assign_work_unit(self, node) -> None:
+            wid = str((getattr(node, "workerinput", None) or {}).get("workerid", ""))
+            mine = LANE.format(wid[2:]) if wid.startswith("gw") else None
+            if mine in self.workqueue:
+                self.workqueue.move_to_end(mine, last=False)
+            else:      # another worker's lane run stays for that worker while anything else is left
+                others = [s for s in self.workqueue if not (s.startswith("rec-lane-") and s != SHARED)]
+                if others:
+                    self.workqueue.move_to_end(others[0], last=False)
+            super()._assign_work_unit(node)
+
+    return LaneScheduling(config, log)

@@ -1,12 +1,13 @@
 """The verdict's words where a run did not simply pass or fail: why a run stopped before it judged
 anything, in a few words (the last line a CI log shows), the "no new deviations" line that names
-each known deviation's ticket (compliance.md, the HTML front page), and the console's deviation lines."""
+each known deviation's ticket (compliance.md, the HTML front page), the console's deviation lines, and
+compliance.md's walk seed and its section linking each deviation to its reproducer."""
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["deviation_lines", "known_line", "stop_cause"]
+__all__ = ["deviation_lines", "known_line", "stop_cause", "reproducer_lines", "walk_line"]
 
 
 def known_line(summary: dict) -> str:
@@ -58,12 +59,35 @@ def stop_cause(summary: dict) -> str:
 
 
 def deviation_lines(groups: list[dict], width: int) -> list[str]:
-    """One distinct deviation per entry, whole: wrapped to the terminal, never cut."""
+    """One distinct deviation per entry, whole: wrapped to the terminal, never cut; a message of several lines
+    (a walk's shrunk sequence, one step a line) keeps its lines, as one block."""
     import textwrap
 
     out = []
     for g in groups:
         text = f"{g['requirement']}: {g['count']} case(s), e.g. {g['example']}: {g['message']}"
-        out += textwrap.wrap(text, width=max(60, width - 1), initial_indent="  ", subsequent_indent="      ",
-                             break_long_words=False, break_on_hyphens=False) or ["  " + text]
+        for k, line in enumerate(text.split("\n")):
+            out += textwrap.wrap(line, width=max(60, width - 1), initial_indent="  " if k == 0 else "    ",
+                                 subsequent_indent="      ", break_long_words=False,
+                                 break_on_hyphens=False) or ["  " + line]
     return out
+
+
+def reproducer_lines(summary: dict) -> str:
+    """compliance.md's section linking each deviation to its reproducer."""
+    found = summary.get("reproducers") or {}
+    if not found:
+        return ""
+    lines = ["", "## Reproducers", "",
+             "Each deviation as a POSIX sh + curl script for a vendor ticket: `sh FILE [URL]` (passwords from the "
+             "environment variables the target file names; exit 1: the deviation shows, 0: the array behaves, "
+             "2: cannot tell; every session put back).", ""]
+    lines += [f"- [`{path}`]({path}): `{case_id}`" for case_id, path in sorted(found.items(), key=lambda kv: kv[1])]
+    return "\n".join(lines) + "\n"
+
+
+def walk_line(summary: dict) -> str:
+    walk = summary.get("walk") or {}
+    if not walk.get("steps"):
+        return f"off (seed {walk.get('seed', 'not recorded')})"
+    return f"{walk.get('seed')} / {walk.get('steps')}"

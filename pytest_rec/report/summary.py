@@ -12,8 +12,9 @@ from pathlib import Path
 
 from ..model.catalogue import load_catalogue
 from ..errors import TRANSFER_NOT_APPLIED
-from .reasons import known_line, stop_cause
+from .reasons import known_line, reproducer_lines, stop_cause, walk_line
 from .signoff import basis_table, signoff, signoff_lines
+from ..client.transcript import jobs_line, jobs_summary
 
 __all__ = ["build_summary", "requirement_verdicts", "overall", "exit_code", "verdict_line", "render_markdown",
            "deviation_groups", "write_summary", "manifest"]
@@ -152,6 +153,7 @@ def build_summary(cases: list[dict], meta: dict) -> dict:
     seed, seed_why = overall(rows, cases, meta, only_seed=True)
     seed_verdict = {"compliant": "pass", "non-compliant": "fail"}.get(seed, "inconclusive")
     judged_ids = {r["id"] for r in rows if r["judged"]}
+    jobs = meta.get("jobs_by_case") or {}
     _phases_covered(rows, meta)
     return {
         "schema_version": SCHEMA_VERSION,
@@ -173,7 +175,8 @@ def build_summary(cases: list[dict], meta: dict) -> dict:
                    **({"cut_short": c["cut_short"]} if c.get("cut_short") else {}),
                    **({"tickets": c["tickets"]} if c.get("tickets") else {}),
                    **({"known_reasons": c["known_reasons"]} if c.get("known_reasons") else {}),
-                   **({"fixed_tickets": c["fixed_tickets"]} if c.get("fixed_tickets") else {})}
+                   **({"fixed_tickets": c["fixed_tickets"]} if c.get("fixed_tickets") else {}),
+                   **({"jobs": jobs[c["id"]]} if c["id"] in jobs else {})}
                   for c in cases],
         "collected": meta.get("collected", len(cases)),
         # the longest a GET lagged a job's Success before showing the change (seconds; CONTRACT section 1)
@@ -185,6 +188,7 @@ def build_summary(cases: list[dict], meta: dict) -> dict:
         "fixed_known_deviations": sorted({t for c in cases for t in c.get("fixed_tickets", [])}
                                          - {t for c in cases for t in c.get("tickets", [])}),
         "counts": dict(Counter(c["outcome"] for c in cases)),
+        "jobs": jobs_summary(meta.get("jobs_by_case") or {}, [c["id"] for c in cases]),
         "provenance": meta.get("provenance", {}),
         "run": meta["run"],
     }
@@ -232,6 +236,7 @@ def render_markdown(summary: dict) -> str:
              f"| Depth / strict | {summary['depth']} / {'yes' if summary['strict'] else 'no'} |",
              f"| Pairwise seed / fuzzing seed | {summary.get('pairwise_seed') or 'not used (depth is not pairwise)'} / "
              f"{summary.get('fuzz_seed') or 'not recorded'} |",
+             f"| Walk seed / steps per session | {walk_line(summary)} |",
              f"| Suite | pytest-rec {summary['run']['suite_version']} ({summary['run']['commit'][:12]}) |",
              f"| Started / ended | {summary['run']['started']} / {summary['run']['ended']} |",
              f"| Command | `{summary['run']['command']}` |"]
@@ -251,6 +256,7 @@ def render_markdown(summary: dict) -> str:
         lines.append(f"| Interrupted | {summary['interrupted']} |")
     if summary.get("longest_read_lag") is not None:
         lines.append(f"| Longest read lag after a job | {summary['longest_read_lag']} s |")
+    lines += [jobs_line(summary.get("jobs"))] if jobs_line(summary.get("jobs")) else []
     if summary.get("exchanges_checked"):
         lines.append(f"| REC-NO-5XX: answers checked | {summary['exchanges_checked']} HTTP exchanges, "
                      f"{summary.get('server_errors', 0)} answered 5xx other than 503 |")
@@ -380,11 +386,8 @@ def deviation_groups(cases: list[dict]) -> list[dict]:
 
 
 def manifest(report_dir: Path) -> str:
-    rows = []
-    for p in sorted(report_dir.rglob("*")):
-        if p.is_file() and p.name != "MANIFEST.sha256":
-            rows.append(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(report_dir).as_posix()}")
-    return "\n".join(rows) + "\n"
+    return "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(report_dir).as_posix()}\n"
+                   for p in sorted(report_dir.rglob("*")) if p.is_file() and p.name != "MANIFEST.sha256")
 
 
 def is_simulator(summary: dict) -> bool:
@@ -422,7 +425,7 @@ def write_summary(report_dir: Path, summary: dict, extra_files: dict | None = No
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "compliance.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    (report_dir / "compliance.md").write_text(render_markdown(summary), encoding="utf-8")
+    (report_dir / "compliance.md").write_text(render_markdown(summary) + reproducer_lines(summary), encoding="utf-8")
     for name, data in (extra_files or {}).items():
         (report_dir / name).write_text(json.dumps(data, indent=2), encoding="utf-8")
     (report_dir / "MANIFEST.sha256").write_text(manifest(report_dir), encoding="utf-8")

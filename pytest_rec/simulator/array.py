@@ -10,6 +10,7 @@ state and composes one mixin per concern, each in its own module:
 - ``tenants.Tenants``: which sessions a tenant user sees and may change;
 - ``suspend.SuspendResume``: suspend and resume;
 - ``faults.Faults``: injected faults (busy, drop, copy path down, hung jobs);
+- ``history.History``: the hidden state of the history-dependent defects (issue 31);
 - ``defects.DefectSwitches`` (``self.defect``): the defect profiles, asked by name.
 
 Every public method takes already-parsed request parts and returns a ``Reply``. One lock
@@ -30,6 +31,7 @@ import time
 from .auth import Auth, LoginSession
 from .defects import DefectSwitches
 from .faults import Faults
+from .history import History
 from .inventory import CopySession, Inventory, load_inventory, with_odd_neighbours, with_writable
 from .jobs import Job, Jobs
 from .reads import Reads
@@ -44,7 +46,7 @@ __all__ = ["Array", "Settings", "Reply", "error", "LoginSession", "Job", "ERRORS
            "PATCH_FIELDS", "TRANSFER_MODES", "SPLIT_MODES", "RECOVERY_MODES"]
 
 
-class Array(Auth, Jobs, Reads, PatchRules, Tenants, SuspendResume, Faults):
+class Array(Auth, Jobs, Reads, PatchRules, Tenants, SuspendResume, Faults, History):
     """The simulated storage system."""
 
     def __init__(self, inventory: Inventory | None = None, settings: Settings | None = None):

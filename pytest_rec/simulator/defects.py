@@ -166,6 +166,24 @@ _DEFECTS = [
            "change that lands after its job ended and after the settle window (a run keeps the array busy, "
            "so it lands after the restore).",
            frozenset({"REC-ACCEPT"})),
+    # issue 31: history-dependent defects (simulator/history.py), each invisible to every single change
+    Defect("refused-recovery-carried",
+           "After a refused PATCH that carried recovery_mode, the next accepted change that leaves recovery_mode "
+           "out takes the refused body's recovery_mode (the last refused body is remembered).",
+           frozenset({"REC-KEEP-OMITTED"})),
+    Defect("short-trip-split-automatic",
+           "Back to Synchronous without split_mode after a short trip (at most four changes while asynchronous, "
+           "one of them between Stack and Consistency), the split reads Automatic instead of Manual (the "
+           "firmware counts the trip's changes).",
+           frozenset({"REC-STICKY-MANUAL"})),
+    Defect("refused-split-latched",
+           "A split_mode refused because the session stays asynchronous is latched until a change sends "
+           "split_mode, and applied at the next return to Synchronous without split_mode.",
+           frozenset({"REC-STICKY-MANUAL"})),
+    Defect("tenant-refusal-remembered",
+           "A tenant refusal is remembered for the login: the user's next PATCH is refused 403 too, also on a "
+           "session of its own tenant.",
+           frozenset({"REC-TENANT-ALLOW"})),
 ]
 
 DEFECTS: dict[str, Defect] = {d.name: d for d in _DEFECTS}

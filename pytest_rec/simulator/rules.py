@@ -55,10 +55,14 @@ class PatchRules:
                     return error(400, key)
             if "split_mode" in body and body.get("transfer_mode") in ("Stack", "Consistency"):
                 if not (self.defect("split-accepted-when-async") or self.defect("refused-split-applied")):  # pragma: no mutate, defect injection
+                    if self.defect("refused-recovery-carried") or self.defect("refused-split-latched") or self.defect("tenant-refusal-remembered"):  # pragma: no mutate block, defect injection
+                        self._history_refused(caller.user, cs, body, "split_mode")
                     return error(400, "split_mode")
             if self.settings.refusals == "immediate" and not self._refused_split_applied(cs, body):
                 refusal = self._state_refusal(caller.user, cs, body)
                 if refusal:
+                    if self.defect("refused-recovery-carried") or self.defect("refused-split-latched") or self.defect("tenant-refusal-remembered"):  # pragma: no mutate block, defect injection
+                        self._history_refused(caller.user, cs, body, refusal[1])
                     return error(refusal[0], refusal[1])
             if self.settings.patch_500_body and self.body_fails(body):  # pragma: no mutate block, fault injection
                 return error(500, "injected fault")
@@ -80,6 +84,8 @@ class PatchRules:
         """(status, factor, message) when the session's state forbids the change, else None."""
         if user.tenant is not None and "split_mode" in body and self.defect("tenant-split-refused"):  # pragma: no mutate block, defect injection
             return 403, "split_mode", "split_mode can be changed by an administrator only"
+        if user.tenant is not None and self.defect("tenant-refusal-remembered") and self._history_tenant_refusal(user):  # pragma: no mutate block, defect injection
+            return 403, "tenant-remembered", "The local volume does not belong to the tenant of the user"
         if not self._tenant_may(user, cs):
             if not (self.defect("tenant-check-skipped-with-transfer") and "transfer_mode" in body):  # pragma: no mutate, defect injection
                 return 403, "tenant", "The local volume does not belong to the tenant of the user"
@@ -112,6 +118,8 @@ class PatchRules:
             cs.split_mode = job.payload["body"]["split_mode"]          # the refused field is taken too
             return 400, "split_mode", "split_mode can be given for synchronous transfer mode only"
         if refusal:
+            if self.defect("refused-recovery-carried") or self.defect("refused-split-latched") or self.defect("tenant-refusal-remembered"):  # pragma: no mutate block, defect injection
+                self._history_refused(job.payload["user"], cs, job.payload["body"], refusal[1])
             return refusal
         if self.settings.read_lag:  # pragma: no mutate block, fault injection
             self._remember_old_modes(cs)
@@ -129,9 +137,7 @@ class PatchRules:
             return False
         return body.get("transfer_mode", cs.transfer_mode) in ("Stack", "Consistency") and cs.phase == "Suspend"
 
-    def _apply_patch(self, cs: CopySession, body: dict) -> None:
-        if cs.type != "REC":
-            return
+    def _apply_rules(self, cs: CopySession, body: dict) -> None:
         before = cs.transfer_mode
         after = body.get("transfer_mode", before)
         if self.defect("consistency-never-applied") and after == "Consistency" != before:  # pragma: no mutate block, defect injection

@@ -127,7 +127,7 @@ def _patch_bad_id(rec_ctx, text: str, requirement: str) -> None:
         guard.allow_absent(int(text))
     else:
         guard.allow_bad_id(text)
-    before, wrong = _quiet(rec_ctx.fingerprints(exclude=set())), []
+    before, wrong, leaked = _quiet(rec_ctx.fingerprints(exclude=set())), [], []
     for body in ({"recovery_mode": "Manual"}, {"recovery_mode": "Automatic"}):
         probe = rec_ctx.admin.request("GET", f"/copysession/{text}")
         if probe.status_code == 200:
@@ -145,11 +145,18 @@ def _patch_bad_id(rec_ctx, text: str, requirement: str) -> None:
         changed = sorted(sid for sid in set(before) | set(after) if before.get(sid) != after.get(sid))
         for sid in changed:
             rec_ctx.pool.forget(sid)
-            wrong.append(f"{json.dumps(body)} changed session {sid}: {before.get(sid)} -> {after.get(sid)}")
+            # refused, yet a session no process writes changed: with lanes, another lane's change may
+            # have leaked onto it meanwhile (REC-ISOLATION); alone in the run, this PATCH changed it
+            (leaked if rec_ctx.workers > 1 and resp.status_code in ID_REFUSALS else wrong).append(
+                f"{json.dumps(body)} changed session {sid}: {before.get(sid)} -> {after.get(sid)}")
         before = after
     if wrong:
         raise Deviation({requirement}, f"PATCH /copysession/{text} (copysession_id is a required integer), "
                                        f"expected 400 or 404 and no change: {'; '.join(wrong)}")
+    if leaked:
+        raise Deviation({"REC-ISOLATION"}, f"PATCH /copysession/{text} was refused, and meanwhile a session no "
+                        f"process of the run writes changed: {'; '.join(leaked)} (with lanes, another lane's "
+                        "change may have leaked onto it; -n 0 tells the two apart)")
 
 
 @pytest.mark.rec("REC-BAD-INPUT")
