@@ -125,6 +125,29 @@ def test_the_last_lane_to_end_its_restore_sweeps_once(tmp_path):
     assert not WayBack(None).sweeper(0)          # one process: its own last read covers every session
 
 
+def test_lanes_waiting_for_each_other_stop_waiting(tmp_path):
+    """Two lanes that each wait for a proof only the other could bring, the other lanes gone (their
+    context never came up): neither waits out PATIENCE; the session stays home (the check blocks)."""
+    import time
+
+    path = tmp_path / "wayback.jsonl"
+    lanes = [WayBack(path, expected=[1, 2, 3], lanes=4) for _ in range(4)]
+    for i in (0, 2):
+        lanes[i].start(i)
+    lanes[0].home(1, "Consistency")
+    lanes[2].home(3, "Consistency")
+    lanes[0].home(2, "Synchronous")
+    for gone in (1, 3):
+        lanes[gone].finished(gone)                   # what lane_gone writes
+    assert lanes[0].others_at_work()                 # lane 2 is at work
+    lanes[2]._share({"wait": 2, "on": True})         # lane 2 waits (for lane 0's proof)
+    began = time.monotonic()
+    why = lanes[0].departure(1, "Synchronous", wait=True)
+    assert "not proven yet" in why and time.monotonic() - began < 5
+    lanes[2]._share({"wait": 2, "on": False})
+    assert lanes[0].others_at_work()
+
+
 # ---------------------------------------------------------------- the rule itself (no array)
 def test_a_session_leaves_home_only_along_a_proven_way_back():
     wb = WayBack()

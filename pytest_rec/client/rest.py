@@ -18,6 +18,7 @@ import ssl
 import threading
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +29,7 @@ from .guard import API, Guard, GuardedTransport
 from .jobs import JobCalls, JobWaiter
 from .transcript import REDACTED, Exchange, Transcript, redact_body
 
-__all__ = ["Credentials", "RecClient", "PlainClient", "make_http", "ssl_context", "send_recorded", "send_busy_aware",
+__all__ = ["Credentials", "RecClient", "restoring", "PlainClient", "make_http", "ssl_context", "send_recorded", "send_busy_aware",
            "tls_hint", "retry_after_seconds"]
 
 
@@ -171,6 +172,19 @@ class Credentials:
     key: str            # "admin", "tenant", ...
     name: str
     password: str = field(repr=False)
+
+
+@contextmanager
+def restoring(client: "RecClient", retries: int = 5):
+    """Putting sessions back: a 503 is retried at least ``retries`` times (within the busy budget), whatever
+    the profile's busy_retries. A read or a put-back is not a check, and a session left unverified
+    because the array was busy for a moment is worse than a slower restore (DECISIONS 111)."""
+    old = client.busy_retries
+    client.busy_retries = max(old, retries)
+    try:
+        yield client
+    finally:
+        client.busy_retries = old
 
 
 class RecClient(JobCalls):

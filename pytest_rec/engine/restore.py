@@ -22,7 +22,7 @@ from ..model.behaviour import TRANSFER_MODES, Modes
 from .sessions import Operator
 from ..model.target import Target
 
-__all__ = ["Journal", "state_dir", "target_journal_dir", "pending_journals", "restore_session", "restore_pending",
+__all__ = ["Journal", "STATE_KEYS", "IDENTITY_KEYS", "state_dir", "target_journal_dir", "pending_journals", "restore_session", "restore_pending",
            "restore_status", "RESTORE_ATTEMPTS", "late_read"]
 
 RESTORE_ATTEMPTS = 3          # tries per session when a step fails (a dropped connection, a busy array)
@@ -71,6 +71,11 @@ def run_lock(url: str):
     return fh
 
 
+# what a journal keeps of a session's read: the state a restore puts back, and what names the session
+STATE_KEYS = ("transfer_mode", "split_mode", "recovery_mode", "phase")
+IDENTITY_KEYS = ("type", "remote_boxid", "source_volume_name", "destination_volume_name", "is_local_source_volume")
+
+
 class Journal:
     """The restore journal of one process of a run (two copies, see the module's docstring)."""
 
@@ -107,9 +112,8 @@ class Journal:
                 return
             original = self.found.get(sid, original)
             self.data["sessions"][str(sid)] = {
-                "original": {k: original.get(k) for k in ("transfer_mode", "split_mode", "recovery_mode", "phase")},
-                "identity": {k: original.get(k) for k in ("type", "remote_boxid", "source_volume_name",
-                                                           "destination_volume_name", "is_local_source_volume")},
+                "original": {k: original.get(k) for k in STATE_KEYS},
+                "identity": {k: original.get(k) for k in IDENTITY_KEYS},
                 "restored": False}
             self._write()
 
@@ -127,6 +131,14 @@ class Journal:
         with self._lock:
             self.data.setdefault("late_changes", []).append({"session": sid, "detail": text, "rule": rule})
             self._write()
+
+    def note_unread(self, sid: int, text: str) -> None:
+        """A read once more that failed: the session stays as its restore read it back, with the note."""
+        with self._lock:
+            entry = self.data["sessions"].get(str(sid))
+            if entry is not None:
+                entry["note"] = f"{entry.get('note', '')}; {text}".lstrip("; ")
+                self._write()
 
     def adopt(self, sid: int, entry: dict) -> None:
         """Take over another lane's record of session ``sid`` (its original state and identity), so that
@@ -329,12 +341,14 @@ def late_wait(op: Operator) -> float:
 
 
 def late_read(op: Operator, journal: Journal, put_back: list[int], say=None, wait: float | None = None,
-              rule: str = "REC-ACCEPT", cause: str = "a change applied after the job ended and the settle window"
-              ) -> list[str]:
+              rule: str = "REC-ACCEPT", cause: str = "a change applied after the job ended and the settle window",
+              must_read: bool = True) -> list[str]:
     """The restore's last read (issue 26): once the longest settle window the run used has passed since
     the restore, every session it put back is read again. One that changed since (a change the array
     applied after its job ended and after the settle window) is put back again, and the late change is
-    kept in the journal (``late_changes``) for the report: a REC-ACCEPT deviation. Returns failures."""
+    kept in the journal (``late_changes``) for the report: a REC-ACCEPT deviation. Returns failures.
+    ``must_read`` False (the lanes' sweep, a read once more of sessions their own lanes' restores already
+    read back as found): a read that fails leaves the session as its restore verified it, with a note."""
     if not put_back:
         return []
     wait = late_wait(op) if wait is None else wait
@@ -347,6 +361,9 @@ def late_read(op: Operator, journal: Journal, put_back: list[int], say=None, wai
         try:
             st = op.read(sid)
         except (TargetError, Deviation) as exc:
+            if not must_read:
+                journal.note_unread(sid, f"read once more after every lane's restore: the read failed ({exc})")
+                continue
             failures.append(f"session {sid}: the restore's last read failed: {exc}")
             journal.mark(sid, False, f"the restore's last read ({wait:.2f} s after it) failed: {exc}")
             continue

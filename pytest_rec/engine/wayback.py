@@ -42,6 +42,8 @@ class LaneRows:
         self.done: set[int] = set()
         self.started: set[int] = set()        # lanes that have a way back of their own (their fixture ran)
         self.restored: set[int] = set()       # lanes whose restore (and its last read) has ended
+        self.waiting: set[int] = set()        # lanes waiting for another lane's proof right now
+        self.lane: int | None = None          # this process's lane (``start``)
         self.found: dict[int, dict] | None = None   # the run's first snapshot of every session it may write
 
     def finished(self, lane: int) -> None:
@@ -61,7 +63,14 @@ class LaneRows:
         return dict(self.found or states)
 
     def start(self, lane: int) -> None:
+        self.lane = lane
         self._share({"started": lane})
+
+    def others_at_work(self) -> bool:
+        """Whether another lane may still bring a proof: one that has not ended and is not itself waiting
+        for one (two lanes that wait for each other's proofs would otherwise both wait out ``PATIENCE``)."""
+        self._load()
+        return bool(set(range(self.lanes)) - self.done - self.waiting - {self.lane})
 
     def put_back(self, lane: int) -> None:
         """This lane's restore, and its last read, have ended: it writes no more."""
@@ -87,7 +96,7 @@ class LaneRows:
         return True
 
     def _share(self, row: dict) -> None:
-        if self.path is None:
+        if self.path is None or not row:
             return
         line = json.dumps(row) + "\n"
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -155,13 +164,16 @@ class WayBack(LaneRows):
         if not (wait and why and self.path is not None and "not proven yet" in why):
             return why
         began, delay = time.monotonic(), 0.05
-        while why and "not proven yet" in why and len(self.done) < self.lanes - 1 \
-                and time.monotonic() - began < PATIENCE:
-            waiting(f"another lane to prove the way back from {to} to {self.homes.get(sid)} for session {sid}",
-                    began)
-            time.sleep(delay)
-            delay = min(delay * 1.5, 1.0)
-            why = self._departure(sid, to)
+        self._share({"wait": self.lane, "on": True} if self.lane is not None else {})
+        try:
+            while why and "not proven yet" in why and self.others_at_work() and time.monotonic() - began < PATIENCE:
+                waiting(f"another lane to prove the way back from {to} to {self.homes.get(sid)} for session {sid}",
+                        began)
+                time.sleep(delay)
+                delay = min(delay * 1.5, 1.0)
+                why = self._departure(sid, to)
+        finally:
+            self._share({"wait": self.lane, "on": False} if self.lane is not None else {})
         return why
 
     def _departure(self, sid: int, to: str | None) -> str | None:
@@ -209,6 +221,11 @@ class WayBack(LaneRows):
                 self.started.add(int(row["started"]))
             elif "restored" in row:
                 self.restored.add(int(row["restored"]))
+            elif "wait" in row:
+                if row.get("on"):
+                    self.waiting.add(int(row["wait"]))
+                else:
+                    self.waiting.discard(int(row["wait"]))
             elif row.get("ok"):
                 self.proven.add(tuple(row["edge"]))
                 self.broken.pop(tuple(row["edge"]), None)

@@ -5,22 +5,22 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
 
-from ..client.rest import Credentials, PlainClient, RecClient
+from ..client.rest import Credentials, PlainClient, RecClient, restoring
 from ..client.jobs import JobWaiter
 from ..client.transcript import Transcript
 from ..engine.context import Options, RecContext, make_guard
 from ..errors import TargetError
 from ..engine.preflight import preflight, set_aside
-from ..engine.restore import Journal
+from ..engine.restore import IDENTITY_KEYS, STATE_KEYS, Journal
 from ..engine.sessions import Operator, SessionPool
 from ..model.target import Target, TargetFileError, load_target, parse_target
 from ..engine.wayback import WayBack
+from ._lanefiles import lane_gone, mark as _mark, probe_folder, wayback_path
 from ._run import restore
 from ._signals import guard_of
 from ._startup import refuse_if_journal_pending
@@ -176,7 +176,22 @@ def rec_plain(rec_target, rec_guard, rec_transcript):
 
 @pytest.fixture(scope="session")
 def rec_ctx(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec_tenant, rec_plain, rec_transcript):
-    """The run's context: preflight done, restore journal written, restore at the end."""
+    """The run's context: preflight done, restore journal written, restore at the end. A lane whose
+    context does not come up says so at once (``lane_gone``): no other lane waits for its proofs."""
+    lane = _lane(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec_tenant, rec_plain,
+                 rec_transcript)
+    try:
+        ctx = next(lane)
+    except BaseException:
+        index, count = worker(pytestconfig)
+        if count > 1:
+            lane_gone(pytestconfig, index)
+        raise
+    yield ctx
+    next(lane, None)
+
+
+def _lane(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec_tenant, rec_plain, rec_transcript):
     index, count = worker(pytestconfig)
     if count > 1 and index >= count:
         pytest.exit(f"pytest-rec: xdist restarted a worker (gw{index} of {count}): it would own another lane's "
@@ -199,8 +214,7 @@ def rec_ctx(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec
     journal = Journal(journal_path, rec_target, pytestconfig.stash[RUN_ID])
     # what this run saw of the way back (CONTRACT section 3); lanes share it through one file of the run
     # in the temporary folder (as the write probes' marks), not among the reports: a file of the run's lanes only
-    shared = Path(tempfile.gettempdir()) / f"pytest-rec-wayback-{pytestconfig.stash[RUN_ID]}.jsonl"
-    wayback = WayBack(shared if count > 1 else None,
+    wayback = WayBack(wayback_path(pytestconfig) if count > 1 else None,
                       expected=rec_target.writable if count > 1 else (), lanes=count)
     if count > 1:
         wayback.start(index)
@@ -222,23 +236,34 @@ def rec_ctx(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec
     except TargetError as exc:
         ctx.start_witnesses_error = str(exc)
     run_of(pytestconfig).ctx = ctx
-    run_of(pytestconfig).writes_stopped = _write_probe(pytestconfig, op, mine, index, count)
+    try:
+        run_of(pytestconfig).writes_stopped = _write_probe(pytestconfig, op, mine, index, count)
+    except BaseException:
+        # the probe may have written: put back now, while the users are still logged in (the session's
+        # end would find their clients closed)
+        _end_lane(pytestconfig, ctx, wayback, index, count, sweep=False)
+        raise
     if count > 1 and not mine:
         sys.stderr.write(f"pytest-rec: worker gw{index} has no writable session ({len(rec_target.writable)} "
                          f"sessions for {count} workers); its matrix cases will error\n")
     yield ctx
+    _end_lane(pytestconfig, ctx, wayback, index, count)
+
+
+def _end_lane(config: pytest.Config, ctx: RecContext, wayback: WayBack, index: int, count: int,
+              sweep: bool = True) -> None:
+    """This lane sends no more changes: its restore, then (the last lane to end) the sweep."""
     wayback.finished(index)
-    restore(pytestconfig)
+    restore(config)
     if count > 1:
         wayback.put_back(index)
-        if wayback.sweeper(index):
-            after_every_lane(pytestconfig, ctx)
+        if sweep and wayback.sweeper(index):
+            after_every_lane(config, ctx)
 
 
 def _kept(found: dict) -> dict:
     """What a journal keeps of a session's read (``Journal.record``)."""
-    return {k: found.get(k) for k in ("transfer_mode", "split_mode", "recovery_mode", "phase", "type", "remote_boxid",
-                                      "source_volume_name", "destination_volume_name", "is_local_source_volume")}
+    return {k: found.get(k) for k in STATE_KEYS + IDENTITY_KEYS}
 
 
 SWEEPS = 3      # rounds of the last lane's read of every lane's sessions (a put-back that leaks again)
@@ -271,12 +296,14 @@ def after_every_lane(config: pytest.Config, ctx: RecContext) -> None:
             if entry.get("restored"):
                 journal.adopt(int(sid), entry)
     try:
-        with guard.restoring_sessions() if guard else nullcontext():
+        with guard.restoring_sessions() if guard else nullcontext(), restoring(ctx.admin):
             for sweep in range(SWEEPS):
                 put_back = [int(k) for k, v in journal.data["sessions"].items() if v.get("restored")]
                 seen = len(journal.data.get("late_changes", []))
+                # a read that fails here leaves the session as its own lane's restore read it back (noted
+                # in the journal); only a put-back that fails is a restore failure
                 failures = late_read(ctx.operator, journal, put_back, wait=0.0 if sweep == 0 else None,
-                                     rule="REC-ISOLATION",
+                                     rule="REC-ISOLATION", must_read=False,
                                      cause="it changed once every lane, each writing only to its own sessions, "
                                            "had put its sessions back")
                 if failures:
@@ -298,11 +325,8 @@ def _write_probe(config: pytest.Config, op: Operator, mine: list[int], index: in
         return stopped
     import time
 
-    folder = Path(tempfile.gettempdir()) / f"pytest-rec-probe-{config.stash[RUN_ID]}"
-    folder.mkdir(exist_ok=True)
-    mark = folder / f"gw{index}.json"
-    mark.with_suffix(".tmp").write_text(json.dumps({"probed": probed, "stopped": stopped}))
-    mark.with_suffix(".tmp").replace(mark)
+    folder = probe_folder(config)
+    _mark(folder, index, {"probed": probed, "stopped": stopped})
     if probed or stopped:
         return stopped
     deadline = time.monotonic() + 2 * op.job_timeout + 60

@@ -13,6 +13,7 @@ import pytest
 
 from .. import __version__
 from ..engine.context import write_transcript
+from ..client.rest import restoring
 from ..model.matrix import cases_for, lane_runs
 from ..model.target import TargetFileError, load_target
 from ..engine.walk import walk_steps
@@ -149,7 +150,7 @@ def restore(config: pytest.Config) -> None:
     abandoned = guard is not None and guard.abandon
     if not abandoned:
         try:
-            with guard.restoring_sessions() if guard else nullcontext():
+            with guard.restoring_sessions() if guard else nullcontext(), restoring(run.ctx.admin):
                 failures = run.ctx.restore_all()[1]
         except KeyboardInterrupt:
             abandoned = True
@@ -187,6 +188,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if out is not None:             # an xdist lane: the controller writes the reports from every lane's results
         if run.wayback is not None:   # a lane stopped before its teardown: no other lane waits for it
             run.wayback.put_back(worker(config)[0])
+        if worker(config)[1] > 1:
+            from ._lanefiles import lane_gone
+
+            lane_gone(config, worker(config)[0])
         out.update(rec_active=run.active, rec_stop=run.stop_reason, rec_interrupted=run.interrupted,
                    rec_read_lag=run.ctx.transcript.longest_settle if run.ctx else None,
                    rec_suspend_first_phases=sorted(run.ctx.suspend_first_phases) if run.ctx else [],

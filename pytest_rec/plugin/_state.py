@@ -98,6 +98,19 @@ class RecRun:
         if isinstance(lag, (int, float)):
             self.lane_read_lag = max(lag, self.lane_read_lag or 0.0)
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report, sched) -> None:
+        """xdist controller: a lane went down while running a check (the suite stopped that lane: a login
+        the array refused, a signal). The check could not run: an error, as pytest's line, JUnit and the
+        summary all count it (xdist's own report says "failed" in one place and "error" in another)."""
+        import json
+
+        report.when = "setup"
+        case = {"id": crashitem.split("::", 1)[-1], "nodeid": crashitem, "requirements": [], "outcome": "error",
+                "failed_requirements": [],
+                "detail": f"the lane went down while this check ran ({report.longrepr}); it did not run to the end"}
+        report.user_properties.append(("rec_case", json.dumps(case)))
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         import json
 
