@@ -8,8 +8,12 @@ too, split_mode on an asynchronous result), the body whose kind (refused, leavin
 Synchronous, between asynchronous modes, keeping the transfer mode; with or without split_mode, with or
 without recovery_mode) has followed the previous step's kind least often, then one that does not send the
 transfer mode the session has, then the shape least used, then one that changes every field it sends,
-then at random: the pairs of kinds the matrix's fixed order never chains come early. A step that would
-move a session where its way back is not proven is never chosen (``wayback.WayBack.departure``).
+then at random: the pairs of kinds the matrix's fixed order never chains come early. Before all of these,
+each trip away from Synchronous has a planned length (how many changes while asynchronous: 1 to 4, each
+once in a shuffled round, DECISIONS 112): a return is not chosen before the trip has had that many
+changes, and is chosen first once it has, so that firmware that counts a trip's changes meets short and
+longer trips alike. A step that would move a session where its way back is not proven is never chosen
+(``wayback.WayBack.departure``).
 
 No pytest import; the checks that run walks are ``suite/test_walk.py``.
 """
@@ -28,6 +32,7 @@ WALK_SEED = 20261204
 DEFAULT_STEPS = 22          # per writable session walked, at depth full
 SLOTS = 2                   # writable sessions walked per process (one Allure result each)
 TENANT_STEPS = 8            # the tenant user's walk over its own and a foreign session
+TRIP_LENGTHS = (1, 2, 3, 4)  # changes while asynchronous before a return: each once per shuffled round
 
 __all__ = ["WALK_SEED", "DEFAULT_STEPS", "SLOTS", "TENANT_STEPS", "Step", "Walk", "Generator", "walk_steps",
            "kind", "run_walk", "plan_lines"]
@@ -64,17 +69,34 @@ class Generator:
         self.pairs: dict[tuple, int] = {}
         self.shapes: dict[tuple, int] = {}
         self.prev = "start"
+        self.trip: list[int] | None = None      # [changes so far, planned] while the session is asynchronous
+        self.lengths: list[int] = []
+
+    def _trip_length(self) -> int:
+        if not self.lengths:
+            self.lengths = list(TRIP_LENGTHS)
+            self.rng.shuffle(self.lengths)
+        return self.lengths.pop()
 
     def next(self, modes: Modes, allowed=lambda body: True) -> dict | None:
+        if modes.transfer_mode == "Synchronous":
+            self.trip = None
+        elif self.trip is None:
+            self.trip = [0, self._trip_length()]
+        trip = self.trip
+
         def key(body):          # the step's kind and which of the fields it sends beside the transfer mode
             return kind(modes, body), "split_mode" in body, "recovery_mode" in body
+
+        def off_plan(k) -> bool:      # a return before the trip's planned length, or anything else after it
+            return trip is not None and (k == "return") != (trip[0] >= trip[1])
 
         def score(body):
             k = key(body)
             changes = sum(1 for f, v in body.items() if getattr(modes, f) != v)
             same_transfer = k[0] == "stay" and "transfer_mode" in body      # sends the mode it has
-            return (self.pairs.get((self.prev, k), 0), same_transfer, self.shapes.get((k, tuple(sorted(body))), 0),
-                    changes < len(body), self.rng.random())
+            return (off_plan(k[0]), self.pairs.get((self.prev, k), 0), same_transfer,
+                    self.shapes.get((k, tuple(sorted(body))), 0), changes < len(body), self.rng.random())
         candidates = [b for b in self.bodies if allowed(b)]
         if not candidates:
             return None
@@ -83,6 +105,9 @@ class Generator:
         self.pairs[(self.prev, k)] = self.pairs.get((self.prev, k), 0) + 1
         self.shapes[(k, tuple(sorted(body)))] = self.shapes.get((k, tuple(sorted(body))), 0) + 1
         self.prev = k
+        exp = expect(modes, body)
+        if trip is not None and exp.accepted and exp.modes not in (None, modes) and exp.modes.transfer_mode != "Synchronous":
+            trip[0] += 1
         return {f: body[f] for f in FIELDS if f in body}
 
 
