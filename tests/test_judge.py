@@ -50,3 +50,19 @@ def test_words_of_two_messages_never_make_one_match():
 def test_keys_of_the_entry_are_not_read_as_a_message():
     job = {"status": "Error", "failed_resource_info_list": [{"remote storage system down": "x", "message": "bad value"}]}
     assert not names_environment(job, TARGET)
+
+
+def test_a_kind_seen_broken_fails_fast_before_the_lane_has_lag_samples():
+    """DECISIONS 113: a kind another lane saw broken gets the short window from a lane's first change, not
+    the profile's whole one; a kind not seen failing still gets the whole window until the lags are sampled."""
+    from types import SimpleNamespace
+
+    from pytest_rec.engine.judge import LAG_SAMPLES, UNSAMPLED_FAST, settle_window
+    target = SimpleNamespace(profile=SimpleNamespace(settle_window=10.0))
+    fresh = SimpleNamespace(settled_reads=0, longest_settle=0.0)
+    assert settle_window(target, fresh, patient=True) == 10.0
+    assert settle_window(target, fresh, patient=False) == UNSAMPLED_FAST < 10.0
+    lagging = SimpleNamespace(settled_reads=1, longest_settle=3.0)
+    assert settle_window(target, lagging, patient=False) == 6.0            # twice the longest lag seen
+    sampled = SimpleNamespace(settled_reads=LAG_SAMPLES, longest_settle=0.0)
+    assert settle_window(target, sampled, patient=False) == pytest.approx(0.1)

@@ -109,6 +109,7 @@ def judge_modes(exp: Expectation, before: SessionState, after: SessionState, bod
 LAG_SAMPLES = 3          # reads that settled before the window adapts to the run's own lags
 LAG_MARGIN = 1.0         # seconds beyond the longest lag seen that a change of a new kind is given
 FAST_MARGIN = 0.1        # ... and a change of a kind that once showed nothing in its whole window
+UNSAMPLED_FAST = 1.0     # seconds at least for such a kind while this process has too few lags to adapt to
 
 
 def settle_window(target: Target, transcript, patient: bool = True) -> float:
@@ -116,10 +117,13 @@ def settle_window(target: Target, transcript, patient: bool = True) -> float:
     has seen ``LAG_SAMPLES`` reads that showed a job's change; then it adapts to the longest lag the run
     has seen: three times it, at least that lag and ``LAG_MARGIN``, for a change of a kind not yet seen
     failing (``patient``); twice it, at least that lag and ``FAST_MARGIN``, for a kind that once showed
-    nothing in its whole window. Never above the profile's."""
+    nothing in its whole window. Never above the profile's. A kind seen failing (not ``patient``: here,
+    or by another lane through the way-back file) gets the short window also before this process has its
+    samples, at least ``UNSAMPLED_FAST`` then: a lane's first changes are often the kinds another lane has
+    just seen broken, and each waited out the whole window again (DECISIONS 113)."""
     profile = target.profile.settle_window
     if getattr(transcript, "settled_reads", 0) < LAG_SAMPLES:
-        return profile
+        return profile if patient else min(profile, max(fast_window(transcript), UNSAMPLED_FAST))
     longest = getattr(transcript, "longest_settle", 0.0)
     if patient:
         return min(profile, max(3 * longest, longest + LAG_MARGIN))

@@ -98,7 +98,9 @@ class Reaching:
             # REC-ACCEPT's finding in the cases that send this change, not a reason to block them
             if wrong and not applied:
                 problem = ("REC-ACCEPT", f"{what}: {wrong}")
-        after = settled_read(self.admin, self.target, sid, exp.modes, current.modes) if problem is None else None
+        # a change of transfer mode another lane has just seen broken: the short window (fail fast)
+        patient = not self.wayback.is_broken(current.modes.transfer_mode, body.get("transfer_mode"))
+        after = settled_read(self.admin, self.target, sid, exp.modes, current.modes, patient) if problem is None else None
         if after is not None:
             self.wayback.learn(current.modes.transfer_mode, body.get("transfer_mode"), after.modes.transfer_mode,
                                f"{what} read {after.modes.label()}")
