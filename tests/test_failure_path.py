@@ -63,6 +63,26 @@ def test_a_broken_firmware_traps_no_session(tmp_path, defect):
 
 
 @pytest.mark.whole_run
+def test_a_late_change_with_lanes_is_caught_on_its_own_rule_every_time(tmp_path):
+    """DECISIONS 114: an array that undoes a session's last change once it has been quiet a while. With lanes
+    the array was quiet only after the last lane ended, so the sweep (which read at once) missed it about one
+    run in two, and blamed what it caught on REC-ISOLATION. Now the sweep waits the late window, and a
+    session that reads again what it had before its own last change is REC-ACCEPT's finding."""
+    for k in range(3):
+        server = start(tls=True, job_latency=0.005, defects=frozenset({"late-change"}))
+        try:
+            before = named(server)
+            (tmp_path / str(k)).mkdir()
+            code, summary, out = run(tmp_path / str(k), server)
+            after = named(server)
+        finally:
+            server.stop()
+        assert before == after, {s: (before[s], after[s]) for s in before if before[s] != after[s]}
+        assert code == 1 and failed(summary) == {"REC-ACCEPT"}, (k, failed(summary), out[-3000:])
+        assert not summary["restore"]["failed"]
+
+
+@pytest.mark.whole_run
 def test_a_tenant_job_that_never_ends_leaves_its_session_as_found(tmp_path):
     """3: the tenant user's PATCH jobs never end. Its first write is a probe (its own session, suspended by
     the admin, set to the modes it has): the run is inconclusive (exit 2) and that session is resumed."""

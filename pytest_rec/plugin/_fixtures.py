@@ -274,8 +274,8 @@ def after_every_lane(config: pytest.Config, ctx: RecContext) -> None:
     back (an array that leaks a change across sessions). The last lane to end its restore reads every
     session any lane put back once more: one that changed is put back again, and the change is a
     REC-ISOLATION deviation of its own; again, up to ``SWEEPS`` rounds, while a round put one back
-    (DECISIONS 110). No lane waits for another. The first round reads at once: every lane's restore ended
-    with its own last read, a settle window after its last change."""
+    (DECISIONS 110). No lane waits for another. Each round waits the restore's late window first: the
+    run's last change may be another lane's, so the array's quiet after it starts only now (DECISIONS 114)."""
     run = run_of(config)
     guard = guard_of(config)
     if run.interrupted or (guard is not None and guard.abandon):
@@ -302,7 +302,7 @@ def after_every_lane(config: pytest.Config, ctx: RecContext) -> None:
                 seen = len(journal.data.get("late_changes", []))
                 # a read that fails here leaves the session as its own lane's restore read it back (noted
                 # in the journal); only a put-back that fails is a restore failure
-                failures = late_read(ctx.operator, journal, put_back, wait=0.0 if sweep == 0 else None,
+                failures = late_read(ctx.operator, journal, put_back,
                                      rule="REC-ISOLATION", must_read=False,
                                      cause="it changed once every lane, each writing only to its own sessions, "
                                            "had put its sessions back")

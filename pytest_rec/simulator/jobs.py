@@ -66,7 +66,9 @@ class Jobs:
     def _latency_of(self, job: Job) -> float:
         """Seconds from a job's registration to its end."""
         if job.action == "patch" and self.defect("serial-mix"):
-            return max(self.settings.job_latency, SERIAL_MIX_LATENCY)   # slow enough for two to overlap
+            return max(self.settings.job_latency, self.settings.patch_latency, SERIAL_MIX_LATENCY)   # slow enough for two to overlap
+        if job.action == "patch":
+            return max(self.settings.job_latency, self.settings.patch_latency)
         return self.settings.job_latency
 
     def _new_job(self, caller, sid: int, action: str, payload: dict, description: str) -> Job:

@@ -17,6 +17,7 @@ from . import defects as _defects
 class Settings:
     """Everything about the simulator's behaviour that can be set at start."""
     job_latency: float = 0.0          # seconds from job registration to its end
+    patch_latency: float = 0.0        # PATCH jobs take at least this long (the pace serial-mix sets, defect-free)
     token_lifetime: int = 1800        # seconds
     short_token_user: str = "qa_short"  # this user's tokens live short_token_lifetime (expiry checks)
     short_token_lifetime: int = 1     # seconds
