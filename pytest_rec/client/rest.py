@@ -30,7 +30,7 @@ from .jobs import JobCalls, JobWaiter
 from .transcript import REDACTED, Exchange, Transcript, redact_body
 
 __all__ = ["Credentials", "RecClient", "restoring", "PlainClient", "make_http", "ssl_context", "send_recorded", "send_busy_aware",
-           "tls_hint", "retry_after_seconds", "modes_before_last_change"]
+           "tls_hint", "retry_after_seconds"]
 
 
 def ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
@@ -316,7 +316,7 @@ class RecClient(JobCalls):
         return resp.json() if resp.content else {}
 
     def get_copysession(self, sid: int) -> dict:
-        return _note_modes(self, sid, self.expect_ok(self.request("GET", f"/copysession/{sid}"), f"read copy session {sid}"))
+        return self.expect_ok(self.request("GET", f"/copysession/{sid}"), f"read copy session {sid}")
 
     def list_copysessions(self, max_pages: int = 1000) -> list[dict]:
         """Every copy session the user sees: the first page and each ``next_href`` after it, to the
@@ -337,20 +337,3 @@ class RecClient(JobCalls):
 
     def patch(self, sid: int, body: Any) -> httpx.Response:
         return self.request("PATCH", f"/copysession/{sid}", json_body=body)
-
-
-def _note_modes(client: "RecClient", sid: int, body):
-    """Keep, per session, the modes before the last change of them this client read (the lanes' sweep tells
-    a session's own change undone late from a leak by it, DECISIONS 114)."""
-    if not isinstance(body, dict):
-        return body
-    modes = {f: body.get(f) for f in ("transfer_mode", "split_mode", "recovery_mode")}
-    seen = client.__dict__.setdefault("mode_history", {}).setdefault(sid, [None, None])
-    if modes != seen[1]:
-        seen[0], seen[1] = seen[1], modes
-    return body
-
-
-def modes_before_last_change(client, sid: int) -> dict | None:
-    """The modes session ``sid`` read before the last change of them that ``client`` read, or None."""
-    return getattr(client, "__dict__", {}).get("mode_history", {}).get(sid, [None, None])[0]

@@ -17,7 +17,6 @@ import threading
 import time
 from pathlib import Path
 
-from ..client.rest import modes_before_last_change
 from ..errors import Deviation, TargetError
 from ..model.behaviour import TRANSFER_MODES, Modes
 from .sessions import Operator
@@ -118,16 +117,12 @@ class Journal:
                 "restored": False}
             self._write()
 
-    def mark(self, sid: int, restored: bool, note: str = "", left_from: dict | None = None) -> None:
-        """``left_from``: the modes the restore found the session in before it changed it back (the lanes'
-        sweep tells a late undo of that change from a leak by it, DECISIONS 114)."""
+    def mark(self, sid: int, restored: bool, note: str = "") -> None:
         with self._lock:
             entry = self.data["sessions"].get(str(sid))
             if entry is not None:
                 entry["restored"] = restored
                 entry["note"] = note
-                if left_from is not None:
-                    entry["left_from"] = left_from
                 self._write()
 
     def note_late(self, sid: int, text: str, rule: str = "REC-ACCEPT") -> None:
@@ -228,12 +223,6 @@ def pending_journals(url: str, report_journal: Path | None = None,
     return out
 
 
-def _before_last_change(op: Operator, sid: int) -> dict | None:
-    """The modes session ``sid`` read before its last change that the run's admin read (a restore's or a
-    check's), for the lanes' sweep (DECISIONS 114)."""
-    return modes_before_last_change(op.admin, sid)
-
-
 def restore_session(op: Operator, sid: int, original: dict) -> str:
     """Put one session back as the journal says it was; verified by GET. Returns a note."""
     want = Modes(original["transfer_mode"], original["split_mode"], original["recovery_mode"])
@@ -332,7 +321,7 @@ def restore_pending(op: Operator, journal: Journal, say=None, attempts: int = RE
                     say(f"session {sid}: {exc}")
         else:
             continue
-        journal.mark(sid, True, note, left_from=_before_last_change(op, sid))
+        journal.mark(sid, True, note)
         notes.append(note)
         if say:
             say(note)
@@ -380,17 +369,9 @@ def late_read(op: Operator, journal: Journal, put_back: list[int], say=None, wai
             continue
         if st.modes == want and st.suspended == was_suspended:
             continue
-        why, blame = cause, rule
-        left = journal.data["sessions"][str(sid)].get("left_from")
-        if rule == "REC-ISOLATION" and left and st.modes == Modes(left["transfer_mode"], left["split_mode"],
-                                                                  left["recovery_mode"]):
-            # the lanes' sweep: the session reads again what it read before its own last change (its own
-            # change undone late), not a leak from another session (DECISIONS 114)
-            why, blame = ("it reads again the modes it had before its last change, once every lane had ended: "
-                          "its own change undone after the job ended and the settle window"), "REC-ACCEPT"
         text = (f"session {sid} read {st.modes.label()} {'suspended' if st.suspended else st.phase} {wait:.2f} s "
                 f"after the restore had put it back to {want.label()} {'suspended' if was_suspended else 'active'}: "
-                f"{why}")
+                f"{cause}")
         try:
             note = restore_session(op, sid, original)
             journal.mark(sid, True, f"{note}, again after a late change")
@@ -398,7 +379,7 @@ def late_read(op: Operator, journal: Journal, put_back: list[int], say=None, wai
         except (TargetError, Deviation) as exc:
             journal.mark(sid, False, f"{text}; putting it back again failed: {exc}")
             failures.append(f"session {sid}: {exc}")
-        journal.note_late(sid, text, blame)
+        journal.note_late(sid, text, rule)
         if say:
             say(text)
     return failures

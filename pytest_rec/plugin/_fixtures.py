@@ -267,6 +267,7 @@ def _kept(found: dict) -> dict:
 
 
 SWEEPS = 3      # rounds of the last lane's read of every lane's sessions (a put-back that leaks again)
+QUIET = 0.5     # seconds the sweep waits beyond the late window: the other lanes log out after their restore
 
 
 def after_every_lane(config: pytest.Config, ctx: RecContext) -> None:
@@ -274,13 +275,14 @@ def after_every_lane(config: pytest.Config, ctx: RecContext) -> None:
     back (an array that leaks a change across sessions). The last lane to end its restore reads every
     session any lane put back once more: one that changed is put back again, and the change is a
     REC-ISOLATION deviation of its own; again, up to ``SWEEPS`` rounds, while a round put one back
-    (DECISIONS 110). No lane waits for another. Each round waits the restore's late window first: the
-    run's last change may be another lane's, so the array's quiet after it starts only now (DECISIONS 114)."""
+    (DECISIONS 110). No lane waits for another. Each round waits the restore's late window first, and
+    ``QUIET`` more for the other lanes' log-outs: the run's last change may be another lane's, so the
+    array's quiet after it starts only now (DECISIONS 114)."""
     run = run_of(config)
     guard = guard_of(config)
     if run.interrupted or (guard is not None and guard.abandon):
         return
-    from ..engine.restore import late_read
+    from ..engine.restore import late_read, late_wait
 
     journal = ctx.journal
     for path in sorted(journal.path.parent.glob(f"{journal.path.stem.split('.gw')[0]}.gw*{journal.path.suffix}")):
@@ -302,7 +304,7 @@ def after_every_lane(config: pytest.Config, ctx: RecContext) -> None:
                 seen = len(journal.data.get("late_changes", []))
                 # a read that fails here leaves the session as its own lane's restore read it back (noted
                 # in the journal); only a put-back that fails is a restore failure
-                failures = late_read(ctx.operator, journal, put_back,
+                failures = late_read(ctx.operator, journal, put_back, wait=late_wait(ctx.operator) + QUIET,
                                      rule="REC-ISOLATION", must_read=False,
                                      cause="it changed once every lane, each writing only to its own sessions, "
                                            "had put its sessions back")
