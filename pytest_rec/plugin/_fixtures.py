@@ -266,7 +266,7 @@ def _kept(found: dict) -> dict:
     return {k: found.get(k) for k in STATE_KEYS + IDENTITY_KEYS}
 
 
-SWEEPS = 3      # rounds of the last lane's read of every lane's sessions (a put-back that leaks again)
+SWEEPS = 5      # rounds of the last lane's read of every lane's sessions (a put-back that leaks again)
 QUIET = 0.5     # seconds the sweep waits beyond the late window: the other lanes log out after their restore
 
 
@@ -300,7 +300,8 @@ def after_every_lane(config: pytest.Config, ctx: RecContext) -> None:
     try:
         with guard.restoring_sessions() if guard else nullcontext(), restoring(ctx.admin):
             for sweep in range(SWEEPS):
-                put_back = [int(k) for k, v in journal.data["sessions"].items() if v.get("restored")]
+                # in id order: a put-back that leaks onto a later session is read in the same round
+                put_back = sorted(int(k) for k, v in journal.data["sessions"].items() if v.get("restored"))
                 seen = len(journal.data.get("late_changes", []))
                 # a read that fails here leaves the session as its own lane's restore read it back (noted
                 # in the journal); only a put-back that fails is a restore failure
