@@ -362,10 +362,13 @@ def main() -> int:
         "[docs/profile.md](profile.md).", ""])
     (ROOT / "docs").mkdir(exist_ok=True)
     page = ROOT / "docs" / "benchmarks.md"
-    kept = re.search(r"## The failure path\n.*?<!-- failure-path:end -->\n", page.read_text(encoding="utf-8"),
-                     flags=re.S) if page.exists() else None
-    if kept:        # benchmarks/failure_path.py --write keeps its own section of the page
-        doc += "\n" + kept.group(0)
+    old = page.read_text(encoding="utf-8") if page.exists() else ""
+    # the sections other scripts write (failure_path.py, walk.py, reproducers.py --write) are kept as they are
+    for head, end in (("## The failure path", "<!-- failure-path:end -->"), ("## Walks", "<!-- walk:end -->"),
+                      ("## Reproducers", "<!-- reproducers:end -->")):
+        kept = re.search(re.escape(head) + r"\n.*?" + re.escape(end) + r"\n", old, flags=re.S)
+        if kept:
+            doc += "\n" + kept.group(0)
     page.write_text(doc, encoding="utf-8")
     print(doc)
     return 0

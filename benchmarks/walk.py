@@ -1,6 +1,7 @@
 """Walk benchmark (issue 31): a full run on rec-sim with and without the walk, on instant and on 0.25 s jobs;
 for each history-dependent defect the steps to the first finding and to the shrunk sequence, the PATCHes
-shrinking spent, and how many of N runs at the default settings caught it. Writes its table into
+shrinking spent, and how many of N runs at the default settings caught it, on the built-in simulator and with
+lanes (a `rec-sim`-like array and its target file; every named session must read at the end as it started). Writes its table into
 docs/benchmarks.md between the walk markers.
 
     .venv/bin/python benchmarks/walk.py [--runs 10] [--no-slow]
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -38,6 +40,30 @@ def run(*args: str) -> tuple[float, int, dict]:
     summary["_walk_jobs"] = sum(1 for ex in transcript if ex["case"].startswith("test_walk") and ex["method"] == "PATCH"
                                 and ex["status"] == 202)
     return took, proc.returncode, summary
+
+
+def run_lanes(defect: str) -> tuple[int, dict, bool]:
+    """A run with lanes (the default for a target file): a `rec-sim`-like array (TLS, its target file) with
+    ``defect``; (exit code, summary, every named session as found)."""
+    from pytest_rec.simulator import Array, Settings, SimulatorServer, load_inventory
+
+    server = SimulatorServer(Array(load_inventory(), Settings(defects=frozenset({defect}))), tls=True).start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            target = Path(tmp) / "target.toml"
+            target.write_text(server.target_text())
+            before = {sid: vars(cs).copy() for sid, cs in server.array.sessions.items()}
+            proc = subprocess.run([sys.executable, "-m", "pytest_rec.cli", "--rec-target", str(target),
+                                   "--rec-report-dir", f"{tmp}/reports", "-q"], capture_output=True, text=True,
+                                  cwd=tmp, timeout=1800, env={**os.environ, **server.target_env(), "REC_HTML": "0",
+                                                              "REC_STATE_DIR": f"{tmp}/state"})
+            summary = json.loads((Path(tmp) / "reports" / "compliance.json").read_text())
+            keys = ("transfer_mode", "split_mode", "recovery_mode", "phase")
+            as_found = all({k: vars(cs).get(k) for k in keys} == {k: before[sid].get(k) for k in keys}
+                           for sid, cs in server.array.sessions.items())
+        return proc.returncode, summary, as_found
+    finally:
+        server.stop()
 
 
 def walk_cells(summary: dict) -> tuple[str, str, str]:
@@ -70,8 +96,8 @@ def main() -> int:
                         f"{'off' if walk else 'default'} | {took:.1f} | {code} | {summary['verdict']} | "
                         f"{summary['_walk_jobs']} |")
         rows.append(f"| | walk adds | {100 * (times[None] / times['0'] - 1):+.0f}% | | | |")
-    rows += ["", f"| history defect | rule | steps 0 | caught, default settings | steps to the first finding | "
-                 f"shrunk to (steps) | shrinking PATCHes |", "|---|---|---|---|---|---|---|"]
+    rows += ["", f"| history defect | rule | steps 0 | caught, default settings | caught with lanes (its target file) | "
+                 f"steps to the first finding | shrunk to (steps) | shrinking PATCHes |", "|---|---|---|---|---|---|---|---|"]
     for name in HISTORY_DEFECTS:
         _, code0, s0 = run("--rec-sim-defect", name, "--rec-walk-steps", "0")
         caught, cells = 0, None
@@ -80,8 +106,13 @@ def main() -> int:
             failed = {r["id"] for r in summary["requirements"] if r["verdict"] == "fail"}
             caught += code == 1 and failed == set(DEFECTS[name].breaks) and not summary["restore"]["failed"]
             cells = cells or walk_cells(summary)
+        lanes = 0
+        for _ in range(opts.runs):
+            code, summary, as_found = run_lanes(name)
+            failed = {r["id"] for r in summary["requirements"] if r["verdict"] == "fail"}
+            lanes += code == 1 and failed == set(DEFECTS[name].breaks) and not summary["restore"]["failed"] and as_found
         rows.append(f"| `{name}` | {', '.join(sorted(DEFECTS[name].breaks))} | {s0['verdict']} (exit {code0}) | "
-                    f"{caught} of {opts.runs} | {cells[0]} | {cells[1]} | {cells[2]} |")
+                    f"{caught} of {opts.runs} | {lanes} of {opts.runs} | {cells[0]} | {cells[1]} | {cells[2]} |")
     text = "\n".join([f"Walks (`benchmarks/walk.py`, {time.strftime('%Y-%m-%d')}, {time.monotonic() - began:.0f} s "
                       "in all; one run each for the timings, on a shared 2-core machine):", "", *rows, ""])
     doc = ROOT / "docs" / "benchmarks.md"
