@@ -43,7 +43,7 @@ def _generator(rec_ctx, seed) -> Generator:
     gen = rec_ctx.walk_generator
     if gen is None:
         gen = rec_ctx.walk_generator = Generator(random.Random(f"{seed}:writable"), transfer_modes(rec_ctx.target))
-    gen.prev = "start"
+    gen.prev, gen.trip = "start", None      # a new session: no trip of the previous one goes on
     return gen
 
 
