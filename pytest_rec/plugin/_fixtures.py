@@ -198,7 +198,11 @@ def _lane(pytestconfig, rec_options, rec_target, rec_simulator, rec_admin, rec_t
                     "sessions; nothing was sent by it (run with --max-worker-restart 0)", returncode=2)
     mine = rec_target.writable[index::count] if count > 1 else list(rec_target.writable)
     others = frozenset(rec_target.written - set(mine)) if count > 1 else frozenset()
-    problems = preflight(rec_target, rec_admin, rec_tenant, others_write=others)
+    # with lanes the controller checked every session's modes and phase before any lane started
+    # (_startup._check_before_lanes); here another lane's change may already have leaked onto one of this lane's
+    # own sessions, and a baseline refused then stopped the lane with the leak left in place (DECISIONS 116)
+    problems = preflight(rec_target, rec_admin, rec_tenant,
+                         others_write=frozenset(rec_target.written) if count > 1 else frozenset())
     if problems:
         pytest.exit("pytest-rec: the target file does not match the array; nothing was changed:\n  - "
                     + "\n  - ".join(problems), returncode=2)
