@@ -269,7 +269,9 @@ def test_a_busy_array_past_the_budget_is_an_error_never_a_deviation(tmp_path):
     assert summary["verdict"] == "inconclusive"
     assert not [r["id"] for r in summary["requirements"] if r["verdict"] == "fail"], summary["verdict_reason"]
     errors = [c for c in summary["cases"] if c["outcome"] == "error"]
-    assert errors and all("503" in c["detail"] for c in errors), [c["detail"] for c in errors][:3]
+    # with lanes, a check can also error from what the 503 did elsewhere (a lane whose context never came
+    # up, a proof another lane could not bring): at least one error names the 503, and none is a deviation
+    assert errors and any("503" in c["detail"] for c in errors), [c["detail"] for c in errors][:3]
     assert before == after
     check_counts(tmp_path / "reports", out)
 
