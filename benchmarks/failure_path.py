@@ -76,6 +76,19 @@ def run(tmp: Path, defect: str | None, latency: float, **pace) -> dict:
             "verdict": summary["verdict"], "tail": proc.stdout.strip().splitlines()[-1:] or [""]}
 
 
+def write_section(lines: list[str], mark: tuple[str, str], heading: str) -> None:
+    """Put ``lines`` (which start and end with ``mark``) into docs/benchmarks.md in place of the section between
+    those markers, or at its end under ``## heading``."""
+    doc = ROOT / "docs" / "benchmarks.md"
+    text = doc.read_text()
+    block = "\n".join(lines)
+    if mark[0] in text:
+        text = re.sub(re.escape(mark[0]) + ".*?" + re.escape(mark[1]), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + f"\n\n## {heading}\n\n" + block + "\n"
+    doc.write_text(text)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--job-latency", type=float, default=0.02, help="seconds per job (default 0.02)")
@@ -124,14 +137,7 @@ def main() -> int:
     lines += ["", f"Worst: `{worst['name']}` at {worst['ratio']:.2f}x the clean run "
                   f"({'within' if worst['ratio'] <= LIMIT else 'OVER'} the {LIMIT}x limit).", "", MARK[1]]
     if args.write:
-        doc = ROOT / "docs" / "benchmarks.md"
-        text = doc.read_text()
-        block = "\n".join(lines)
-        if MARK[0] in text:
-            text = re.sub(re.escape(MARK[0]) + ".*?" + re.escape(MARK[1]), lambda _: block, text, flags=re.S)
-        else:
-            text = text.rstrip() + "\n\n## The failure path\n\n" + block + "\n"
-        doc.write_text(text)
+        write_section(lines, MARK, "The failure path")
     print(f"clean: {ref:.1f} s (median of {args.repeats})")
     print(f"worst ratio: {worst['ratio']:.2f}x ({worst['name']}, {worst['wall']:.1f} s; limit {LIMIT}x)")
     return 0 if worst["ratio"] <= LIMIT and all(not r["moved"] for r in rows) else 1

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from pytest_rec.simulator import Array, Settings, SimulatorServer, load_inventory  # noqa: E402
 from pytest_rec.simulator.defects import DEFECTS  # noqa: E402
+from failure_path import write_section  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 MARK = ("<!-- reproducers:begin -->", "<!-- reproducers:end -->")
 
@@ -101,14 +101,7 @@ def main() -> int:
     lines += ["", f"Profiles without a reproducer: {', '.join(f'`{r[0]}`' for r in rows if not r[7]) or 'none'}.",
               "", MARK[1]]
     if args.write:
-        doc = ROOT / "docs" / "benchmarks.md"
-        text = doc.read_text()
-        block = "\n".join(lines)
-        if MARK[0] in text:
-            text = re.sub(re.escape(MARK[0]) + ".*?" + re.escape(MARK[1]), lambda _: block, text, flags=re.S)
-        else:
-            text = text.rstrip() + "\n\n## Reproducers\n\n" + block + "\n"
-        doc.write_text(text)
+        write_section(lines, MARK, "Reproducers")
     print(f"{len(with_any)} of {len(rows)} profiles wrote reproducers; {bad} profile(s) to CHECK; {took:.0f} s")
     return 0 if bad == 0 else 1
 
