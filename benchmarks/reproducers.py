@@ -6,7 +6,7 @@ the end as it started, and no password may show in its output. Prints a table (p
 from no matrix or walk case write no reproducer: CONTRACT/issue 31, "walk or matrix"); with --write, the table
 goes into docs/benchmarks.md between its reproducer markers.
 
-    .venv/bin/python benchmarks/reproducers.py [--only NAME ...] [--write]
+    .venv/bin/python benchmarks/reproducers.py [--only NAME ...] [--per-profile N] [--write]
 """
 
 from __future__ import annotations
@@ -52,12 +52,22 @@ def replay(script: Path, defect: str | None) -> tuple[int, bool, bool, str]:
         server.stop()
 
 
+def spread(scripts: list, n: int) -> list:
+    """``n`` of ``scripts`` spread evenly over the list (the first, the last, and between: a walk's and the
+    matrix's alike); all of them when ``n`` is 0 or at least their number."""
+    if not n or n >= len(scripts):
+        return scripts
+    if n == 1:
+        return scripts[:1]
+    return [scripts[round(k * (len(scripts) - 1) / (n - 1))] for k in range(n)]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", nargs="*", default=None, help="these defect profiles only")
     ap.add_argument("--write", action="store_true", help="write the table into docs/benchmarks.md")
     ap.add_argument("--per-profile", type=int, default=3, metavar="N",
-                    help="replay the first N reproducers of each profile (default 3; 0: all)")
+                    help="replay N reproducers of each profile, spread over its list (default 3; 0: all)")
     args = ap.parse_args()
     names = args.only or sorted(DEFECTS)
     began = time.monotonic()
@@ -68,10 +78,11 @@ def main() -> int:
                                    "--rec-sim-defect", name], cwd=tmp, capture_output=True, text=True, timeout=1800,
                                   env={**os.environ, "REC_HTML": "0"})
             summary = json.loads(Path(tmp, "reports", "compliance.json").read_text())
-            scripts = sorted(Path(tmp, "reports", "reproducers").glob("*.sh"))
+            scripts = sorted(Path(tmp, "reports", "reproducers").glob("*.sh"),
+                             key=lambda p: (p.stem.rsplit("-", 1)[0], int(p.stem.rsplit("-", 1)[1])))
             shown = ok = as_found = secret_free = 0
             written = len(scripts)
-            scripts = scripts[:args.per_profile] if args.per_profile else scripts
+            scripts = spread(scripts, args.per_profile)
             for script in scripts:
                 code_d, found_d, clean_d, _ = replay(script, name)
                 code_c, found_c, clean_c, _ = replay(script, None)
@@ -93,8 +104,8 @@ def main() -> int:
              f"profile run whole on the built-in simulator; each reproducer it wrote run as `sh FILE URL` against a "
              f"fresh `rec-sim` (TLS) with that defect and against a correct one. {len(with_any)} of {len(rows)} "
              f"profiles wrote reproducers (the others deviate only in checks that are neither matrix nor walk cases); "
-             f"{sum(r[7] for r in rows)} scripts written, {sum(r[2] for r in rows)} replayed (the first "
-             f"{args.per_profile or 'all'} of each profile).", "",
+             f"{sum(r[7] for r in rows)} scripts written, {sum(r[2] for r in rows)} replayed ("
+             f"{f'{args.per_profile} of each profile, spread over its list' if args.per_profile else 'all of them'}).", "",
              "| defect profile | run exit | reproducers written | replayed | exit 1 with the defect | exit 0 on a correct array | every session as found (both) | no secret in the output |",
              "|---|---|---|---|---|---|---|---|"]
     lines += [f"| `{r[0]}` | {r[1]} | {r[7]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} | {r[6]} |" for r in with_any]

@@ -167,3 +167,54 @@ def test_a_reproducer_is_posix_sh_without_a_secret(tmp_path):
     assert matrix_case("test_patch[Stack/Manual/Automatic + {transfer_mode: Synchronous, split_mode: Manual}]") == (
         Modes("Stack", "Manual", "Automatic"), {"transfer_mode": "Synchronous", "split_mode": "Manual"})
     assert matrix_case("test_walk_tenant") is None
+
+
+def _row(case, method, path, body=None, modes=None, user="admin", status=200):
+    out = {"case": case, "user": user, "method": method, "path": f"/api/v1{path}", "status": status,
+           "request_body": body, "response_body": None}
+    if modes:
+        out["response_body"] = dict(zip(("transfer_mode", "split_mode", "recovery_mode"), modes.split("/")))
+    return out
+
+
+def test_a_matrix_reproducer_replays_the_trip_its_case_stood_on():
+    """A matrix case's starting state can carry history the read does not show (the split the session had
+    before its trip, say): the reproducer replays the changes since the trip began, from the transcript."""
+    from pytest_rec.engine.reproducer import case_history
+
+    case = "test_patch[Stack/Manual/Automatic + {transfer_mode: Synchronous}]"
+    rows = [_row("a", "GET", "/copysession/2", modes="Synchronous/Manual/Manual"),
+            _row("a", "PATCH", "/copysession/2", {"split_mode": "Automatic"}, status=202),
+            _row("a", "GET", "/copysession/2", modes="Synchronous/Automatic/Manual"),
+            _row("b", "PATCH", "/copysession/2", {"transfer_mode": "Stack"}, status=202),
+            _row("b", "GET", "/copysession/2", modes="Stack/Manual/Manual"),
+            _row("b", "PATCH", "/copysession/3", {"recovery_mode": "Automatic"}, status=202),
+            _row("c", "GET", "/copysession/3", modes="Synchronous/Manual/Automatic"),
+            _row(case, "PATCH", "/copysession/2", {"recovery_mode": "Automatic"}, status=202),
+            _row(case, "GET", "/copysession/2", modes="Stack/Manual/Automatic"),
+            _row(case, "PATCH", "/copysession/2", {"transfer_mode": "Synchronous"}, status=202),
+            _row(case, "GET", "/copysession/2", modes="Synchronous/Automatic/Automatic")]
+    sid, start, history = case_history([rows], case, {"transfer_mode": "Synchronous"}, {"admin": None})
+    assert (sid, start) == (2, Modes("Synchronous", "Automatic", "Manual"))
+    assert history == [("admin", 2, {"transfer_mode": "Stack"}), ("admin", 2, {"recovery_mode": "Automatic"})]
+    assert case_history([rows], "test_patch[other]", {"transfer_mode": "Synchronous"}, {"admin": None}) is None
+
+
+def test_a_reproducer_of_rec_response_judges_the_202_body_and_a_tenant_step_reads_first(tmp_path):
+    from pytest_rec.engine.reproducer import script
+    from pytest_rec.model.target import Target, UserSpec
+
+    target = Target(url="https://array.example:5665", kind="array", verify=True,
+                    users={"admin": UserSpec("admin", "qa_admin", "REC_ADMIN_PASSWORD"),
+                           "tenant": UserSpec("tenant", "qa_tenant", "REC_TENANT_PASSWORD")},
+                    writable=[12], tenant_own=14, tenant_foreign=15, non_rec=3)
+    text = script(target, "REC-RESPONSE", "case", [("admin", 12, {"recovery_mode": "Manual"},
+                                                    Modes("Stack", "Manual", "Automatic"), True)],
+                  {12: Modes("Synchronous", "Automatic", "Automatic")},
+                  history=[("admin", 12, {"transfer_mode": "Stack"})])
+    assert "REQ=REC-RESPONSE" in text and "reference; fi" in text
+    assert "  history admin 12 '{\"transfer_mode\": \"Stack\"}'" in text and "settle 12 Stack/Manual/Automatic" in text
+    assert 'if [ "$1" != admin ]; then' in text and 'call "$1" GET "/copysession/$2"' in text
+    path = tmp_path / "r.sh"
+    path.write_text(text)
+    assert subprocess.run(["sh", "-n", str(path)]).returncode == 0

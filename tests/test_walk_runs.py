@@ -64,7 +64,8 @@ def _modes(snapshot):
             for sid, s in snapshot.items()}
 
 
-@pytest.mark.parametrize("defect", HISTORY_DEFECTS + ("no-forced-manual",))
+@pytest.mark.parametrize("defect", HISTORY_DEFECTS + ("no-forced-manual", "sticky-auto-restored", "job-href-v2",
+                                                      "tenant-read-then-write"))
 def test_every_reproducer_shows_its_defect_and_passes_on_a_correct_array(tmp_path, defect):
     code, summary, out = run_suite(tmp_path, "--rec-sim-defect", defect)
     assert code == 1, out[-3000:]

@@ -56,13 +56,14 @@ call() {  # call KEY METHOD PATH [BODY]: answer in $TMP/out, status in $CODE
   echo "> $2 $3 ${4:-}"; echo "< $CODE $(head -c 600 "$TMP/out")"
 }
 
-job() {  # job KEY: waits for the job of the last 202; its end status in $JOB
+job() {  # job KEY: waits for the job of the last 202; its end status in $JOB ("NotFound": its first read 404)
   id=$(num job_id "$TMP/out"); JOB=""
   [ -n "$id" ] || return 0
   n=0
   while [ $n -lt 600 ]; do
     eval "tok=\$TOKEN_$1"
-    curl -s $TLS -o "$TMP/job" -H "Authorization: Bearer $tok" "$API/job/$id"
+    jc=$(curl -s $TLS -o "$TMP/job" -w '%{http_code}' -H "Authorization: Bearer $tok" "$API/job/$id")
+    if [ "$jc" = 404 ] && [ $n = 0 ]; then echo "< job $id reads 404"; JOB=NotFound; return 0; fi
     JOB=$(str status "$TMP/job")
     case "$JOB" in Success|Error|Partial_Error|Canceled) echo "< job $id $JOB"; return 0;; esac
     sleep 0.2; n=$((n + 1))
@@ -95,10 +96,30 @@ bring() {  # bring SID T S R: the sequence's starting state, by the same bodies 
   settle "$1" "$2/$3/$4"
 }
 
+reference() {  # REC-RESPONSE: the 202 body is JSON with an integer job_id and job_href /api/v1/job/<job_id>
+  rid=$(num job_id "$TMP/out"); href=$(str job_href "$TMP/out")
+  if [ -z "$rid" ]; then echo "== DEVIATION: the 202 body has no integer job_id"; DEVIATED=1
+  elif [ "$href" != "/api/v1/job/$rid" ]; then
+    echo "== DEVIATION: the 202 body's job_href is '$href', expected '/api/v1/job/$rid'"; DEVIATED=1
+  else echo "== as the rule says: job_id $rid, job_href $href"; fi
+}
+
+history() {  # history KEY SID BODY: a change the array saw before the check (as the run sent it), not judged
+  echo "-- history: what the run sent to session $2 before the check"
+  call "$1" PATCH "/copysession/$2" "$3"; [ "$CODE" = 202 ] && job "$1"
+}
+
 step() {  # step KEY SID BODY WANT: WANT is T/S/R (accepted) or "refused CODES" (refused, unchanged)
+  if [ "$1" != admin ]; then   # as in the run: the user reads the session before it changes it
+    echo "-- what $1 reads of session $2 first:"; call "$1" GET "/copysession/$2"
+  fi
   modes "$2"; was="$T/$S/$R"
   call "$1" PATCH "/copysession/$2" "$3"; JOB=""
   [ "$CODE" = 202 ] && job "$1"
+  if [ "$REQ" = REC-RESPONSE ]; then
+    if [ "$CODE" = 202 ]; then reference; fi
+    if [ "$JOB" = NotFound ]; then echo "== DEVIATION: the job of the 202 body reads 404"; DEVIATED=1; fi
+  fi
   case "$4" in
     refused*)
       ok=0; for c in ${4#refused }; do [ "$CODE" = "$c" ] && ok=1; [ "$c" = job-error ] && [ "$CODE" = 202 ] && [ "$JOB" = Error ] && ok=1; done
@@ -127,15 +148,19 @@ def _q(text: str) -> str:
 
 
 def script(target, requirement: str, title: str, steps: list[tuple[str, int, dict, Modes, bool]],
-           starts: dict[int, Modes], strict: bool = False) -> str:
-    """The script text. ``steps``: (user key, session, body, modes before by the model, tenant allowed)."""
+           starts: dict[int, Modes], strict: bool = False,
+           history: list[tuple[str, int, dict]] | None = None) -> str:
+    """The script text. ``steps``: (user key, session, body, modes before by the model, tenant allowed).
+    ``history``: (user key, session, body) the run sent after ``starts`` and before the first step (a
+    matrix case's hidden history, read from the transcript); the steps' first starting state must then read."""
     verify = target.verify if isinstance(target.verify, str) else ("true" if target.verify else "false")
-    users = sorted({k for k, *_ in steps} | {"admin"})
+    history = [h for h in (history or []) if h[0] in target.users]
+    users = sorted({k for k, *_ in steps} | {k for k, *_ in history} | {"admin"})
     sids = sorted({sid for _, sid, *_ in steps})
     lines = ["#!/bin/sh", f"# Reproducer of a {requirement} deviation found by pytest-rec: {title}",
              "# run: sh THIS_FILE [URL]   (exit 1: the deviation shows; 0: the array behaves; 2: cannot tell)",
              "# passwords: " + ", ".join(f"${target.users[k].password_env} ({target.users[k].name})" for k in users),
-             f"URL=${{1:-{target.url}}}", f"VERIFY={_q(verify)}", _LIB]
+             f"URL=${{1:-{target.url}}}", f"VERIFY={_q(verify)}", f"REQ={requirement}", _LIB]
     lines += [f"login {k} {_q(target.users[k].name)} {target.users[k].password_env}" for k in users]
     for sid in sids:           # found as: suspended (or equivalent, suspended here), and put back at the end
         lines += [f"modes {sid}; O{sid}=\"$T/$S/$R\"; OS{sid}=\"$T\"; OP{sid}=\"$S\"; OR{sid}=\"$R\"; RESUME{sid}=0",
@@ -145,6 +170,16 @@ def script(target, requirement: str, title: str, steps: list[tuple[str, int, dic
                   f"elif [ \"$P\" != Suspend ]; then echo \"cannot tell: session {sid} is $P (never force-suspended)\"; exit 2; fi"]
     for sid, m in starts.items():
         lines.append(f"bring {sid} {m.transfer_mode} {m.split_mode} {m.recovery_mode} || UNSURE=1")
+    if history:
+        lines.append('if [ $UNSURE = 0 ]; then')
+        for user, sid, body in history:
+            lines.append(f"  history {user} {sid} {_q(json.dumps(body))}")
+        first = {}
+        for _, sid, _, before, _ in steps:
+            first.setdefault(sid, before)
+        lines += [f"  settle {sid} {m.label()} || {{ echo \"cannot tell: after its history session {sid} reads "
+                  f"$T/$S/$R, not {m.label()}\"; UNSURE=1; }}" for sid, m in first.items()]
+        lines.append('fi')
     lines.append('if [ $UNSURE = 0 ]; then')
     for user, sid, body, before, allowed in steps:
         exp = expect(before, body, tenant_allowed=allowed)
@@ -203,12 +238,80 @@ def matrix_case(case_id: str) -> tuple[Modes, dict] | None:
     return Modes(m.group(1), m.group(2), m.group(3)), body
 
 
+HISTORY = 8             # at most this many earlier changes of a matrix case's session go into its reproducer
+_SESSION = re.compile(r"/copysession/(\d+)$")
+
+
+def _transcripts(report_dir) -> list[list[dict]]:
+    out = []
+    for path in sorted(Path(report_dir).glob("transcript*.jsonl")):
+        rows = []
+        try:
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    rows.append(json.loads(line))
+                except ValueError:
+                    continue
+        except OSError:
+            continue
+        out.append(rows)
+    return out
+
+
+def _modes_of(row: dict) -> Modes | None:
+    b = row.get("response_body")
+    if row.get("status") == 200 and isinstance(b, dict) and all(k in b for k in ("transfer_mode", "split_mode",
+                                                                                   "recovery_mode")):
+        return Modes(b["transfer_mode"], b["split_mode"], b["recovery_mode"])
+    return None
+
+
+def case_history(transcripts: list[list[dict]], case_id: str, body: dict, users) -> tuple[int, Modes,
+                                                                                         list[tuple[str, int, dict]]] | None:
+    """What the array saw of a matrix case's session before the case's change, from the run's transcript: (the
+    session, the state it read before the history, the changes since: (user, session, body)). The history
+    goes back to the last change made from a Synchronous state (where a trip begins; what a trip remembers
+    starts there), at most ``HISTORY`` changes. None: the case's change is not in the transcript."""
+    for rows in transcripts:
+        judged = [k for k, r in enumerate(rows) if r.get("case") == case_id and r.get("method") == "PATCH"
+                  and r.get("request_body") == body and _SESSION.search(r.get("path") or "")]
+        if not judged:
+            continue
+        j = judged[-1]
+        sid = int(_SESSION.search(rows[j]["path"]).group(1))
+        path = f"/copysession/{sid}"
+
+        def before(k: int) -> Modes | None:
+            for r in reversed(rows[:k]):
+                if r.get("method") == "GET" and (r.get("path") or "").endswith(path):
+                    m = _modes_of(r)
+                    if m is not None:
+                        return m
+            return None
+        start, k, history = before(j), j, []
+        while start is not None and start.transfer_mode != "Synchronous" and len(history) < HISTORY:
+            p = next((i for i in range(k - 1, -1, -1) if rows[i].get("method") == "PATCH"
+                      and (rows[i].get("path") or "").endswith(path)), None)
+            if p is None:
+                break
+            k = p
+            if isinstance(rows[p].get("request_body"), dict) and rows[p].get("user") in users:
+                history.insert(0, (rows[p]["user"], sid, rows[p]["request_body"]))
+                start = before(p)
+        if start is None:
+            return None
+        return sid, start, history
+    return None
+
+
 def write_matrix(target, summary: dict, report_dir) -> list[tuple[str, Path]]:
-    """A reproducer for each failed matrix case (on the target's first writable session)."""
+    """A reproducer for each failed matrix case: on the session the case changed, from the state it read
+    before the changes the run had made to it since the session's trip began (from the transcript); else on
+    the target's first writable session from the case's starting state."""
     out = []
     if not target.writable:
         return out
-    sid = target.writable[0]
+    transcripts = _transcripts(report_dir)
     for case in summary.get("cases", []):
         if case.get("outcome") not in ("failed", "known-deviation"):
             continue
@@ -217,8 +320,12 @@ def write_matrix(target, summary: dict, report_dir) -> list[tuple[str, Path]]:
             continue
         start, body = parsed
         requirement = (case.get("failed_requirements") or case.get("requirements") or ["REC-ACCEPT"])[0]
-        text = script(target, requirement, case["id"], [("admin", sid, body, start, True)], {sid: start},
-                      bool(summary.get("strict")))
+        sid, first, history = target.writable[0], start, []
+        seen = case_history(transcripts, case["id"], body, target.users)
+        if seen is not None and seen[0] in target.writable:
+            sid, first, history = seen[0], (seen[1] if seen[2] else start), seen[2]
+        text = script(target, requirement, case["id"], [("admin", sid, body, start, True)], {sid: first},
+                      bool(summary.get("strict")), history=history)
         out.append((case["id"], _write(report_dir, requirement, text)))
     return out
 

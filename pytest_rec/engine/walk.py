@@ -34,7 +34,7 @@ SLOTS = 2                   # writable sessions walked per process (one Allure r
 TENANT_STEPS = 8            # the tenant user's walk over its own and a foreign session
 TRIP_LENGTHS = (1, 2, 3, 4)  # changes while asynchronous before a return: each once per shuffled round
 
-__all__ = ["WALK_SEED", "DEFAULT_STEPS", "SLOTS", "TENANT_STEPS", "Step", "Walk", "Generator", "walk_steps",
+__all__ = ["WALK_SEED", "DEFAULT_STEPS", "SLOTS", "TENANT_STEPS", "Step", "Walk", "Generator", "walk_steps", "look",
            "kind", "run_walk", "plan_lines"]
 
 
@@ -156,6 +156,13 @@ def expected_text(exp) -> str:
     return f"refused ({exp.refusal_requirement})"
 
 
+def look(client, sid: int) -> None:
+    """A user other than the admin reads the session before it changes it, as a user of the array does (and
+    as a reproducer does): what it is answered (200, or 403/404 for a session outside its tenant) is in the
+    transcript, not judged; firmware that lets that read decide the later change shows on the change."""
+    client.request("GET", f"/copysession/{sid}")
+
+
 def run_walk(ctx: RecContext, walk: Walk, sids: list[int], steps: int, gen: Generator | dict, *, client=None,
              user: str = "admin", allow: dict | None = None) -> Walk:
     """Walk ``steps`` steps, each on one of ``sids`` (picked at random by the walk's generator), judged by
@@ -173,6 +180,8 @@ def run_walk(ctx: RecContext, walk: Walk, sids: list[int], steps: int, gen: Gene
         sid = sids[0] if len(sids) == 1 else (gen.rng.choice([s for s in sids if s != last])
                                              if last is not None and gen.rng.random() < 0.75 else gen.rng.choice(sids))
         allowed_here = True if allow is None else allow[sid]
+        if user != "admin" and client is not None:
+            look(client, sid)
         before = op.read(sid)
         ctx.pool.forget(sid)
 

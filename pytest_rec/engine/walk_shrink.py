@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..errors import Blocked, Deviation, TargetError
 from .judge import patch_and_judge, settled_read
 from ..model.behaviour import Modes, expect
-from .walk import Step, Walk, expected_text
+from .walk import Step, Walk, expected_text, look
 
 BUDGET = 40             # PATCHes shrinking may spend on one finding
 
@@ -62,6 +62,8 @@ class _Replay:
                 return False, []
         out: list[Step] = []
         for step in seq:
+            if step.user != "admin":
+                look(self.clients[step.user], step.sid)
             before = self.ctx.operator.read(step.sid)
             allowed = step.expected.startswith("->") or "TENANT-DENY" not in step.expected
             exp = expect(before.modes, step.body, tenant_allowed=allowed)
