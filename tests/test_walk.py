@@ -169,9 +169,9 @@ def test_a_reproducer_is_posix_sh_without_a_secret(tmp_path):
     assert matrix_case("test_walk_tenant") is None
 
 
-def _row(case, method, path, body=None, modes=None, user="admin", status=200):
+def _row(case, method, path, body=None, modes=None, user="admin", status=200, content_type="application/json"):
     out = {"case": case, "user": user, "method": method, "path": f"/api/v1{path}", "status": status,
-           "request_body": body, "response_body": None}
+           "request_headers": {"Content-Type": content_type}, "request_body": body, "response_body": None}
     if modes:
         out["response_body"] = dict(zip(("transfer_mode", "split_mode", "recovery_mode"), modes.split("/")))
     return out
@@ -191,11 +191,14 @@ def test_a_matrix_reproducer_replays_the_trip_its_case_stood_on():
             _row("b", "PATCH", "/copysession/3", {"recovery_mode": "Automatic"}, status=202),
             _row("c", "GET", "/copysession/3", modes="Synchronous/Manual/Automatic"),
             _row(case, "PATCH", "/copysession/2", {"recovery_mode": "Automatic"}, status=202),
+            _row(case, "PATCH", "/copysession/2", {"recovery_mode": "Manual"}, status=415, content_type="text/plain"),
             _row(case, "GET", "/copysession/2", modes="Stack/Manual/Automatic"),
+            _row(case, "PATCH", "/copysession/2", {"transfer_mode": "Synchronous"}, status=503),
             _row(case, "PATCH", "/copysession/2", {"transfer_mode": "Synchronous"}, status=202),
             _row(case, "GET", "/copysession/2", modes="Synchronous/Automatic/Automatic")]
     sid, start, history = case_history([rows], case, {"transfer_mode": "Synchronous"}, {"admin": None})
     assert (sid, start) == (2, Modes("Synchronous", "Automatic", "Manual"))
+    # neither the body sent as text/plain nor the 503 the client retried is a change to replay
     assert history == [("admin", 2, {"transfer_mode": "Stack"}), ("admin", 2, {"recovery_mode": "Automatic"})]
     assert case_history([rows], "test_patch[other]", {"transfer_mode": "Synchronous"}, {"admin": None}) is None
 
@@ -214,6 +217,7 @@ def test_a_reproducer_of_rec_response_judges_the_202_body_and_a_tenant_step_read
                   history=[("admin", 12, {"transfer_mode": "Stack"})])
     assert "REQ=REC-RESPONSE" in text and "reference; fi" in text
     assert "  history admin 12 '{\"transfer_mode\": \"Stack\"}'" in text and "settle 12 Stack/Manual/Automatic" in text
+    assert "bring 12 Stack Manual Automatic || UNSURE=1" in text
     assert 'if [ "$1" != admin ]; then' in text and 'call "$1" GET "/copysession/$2"' in text
     path = tmp_path / "r.sh"
     path.write_text(text)

@@ -29,7 +29,7 @@ TLS=""
 if [ -n "${REC_CACERT:-}" ]; then TLS="--cacert $REC_CACERT"
 elif [ "${REC_INSECURE:-}" = 1 ] || [ "$VERIFY" = false ]; then TLS="-k"
 elif [ "$VERIFY" != true ]; then TLS="--cacert $VERIFY"; fi
-DEVIATED=0; UNSURE=0
+DEVIATED=0; UNSURE=0; LEFT=0
 
 str() { sed -n "s/.*\"$1\" *: *\"\([^\"]*\)\".*/\1/p" "$2" | head -n 1; }
 num() { sed -n "s/.*\"$1\" *: *\([0-9][0-9]*\).*/\1/p" "$2" | head -n 1; }
@@ -53,17 +53,18 @@ call() {  # call KEY METHOD PATH [BODY]: answer in $TMP/out, status in $CODE
   else
     CODE=$(curl -s $TLS -o "$TMP/out" -w '%{http_code}' -X "$2" -H "Authorization: Bearer $tok" "$API$3")
   fi
-  echo "> $2 $3 ${4:-}"; echo "< $CODE $(head -c 600 "$TMP/out")"
+  printf '> %s %s %s\n< %s %s\n' "$2" "$3" "${4:-}" "$CODE" "$(head -c 600 "$TMP/out")"
 }
 
-job() {  # job KEY: waits for the job of the last 202; its end status in $JOB ("NotFound": its first read 404)
-  id=$(num job_id "$TMP/out"); JOB=""
+job() {  # job KEY: waits for the job of the last 202; its end status in $JOB (REC-RESPONSE: "NotFound" when
+  id=$(num job_id "$TMP/out"); JOB=""   # its first answered read is 404)
   [ -n "$id" ] || return 0
-  n=0
+  n=0; read1=0
   while [ $n -lt 600 ]; do
     eval "tok=\$TOKEN_$1"
     jc=$(curl -s $TLS -o "$TMP/job" -w '%{http_code}' -H "Authorization: Bearer $tok" "$API/job/$id")
-    if [ "$jc" = 404 ] && [ $n = 0 ]; then echo "< job $id reads 404"; JOB=NotFound; return 0; fi
+    if [ "$jc" = 404 ] && [ $read1 = 0 ] && [ "$REQ" = REC-RESPONSE ]; then echo "< job $id reads 404"; JOB=NotFound; return 0; fi
+    [ "$jc" = 503 ] || read1=1
     JOB=$(str status "$TMP/job")
     case "$JOB" in Success|Error|Partial_Error|Canceled) echo "< job $id $JOB"; return 0;; esac
     sleep 0.2; n=$((n + 1))
@@ -86,18 +87,28 @@ change() {  # change SID BODY: an admin change, its job waited for
   call admin PATCH "/copysession/$1" "$2"; [ "$CODE" = 202 ] && job admin
 }
 
-bring() {  # bring SID T S R: the sequence's starting state, by the same bodies whatever the session reads
+direct() {  # direct SID T S R: Synchronous with the split and recovery (Manual split for an asynchronous T), then T
   if [ "$2" = Synchronous ]; then
     change "$1" "{\"transfer_mode\": \"Synchronous\", \"split_mode\": \"$3\", \"recovery_mode\": \"$4\"}"
   else
     change "$1" "{\"transfer_mode\": \"Synchronous\", \"split_mode\": \"Manual\", \"recovery_mode\": \"$4\"}"
     change "$1" "{\"transfer_mode\": \"$2\", \"recovery_mode\": \"$4\"}"
   fi
-  settle "$1" "$2/$3/$4"
+}
+
+bring() {  # bring SID T S R: the direct way, by the same bodies whatever the session reads; only when the array
+  direct "$@"; settle "$1" "$2/$3/$4" && return 0     # did not take it, a detour through an asynchronous mode
+  for via in Stack Consistency; do
+    [ "$T" = "$via" ] && continue
+    echo "-- session $1 reads $T/$S/$R, not $2/$3/$4: a detour through $via"
+    change "$1" "{\"transfer_mode\": \"$via\", \"recovery_mode\": \"$4\"}"
+    direct "$@"; settle "$1" "$2/$3/$4" && return 0
+  done
+  return 1
 }
 
 reference() {  # REC-RESPONSE: the 202 body is JSON with an integer job_id and job_href /api/v1/job/<job_id>
-  rid=$(num job_id "$TMP/out"); href=$(str job_href "$TMP/out")
+  rid=$(num job_id "$TMP/out"); href=$(str job_href "$TMP/out" | sed 's#\\/#/#g')   # JSON may write / as \/
   if [ -z "$rid" ]; then echo "== DEVIATION: the 202 body has no integer job_id"; DEVIATED=1
   elif [ "$href" != "/api/v1/job/$rid" ]; then
     echo "== DEVIATION: the 202 body's job_href is '$href', expected '/api/v1/job/$rid'"; DEVIATED=1
@@ -152,7 +163,8 @@ def script(target, requirement: str, title: str, steps: list[tuple[str, int, dic
            history: list[tuple[str, int, dict]] | None = None) -> str:
     """The script text. ``steps``: (user key, session, body, modes before by the model, tenant allowed).
     ``history``: (user key, session, body) the run sent after ``starts`` and before the first step (a
-    matrix case's hidden history, read from the transcript); the steps' first starting state must then read."""
+    matrix case's hidden history, read from the transcript); where the steps' first starting state does not read
+    after it (the array answered the history otherwise than the run's did), it is reached directly."""
     verify = target.verify if isinstance(target.verify, str) else ("true" if target.verify else "false")
     history = [h for h in (history or []) if h[0] in target.users]
     users = sorted({k for k, *_ in steps} | {k for k, *_ in history} | {"admin"})
@@ -177,8 +189,10 @@ def script(target, requirement: str, title: str, steps: list[tuple[str, int, dic
         first = {}
         for _, sid, _, before, _ in steps:
             first.setdefault(sid, before)
-        lines += [f"  settle {sid} {m.label()} || {{ echo \"cannot tell: after its history session {sid} reads "
-                  f"$T/$S/$R, not {m.label()}\"; UNSURE=1; }}" for sid, m in first.items()]
+        lines += [f"  settle {sid} {m.label()} || {{ echo \"-- after its history session {sid} reads $T/$S/$R, not "
+                  f"{m.label()} (this array answered it otherwise than the run's): reached directly\"; "
+                  f"bring {sid} {m.transfer_mode} {m.split_mode} {m.recovery_mode} || UNSURE=1; }}"
+                  for sid, m in first.items()]
         lines.append('fi')
     lines.append('if [ $UNSURE = 0 ]; then')
     for user, sid, body, before, allowed in steps:
@@ -186,10 +200,13 @@ def script(target, requirement: str, title: str, steps: list[tuple[str, int, dic
         lines.append(f"  step {user} {sid} {_q(json.dumps(body))} {_q(_want(exp, strict))}")
     lines.append("fi")
     for sid in sids:
-        lines += [f"bring {sid} $OS{sid} $OP{sid} $OR{sid} || echo \"session {sid} NOT put back: it reads $T/$S/$R, was $O{sid}\"",
+        lines += [f"bring {sid} $OS{sid} $OP{sid} $OR{sid} || {{ echo \"session {sid} NOT put back: it reads $T/$S/$R, was "
+                  f"$O{sid}\"; LEFT=1; }}",
                   f"if [ $RESUME{sid} = 1 ]; then call admin POST /copysession/{sid}/resume; job admin; fi"]
-    lines += ["if [ $UNSURE = 1 ]; then echo 'cannot tell: the starting state could not be reached'; exit 2; fi",
+    lines += ["if [ $LEFT = 1 ]; then echo 'WARNING: a session is NOT as this script found it (see above): put it back by hand'; fi",
+              "if [ $UNSURE = 1 ]; then echo 'cannot tell: the starting state could not be reached'; exit 2; fi",
               f"if [ $DEVIATED = 1 ]; then echo {_q(f'RESULT: the {requirement} deviation shows')}; exit 1; fi",
+              "if [ $LEFT = 1 ]; then echo 'cannot tell: the step behaved, but the session could not be put back'; exit 2; fi",
               "echo 'RESULT: the array behaves as the rule says'; exit 0", ""]
     return "\n".join(lines)
 
@@ -238,6 +255,7 @@ def matrix_case(case_id: str) -> tuple[Modes, dict] | None:
     return Modes(m.group(1), m.group(2), m.group(3)), body
 
 
+SETUP = re.compile(r"setup step (\{[^{}]*\}) from (\w+)/(\w+)/(\w+) on session \d+")
 HISTORY = 8             # at most this many earlier changes of a matrix case's session go into its reproducer
 _SESSION = re.compile(r"/copysession/(\d+)$")
 
@@ -258,46 +276,70 @@ def _transcripts(report_dir) -> list[list[dict]]:
     return out
 
 
+_VALUES = ({"Synchronous", "Stack", "Consistency"}, {"Automatic", "Manual"}, {"Automatic", "Manual"})
+
+
 def _modes_of(row: dict) -> Modes | None:
+    """The modes a session read answered, when they are values of the reference's tables (they go into the
+    script unquoted)."""
     b = row.get("response_body")
-    if row.get("status") == 200 and isinstance(b, dict) and all(k in b for k in ("transfer_mode", "split_mode",
-                                                                                   "recovery_mode")):
-        return Modes(b["transfer_mode"], b["split_mode"], b["recovery_mode"])
+    if row.get("status") != 200 or not isinstance(b, dict):
+        return None
+    values = tuple(b.get(k) for k in ("transfer_mode", "split_mode", "recovery_mode"))
+    if all(v in allowed for v, allowed in zip(values, _VALUES)):
+        return Modes(*values)
     return None
 
 
-def case_history(transcripts: list[list[dict]], case_id: str, body: dict, users) -> tuple[int, Modes,
-                                                                                         list[tuple[str, int, dict]]] | None:
+def _replayable(row: dict) -> bool:
+    """A change the script can send as the run did: a JSON object sent as JSON (not raw bytes the transcript
+    shows parsed, not another Content-Type), that the array answered (not a 503 the client retried)."""
+    headers = {str(k).lower(): str(v) for k, v in (row.get("request_headers") or {}).items()}
+    body = row.get("request_body")
+    return (isinstance(body, dict) and headers.get("content-type", "").startswith("application/json")
+            and "\ufffd" not in json.dumps(body, ensure_ascii=False)
+            and isinstance(row.get("status"), int) and row["status"] != 503 and not row.get("error"))
+
+
+def case_history(transcripts: list[list[dict]], case_id: str, body: dict, users,
+                 start: Modes | None = None) -> tuple[int, Modes, list[tuple[str, int, dict]]] | None:
     """What the array saw of a matrix case's session before the case's change, from the run's transcript: (the
     session, the state it read before the history, the changes since: (user, session, body)). The history
     goes back to the last change made from a Synchronous state (where a trip begins; what a trip remembers
-    starts there), at most ``HISTORY`` changes. None: the case's change is not in the transcript."""
+    starts there), at most ``HISTORY`` accepted changes (and the refused ones between them). The case's change is
+    its last PATCH of ``body`` made from ``start`` (else its last PATCH of ``body``). None: the case's change is
+    not in the transcript."""
     for rows in transcripts:
         judged = [k for k, r in enumerate(rows) if r.get("case") == case_id and r.get("method") == "PATCH"
                   and r.get("request_body") == body and _SESSION.search(r.get("path") or "")]
         if not judged:
             continue
-        j = judged[-1]
-        sid = int(_SESSION.search(rows[j]["path"]).group(1))
-        path = f"/copysession/{sid}"
 
-        def before(k: int) -> Modes | None:
+        def before(k: int, path: str) -> Modes | None:
             for r in reversed(rows[:k]):
                 if r.get("method") == "GET" and (r.get("path") or "").endswith(path):
                     m = _modes_of(r)
                     if m is not None:
                         return m
             return None
-        start, k, history = before(j), j, []
-        while start is not None and start.transfer_mode != "Synchronous" and len(history) < HISTORY:
+
+        def session_path(k: int) -> str:
+            return f"/copysession/{_SESSION.search(rows[k]['path']).group(1)}"
+        j = ([k for k in judged if before(k, session_path(k)) == start] or judged)[-1]
+        sid = int(_SESSION.search(rows[j]["path"]).group(1))
+        path = f"/copysession/{sid}"
+        start, k, history, accepted = before(j, path), j, [], 0
+        while start is not None and start.transfer_mode != "Synchronous" and accepted < HISTORY \
+                and len(history) < 4 * HISTORY:
             p = next((i for i in range(k - 1, -1, -1) if rows[i].get("method") == "PATCH"
                       and (rows[i].get("path") or "").endswith(path)), None)
             if p is None:
                 break
             k = p
-            if isinstance(rows[p].get("request_body"), dict) and rows[p].get("user") in users:
+            if _replayable(rows[p]) and rows[p].get("user") in users:
                 history.insert(0, (rows[p]["user"], sid, rows[p]["request_body"]))
-                start = before(p)
+                accepted += 200 <= rows[p]["status"] < 300
+                start = before(p, path)
         if start is None:
             return None
         return sid, start, history
@@ -319,9 +361,15 @@ def write_matrix(target, summary: dict, report_dir) -> list[tuple[str, Path]]:
         if parsed is None or not parsed[1]:
             continue
         start, body = parsed
+        setup = SETUP.search(case.get("detail") or "")
+        if setup:                  # the deviation was a setup step's: that step is what the script judges
+            try:
+                start, body = Modes(setup.group(2), setup.group(3), setup.group(4)), json.loads(setup.group(1))
+            except ValueError:
+                continue
         requirement = (case.get("failed_requirements") or case.get("requirements") or ["REC-ACCEPT"])[0]
         sid, first, history = target.writable[0], start, []
-        seen = case_history(transcripts, case["id"], body, target.users)
+        seen = case_history(transcripts, case["id"], body, target.users, start)
         if seen is not None and seen[0] in target.writable:
             sid, first, history = seen[0], (seen[1] if seen[2] else start), seen[2]
         text = script(target, requirement, case["id"], [("admin", sid, body, start, True)], {sid: first},

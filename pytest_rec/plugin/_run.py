@@ -61,6 +61,8 @@ def pytest_configure(config: pytest.Config) -> None:
         from ..engine.reproducer import clear
 
         clear(run.options.report_dir)
+        for stale in Path(run.options.report_dir).glob("transcript*.jsonl"):   # the reproducers read this run's
+            stale.unlink(missing_ok=True)
     if run.options.known_deviations:
         from ..gate.known import KnownDeviationsError, load_known
 
