@@ -219,6 +219,7 @@ def test_a_reproducer_of_rec_response_judges_the_202_body_and_a_tenant_step_read
     assert "  history admin 12 '{\"transfer_mode\": \"Stack\"}'" in text and "settle 12 Stack/Manual/Automatic" in text
     assert "bring 12 Stack Manual Automatic || UNSURE=1" in text
     assert 'if [ "$1" != admin ]; then' in text and 'call "$1" GET "/copysession/$2"' in text
+    assert "putback; exit 2' INT TERM HUP" in text and text.count("\nputback\n") == 1     # put back on Ctrl-C too
     path = tmp_path / "r.sh"
     path.write_text(text)
     assert subprocess.run(["sh", "-n", str(path)]).returncode == 0

@@ -38,7 +38,7 @@ login() {  # login KEY USER PASSWORD_ENV: sets TOKEN_<KEY>; prints no secret
   eval "pw=\${$3:-}"
   if [ -z "$pw" ]; then echo "cannot tell: the environment variable $3 (password of $2) is not set"; exit 2; fi
   esc=$(printf '%s' "$pw" | sed 's/\\/\\\\/g; s/"/\\"/g')
-  code=$(printf '{"user_name":"%s","password":"%s"}' "$2" "$esc" | curl -s $TLS -o "$TMP/login" -w '%{http_code}' \
+  code=$(printf '{"user_name":"%s","password":"%s"}' "$2" "$esc" | curl -sS $TLS -o "$TMP/login" -w '%{http_code}' \
     -H 'Content-Type: application/json' --data-binary @- "$API/session")
   echo "> POST /session as $2: $code"
   if [ "$code" != 200 ] && [ "$code" != 201 ]; then echo "cannot tell: login of $2 answered $code"; exit 2; fi
@@ -48,10 +48,10 @@ login() {  # login KEY USER PASSWORD_ENV: sets TOKEN_<KEY>; prints no secret
 call() {  # call KEY METHOD PATH [BODY]: answer in $TMP/out, status in $CODE
   eval "tok=\$TOKEN_$1"
   if [ -n "${4:-}" ]; then
-    CODE=$(printf '%s' "$4" | curl -s $TLS -o "$TMP/out" -w '%{http_code}' -X "$2" -H "Authorization: Bearer $tok" \
+    CODE=$(printf '%s' "$4" | curl -sS $TLS -o "$TMP/out" -w '%{http_code}' -X "$2" -H "Authorization: Bearer $tok" \
       -H 'Content-Type: application/json' --data-binary @- "$API$3")
   else
-    CODE=$(curl -s $TLS -o "$TMP/out" -w '%{http_code}' -X "$2" -H "Authorization: Bearer $tok" "$API$3")
+    CODE=$(curl -sS $TLS -o "$TMP/out" -w '%{http_code}' -X "$2" -H "Authorization: Bearer $tok" "$API$3")
   fi
   printf '> %s %s %s\n< %s %s\n' "$2" "$3" "${4:-}" "$CODE" "$(head -c 600 "$TMP/out")"
 }
@@ -62,7 +62,7 @@ job() {  # job KEY: waits for the job of the last 202; its end status in $JOB (R
   n=0; read1=0
   while [ $n -lt 600 ]; do
     eval "tok=\$TOKEN_$1"
-    jc=$(curl -s $TLS -o "$TMP/job" -w '%{http_code}' -H "Authorization: Bearer $tok" "$API/job/$id")
+    jc=$(curl -sS $TLS -o "$TMP/job" -w '%{http_code}' -H "Authorization: Bearer $tok" "$API/job/$id")
     if [ "$jc" = 404 ] && [ $read1 = 0 ] && [ "$REQ" = REC-RESPONSE ]; then echo "< job $id reads 404"; JOB=NotFound; return 0; fi
     [ "$jc" = 503 ] || read1=1
     JOB=$(str status "$TMP/job")
@@ -76,6 +76,10 @@ modes() {  # modes SID: sets T S R P
   call admin GET "/copysession/$1" >/dev/null
   T=$(str transfer_mode "$TMP/out"); S=$(str split_mode "$TMP/out"); R=$(str recovery_mode "$TMP/out")
   P=$(str phase "$TMP/out")
+}
+
+shown() {  # shown SID: the fields of the array's last answer to GET /copysession/SID that the rule judges
+  echo "< GET /copysession/$1: $CODE, \"transfer_mode\": \"$T\", \"split_mode\": \"$S\", \"recovery_mode\": \"$R\", \"phase\": \"$P\""
 }
 
 settle() {  # settle SID T/S/R: re-reads up to 10 s until the session shows it
@@ -134,14 +138,15 @@ step() {  # step KEY SID BODY WANT: WANT is T/S/R (accepted) or "refused CODES" 
   case "$4" in
     refused*)
       ok=0; for c in ${4#refused }; do [ "$CODE" = "$c" ] && ok=1; [ "$c" = job-error ] && [ "$CODE" = 202 ] && [ "$JOB" = Error ] && ok=1; done
-      modes "$2"
+      modes "$2"; shown "$2"
       if [ $ok = 1 ] && [ "$T/$S/$R" = "$was" ]; then echo "== as the rule says: refused, unchanged ($was)"
       else echo "== DEVIATION: expected a refusal (${4#refused }) and $was unchanged; the array answered $CODE${JOB:+, job $JOB}, session reads $T/$S/$R"; DEVIATED=1; fi;;
     *)
       if [ "$CODE" != 202 ] || [ "$JOB" != Success ]; then
         echo "== DEVIATION: expected 202, job Success and $4; the array answered $CODE${JOB:+, job $JOB}"; DEVIATED=1
-      elif settle "$2" "$4"; then echo "== as the rule says: $4"
-      else echo "== DEVIATION: expected $4; the session reads $T/$S/$R"; DEVIATED=1; fi;;
+      elif settle "$2" "$4"; then shown "$2"; echo "== as the rule says: $4"
+      else shown "$2"
+        echo "== DEVIATION: expected $4; the session reads $T/$S/$R"; DEVIATED=1; fi;;
   esac
 }
 '''
@@ -176,10 +181,17 @@ def script(target, requirement: str, title: str, steps: list[tuple[str, int, dic
     lines += [f"login {k} {_q(target.users[k].name)} {target.users[k].password_env}" for k in users]
     for sid in sids:           # found as: suspended (or equivalent, suspended here), and put back at the end
         lines += [f"modes {sid}; O{sid}=\"$T/$S/$R\"; OS{sid}=\"$T\"; OP{sid}=\"$S\"; OR{sid}=\"$R\"; RESUME{sid}=0",
+                  f"echo \"found: session {sid} reads $T/$S/$R, phase $P (transfer/split/recovery mode; put back at the end)\"",
                   f"if [ -z \"$T\" ]; then echo 'cannot tell: session {sid} reads no modes'; exit 2; fi",
                   f"if [ \"$P\" = Equivalent ]; then call admin POST /copysession/{sid}/suspend; job admin; RESUME{sid}=1;"
                   f" n=0; while modes {sid}; [ \"$P\" != Suspend ] && [ $n -lt 100 ]; do sleep 0.2; n=$((n + 1)); done; "
                   f"elif [ \"$P\" != Suspend ]; then echo \"cannot tell: session {sid} is $P (never force-suspended)\"; exit 2; fi"]
+    lines.append("putback() {  # every session as this script found it (also on Ctrl-C, SIGTERM, SIGHUP)")
+    for sid in sids:
+        lines += [f"  bring {sid} $OS{sid} $OP{sid} $OR{sid} || {{ echo \"session {sid} NOT put back: it reads $T/$S/$R, "
+                  f"was $O{sid}\"; LEFT=1; }}",
+                  f"  if [ $RESUME{sid} = 1 ]; then call admin POST /copysession/{sid}/resume; job admin; fi"]
+    lines += ["}", "trap 'trap - INT TERM HUP; echo \"interrupted: putting every session back\"; putback; exit 2' INT TERM HUP"]
     for sid, m in starts.items():
         lines.append(f"bring {sid} {m.transfer_mode} {m.split_mode} {m.recovery_mode} || UNSURE=1")
     if history:
@@ -199,10 +211,7 @@ def script(target, requirement: str, title: str, steps: list[tuple[str, int, dic
         exp = expect(before, body, tenant_allowed=allowed)
         lines.append(f"  step {user} {sid} {_q(json.dumps(body))} {_q(_want(exp, strict))}")
     lines.append("fi")
-    for sid in sids:
-        lines += [f"bring {sid} $OS{sid} $OP{sid} $OR{sid} || {{ echo \"session {sid} NOT put back: it reads $T/$S/$R, was "
-                  f"$O{sid}\"; LEFT=1; }}",
-                  f"if [ $RESUME{sid} = 1 ]; then call admin POST /copysession/{sid}/resume; job admin; fi"]
+    lines += ["trap - INT TERM HUP", "putback"]
     lines += ["if [ $LEFT = 1 ]; then echo 'WARNING: a session is NOT as this script found it (see above): put it back by hand'; fi",
               "if [ $UNSURE = 1 ]; then echo 'cannot tell: the starting state could not be reached'; exit 2; fi",
               f"if [ $DEVIATED = 1 ]; then echo {_q(f'RESULT: the {requirement} deviation shows')}; exit 1; fi",

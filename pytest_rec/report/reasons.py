@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["deviation_lines", "known_line", "stop_cause", "reproducer_lines", "walk_line"]
+__all__ = ["deviation_lines", "deviation_md", "message_for", "known_line", "stop_cause", "reproducer_lines", "walk_line"]
 
 
 def known_line(summary: dict) -> str:
@@ -71,6 +71,32 @@ def deviation_lines(groups: list[dict], width: int) -> list[str]:
                                  subsequent_indent="      ", break_long_words=False,
                                  break_on_hyphens=False) or ["  " + line]
     return out
+
+
+def message_for(detail: str, rid: str) -> str:
+    """The part of a case's detail that is about one requirement (``[REC-X] ...; [REC-Y] ...``): the
+    segments of its first line tagged with it (a segment ends at "; " before the next tag; a tag inside a
+    segment, such as the one a walk's own message quotes, stays in it), then the detail's further lines
+    whole (a walk's shrunk sequence, its reproducer)."""
+    first, _, rest = detail.strip().partition("\n")
+    parts = re.split(r"(?:^|;\s+)(?=\[REC-[A-Z0-9-]+(?:, REC-[A-Z0-9-]+)*\] )", first)
+    mine = [p.split("] ", 1)[-1].strip().rstrip(";") for p in parts
+            if p.startswith("[") and rid in p.split("]", 1)[0]]
+    head = "; ".join(m for m in mine if m) if mine else first.strip()
+    return head + ("\n" + rest.rstrip() if rest.strip() else "")
+
+
+def deviation_md(groups: list[dict]) -> list[str]:
+    """compliance.md's Deviations: one entry per distinct deviation, whole; a message of several lines (a walk's
+    shrunk sequence, its reproducer) as an indented block under its entry."""
+    lines = []
+    for g in groups:
+        head, _, rest = g["message"].partition("\n")
+        head = head if len(head) <= 1200 else head[:1200] + " … (whole in compliance.json)"
+        lines.append(f"- **{g['requirement']}**: {g['count']} case(s), e.g. `{g['example']}` — {head}")
+        if rest.strip():
+            lines += ["", "  ```text"] + [f"  {line}" for line in rest.rstrip().splitlines()] + ["  ```", ""]
+    return lines
 
 
 def reproducer_lines(summary: dict) -> str:

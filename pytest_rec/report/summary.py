@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..model.catalogue import load_catalogue
 from ..errors import TRANSFER_NOT_APPLIED
-from .reasons import known_line, reproducer_lines, stop_cause, walk_line
+from .reasons import deviation_md, known_line, message_for, reproducer_lines, stop_cause, walk_line
 from .signoff import basis_table, signoff, signoff_lines
 from ..client.transcript import jobs_line, jobs_summary
 
@@ -284,8 +284,7 @@ def render_markdown(summary: dict) -> str:
     groups = deviation_groups(summary["cases"])
     if not groups:
         lines.append("No deviation found.")
-    for g in groups:
-        lines.append(f"- **{g['requirement']}**: {g['count']} case(s), e.g. `{g['example']}` — {g['message'][:400]}")
+    lines += deviation_md(groups)
     if known or summary.get("fixed_known_deviations"):
         lines += ["", "## Known deviations (ticketed; they do not fail the run, they still fail their requirement)", ""]
         for c in known[:100]:
@@ -343,14 +342,6 @@ def _covered_note(row: dict) -> str:
     return f" (covered: {row['covered']})" if row.get("covered") else ""
 
 
-def _message_for(detail: str, rid: str) -> str:
-    """The part of a case's detail that is about one requirement (``[REC-X] ...; [REC-Y] ...``)."""
-    parts = re.split(r"(?=\[REC-[A-Z0-9-]+(?:, REC-[A-Z0-9-]+)*\] )", detail)
-    mine = [p.split("] ", 1)[-1].strip().rstrip(";") for p in parts
-            if p.startswith("[") and rid in p.split("]", 1)[0]]
-    return " ".join(m for m in mine if m) if mine else detail.strip()
-
-
 _STATE = r"\b(Synchronous|Stack|Consistency)/(Automatic|Manual)/(Automatic|Manual)\b"
 
 
@@ -375,7 +366,7 @@ def deviation_groups(cases: list[dict]) -> list[dict]:
         if c["outcome"] != "failed":
             continue
         for rid in c.get("failed_requirements") or ["(unattributed)"]:
-            msg = _message_for(c.get("detail", ""), rid)
+            msg = message_for(c.get("detail", ""), rid)
             key = (rid, _root(msg))
             g = groups.setdefault(key, {"requirement": rid, "count": 0, "example": c["id"], "message": msg})
             g["count"] += 1
