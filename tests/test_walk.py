@@ -146,14 +146,19 @@ def test_a_short_sequence_shows_each_history_defect(defect):
 
 
 # ------------------------------------------------------------------ the reproducer script
-def test_a_reproducer_is_posix_sh_without_a_secret(tmp_path):
-    from pytest_rec.engine.reproducer import matrix_case, script
+def _array_target():
     from pytest_rec.model.target import Target, UserSpec
 
-    target = Target(url="https://array.example:5665", kind="array", verify=True,
-                    users={"admin": UserSpec("admin", "qa_admin", "REC_ADMIN_PASSWORD"),
-                           "tenant": UserSpec("tenant", "qa_tenant", "REC_TENANT_PASSWORD")},
-                    writable=[12], tenant_own=14, tenant_foreign=15, non_rec=3)
+    return Target(url="https://array.example:5665", kind="array", verify=True,
+                  users={"admin": UserSpec("admin", "qa_admin", "REC_ADMIN_PASSWORD"),
+                         "tenant": UserSpec("tenant", "qa_tenant", "REC_TENANT_PASSWORD")},
+                  writable=[12], tenant_own=14, tenant_foreign=15, non_rec=3)
+
+
+def test_a_reproducer_is_posix_sh_without_a_secret(tmp_path):
+    from pytest_rec.engine.reproducer import matrix_case, script
+
+    target = _array_target()
     text = script(target, "REC-KEEP-OMITTED", "walk", [("admin", 12, {"recovery_mode": "Manual"},
                                                          Modes("Stack", "Manual", "Automatic"), True),
                                                         ("tenant", 15, {"transfer_mode": "Stack"},
@@ -205,12 +210,8 @@ def test_a_matrix_reproducer_replays_the_trip_its_case_stood_on():
 
 def test_a_reproducer_of_rec_response_judges_the_202_body_and_a_tenant_step_reads_first(tmp_path):
     from pytest_rec.engine.reproducer import script
-    from pytest_rec.model.target import Target, UserSpec
 
-    target = Target(url="https://array.example:5665", kind="array", verify=True,
-                    users={"admin": UserSpec("admin", "qa_admin", "REC_ADMIN_PASSWORD"),
-                           "tenant": UserSpec("tenant", "qa_tenant", "REC_TENANT_PASSWORD")},
-                    writable=[12], tenant_own=14, tenant_foreign=15, non_rec=3)
+    target = _array_target()
     text = script(target, "REC-RESPONSE", "case", [("admin", 12, {"recovery_mode": "Manual"},
                                                     Modes("Stack", "Manual", "Automatic"), True)],
                   {12: Modes("Synchronous", "Automatic", "Automatic")},

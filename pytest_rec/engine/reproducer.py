@@ -332,10 +332,10 @@ def case_history(transcripts: list[list[dict]], case_id: str, body: dict, users,
                         return m
             return None
 
-        def session_path(k: int) -> str:
-            return f"/copysession/{_SESSION.search(rows[k]['path']).group(1)}"
-        j = ([k for k in judged if before(k, session_path(k)) == start] or judged)[-1]
-        sid = int(_SESSION.search(rows[j]["path"]).group(1))
+        def sid_of(k: int) -> int:
+            return int(_SESSION.search(rows[k]["path"]).group(1))
+        j = ([k for k in judged if before(k, f"/copysession/{sid_of(k)}") == start] or judged)[-1]
+        sid = sid_of(j)
         path = f"/copysession/{sid}"
         start, k, history, accepted = before(j, path), j, [], 0
         while start is not None and start.transfer_mode != "Synchronous" and accepted < HISTORY \
